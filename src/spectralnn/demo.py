@@ -1,0 +1,74 @@
+"""A one-minute demonstration: an SNN recovers a synthetic low-rank matrix by plain GD."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import torch
+
+from .data import normalize, synthetic_low_rank
+from .errors import ConfigError
+from .nn import SNN
+from .sensing.operators import GaussianOperator
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    n: int
+    rank: int
+    m: int
+    steps: int
+    initial_loss: float
+    final_loss: float
+    relative_error: float
+    nuclear_norm: float
+    true_nuclear_norm: float
+    leading_singular_values: list[float]
+    seconds: float
+
+    def describe(self) -> str:
+        sv = ", ".join(f"{s:.4f}" for s in self.leading_singular_values)
+        return "\n".join([
+            f"SNN recovery of a rank-{self.rank} {self.n}×{self.n} matrix from {self.m} "
+            f"Gaussian measurements ({self.steps} GD steps, {self.seconds:.1f} s)",
+            f"  training loss      {self.initial_loss:.3e} -> {self.final_loss:.3e}",
+            f"  relative error     {self.relative_error:.3e}   (‖X − X*‖_F / ‖X*‖_F)",
+            f"  nuclear norm       {self.nuclear_norm:.4f}   (truth {self.true_nuclear_norm:.4f})",
+            f"  top singular vals  {sv}",
+        ])
+
+
+def run_demo(n: int = 12, rank: int = 2, m: int | None = None, steps: int = 3000,
+             lr: float = 1e-3, seed: int = 0) -> DemoResult:
+    """Train ``SNN((n, n), [2, 2, 2], init="identity")`` on ``m`` measurements of a PSD rank-r
+    matrix of nuclear norm 1 with Gaussian ``A_i`` (entries N(0, n²), as in the paper)."""
+    if not 1 <= rank <= n:
+        raise ConfigError(f"rank must be between 1 and n = {n}, got {rank}")
+    if steps <= 0 or not lr > 0:
+        raise ConfigError(f"steps and lr must be positive, got steps={steps}, lr={lr}")
+    m = 3 * rank * (2 * n - rank) if m is None else m
+    X_star, _ = normalize(synthetic_low_rank(n, rank, psd=True, seed=seed), "nuclear")
+    op = GaussianOperator((n, n), m, std=float(n), seed=seed + 1, dtype=torch.float32)
+    y = op(X_star.float())
+    model = SNN((n, n), [2, 2, 2], init="identity", seed=seed)
+    t0 = time.perf_counter()
+    first = last = float("nan")
+    for step in range(steps):
+        loss = 0.5 * (op(model()) - y).square().mean()
+        grads = torch.autograd.grad(loss, list(model.parameters()))
+        with torch.no_grad():
+            for p, g in zip(model.parameters(), grads, strict=True):
+                p -= lr * g
+        last = float(loss.detach())
+        first = last if step == 0 else first
+    seconds = time.perf_counter() - t0
+    with torch.no_grad():
+        X = model().double()
+    s = torch.linalg.svdvals(X)
+    return DemoResult(
+        n=n, rank=rank, m=m, steps=steps, initial_loss=first, final_loss=last,
+        relative_error=float(torch.linalg.norm(X - X_star) / torch.linalg.norm(X_star)),
+        nuclear_norm=float(s.sum()), true_nuclear_norm=float(torch.linalg.svdvals(X_star).sum()),
+        leading_singular_values=[float(v) for v in s[: min(3, n)]], seconds=seconds,
+    )
