@@ -91,8 +91,13 @@ def main() -> None:
             for w in WIDTHS[1:]:
                 layer_inputs.append(torch.randn(w, D, D, generator=gen, dtype=torch.float64)
                                     .to(dtype).to(device))
+        model_svd = SNN((D, D), WIDTHS, init="random", init_scale=0.3, method="svd",
+                        dtype=dtype, device=device)
         rows = [
-            ("(a) spectralnn SNN", timeit(partial(snn_step, model, A, y), args.reps, device)),
+            ("(a) spectralnn SNN (auto)", timeit(partial(snn_step, model, A, y), args.reps,
+                                                 device)),
+            ("(a') spectralnn SNN, method=svd",
+             timeit(partial(snn_step, model_svd, A, y), args.reps, device)),
             ("(b) plain torch.linalg.svd autograd",
              timeit(partial(straightforward_step, params, A, y), args.reps, device)),
             ("(c) floor: batched forward SVDs",

@@ -68,16 +68,76 @@ def test_derivative_matches_finite_differences(name, act):
 
 @pytest.mark.parametrize("name", list(_inputs()))
 @pytest.mark.parametrize("act", SMOOTH)
-def test_backward_is_adjoint_of_derivative(name, act):
-    """<∇_X <W, F(X)>, E> = <W, DF(X)[E]> for the autograd backward."""
+@pytest.mark.parametrize("method", ["svd", "gram"])
+def test_backward_is_adjoint_of_derivative(name, act, method):
+    """<∇_X <W, F(X)>, E> = <W, DF(X)[E]> for the autograd backward of both evaluations."""
     X = _inputs()[name].clone().requires_grad_()
     E = torch.randn(X.shape, generator=_gen(3), dtype=F64)
     W = torch.randn(X.shape, generator=_gen(4), dtype=F64)
-    (spectral_apply(X, act) * W).sum().backward()
+    (spectral_apply(X, act, method=method) * W).sum().backward()
     lhs = float((X.grad * E).sum())
     rhs = float((W * spectral_derivative(X.detach(), E, act)).sum())
     assert math.isfinite(lhs)
     assert abs(lhs - rhs) <= 1e-12 * max(1.0, abs(rhs))
+
+
+@pytest.mark.parametrize("name", list(_inputs()))
+@pytest.mark.parametrize("act", SMOOTH)
+def test_gram_matches_svd_and_finite_differences(name, act):
+    X = _inputs()[name]
+    E = torch.randn(X.shape, generator=_gen(12), dtype=F64)
+    gram = spectral_apply(X, act, method="gram")
+    assert torch.allclose(gram, spectral_apply(X, act, method="svd"), atol=1e-13)
+    h = 1e-6
+    fd = (spectral_apply(X + h * E, act, method="gram")
+          - spectral_apply(X - h * E, act, method="gram")) / (2 * h)
+    assert float((spectral_derivative(X, E, act) - fd).norm() / fd.norm()) <= 1e-6
+
+
+def test_gram_divided_difference_against_high_precision():
+    """[λ_i, λ_j]_h of h(λ) = tanh(√λ)/√λ on both sides of the series/closed-form switch."""
+    mpmath = pytest.importorskip("mpmath")
+    mpmath.mp.dps = 40
+    act = get_activation("tanh")
+
+    def h(lam):
+        s = mpmath.sqrt(lam)
+        return mpmath.tanh(s) / s if lam > 0 else mpmath.mpf(1)
+
+    def dh(lam):
+        if lam == 0:
+            return mpmath.mpf(-1) / 3
+        s = mpmath.sqrt(lam)
+        return (s * mpmath.sech(s) ** 2 - mpmath.tanh(s)) / (2 * s**3)
+
+    def dd(a, b):
+        return dh(a) if a == b else (h(a) - h(b)) / (a - b)
+
+    pts = [0.0, 1e-12, 1e-6, 0.004, 0.00999, 0.01, 0.0100001, 0.3, 1.0, 1.0 + 1e-9, 50.0, 1e6]
+    for a in pts:
+        for b in pts:
+            got = float(act.h_dd(torch.tensor(a, dtype=F64), torch.tensor(b, dtype=F64)))
+            want = float(dd(mpmath.mpf(a), mpmath.mpf(b)))
+            assert abs(got - want) <= 1e-13 * max(abs(want), 1e-300) + 1e-30, (a, b, got, want)
+
+
+def test_auto_method_picks_gram_only_within_its_error_budget(monkeypatch):
+    import spectralnn.spectral as sp
+
+    calls = []
+    for cls in (sp._GramFunction, sp._SpectralFunction):
+        original = cls.apply
+        monkeypatch.setattr(cls, "apply", lambda *a, _o=original, _c=cls: (calls.append(_c),
+                                                                           _o(*a))[1])
+    small = torch.randn(4, 4, generator=_gen(13))
+    spectral_apply(small, "tanh")
+    spectral_apply(1e3 * small, "tanh")         # float32: eps·‖X‖³ far above the budget
+    spectral_apply(small, "clamp")              # no Gram form
+    assert calls == [sp._GramFunction, sp._SpectralFunction, sp._SpectralFunction]
+    with pytest.raises(ConfigError, match="no Gram form"):
+        spectral_apply(small, "clamp", method="gram")
+    with pytest.raises(ConfigError, match="unknown method 'qr'"):
+        spectral_apply(small, "tanh", method="qr")
 
 
 def test_gradcheck_generic_and_degenerate():
@@ -154,7 +214,8 @@ def test_batched_equals_looped():
 
 
 @pytest.mark.parametrize("scale", [0.0, 1e-6, 1e-2, 1.0, 30.0, 1e3])
-def test_float32_finite_and_accurate(scale):
+@pytest.mark.parametrize("method", ["auto", "svd"])
+def test_float32_finite_and_accurate(scale, method):
     """float32 against float64 for singular values from 0 up to 1e3, incl. repeated ones."""
     g = _gen(10)
     Q1 = torch.linalg.qr(torch.randn(6, 6, generator=g, dtype=F64))[0]
@@ -165,7 +226,7 @@ def test_float32_finite_and_accurate(scale):
     out = {}
     for dt in (torch.float32, F64):
         X = X64.to(dt).clone().requires_grad_()
-        Y = spectral_apply(X, "tanh")
+        Y = spectral_apply(X, "tanh", method=method)
         (Y * W.to(dt)).sum().backward()
         out[dt] = (Y.detach().to(F64), X.grad.to(F64))
     for k in range(2):

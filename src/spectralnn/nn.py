@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from .errors import ConfigError, ShapeError, unknown_name
-from .spectral import Activation, get_activation, spectral_apply
+from .spectral import METHODS, Activation, get_activation, spectral_apply
 
 __all__ = ["INITS", "SNN", "SpectralActivation", "random_orthogonal"]
 
@@ -106,6 +106,8 @@ class SNN(nn.Module):
             Defaults: 1e-4, 1, 1, 1e-2.
         jitter: std of the Gaussian jitter added to the identity init (default 1e-6).
         phi, psi: Φ (d1×r') and Ψ (d2×r') with orthonormal columns, r' ≥ r, for spectral init.
+        method: evaluation of the spectral activation, ``"auto"``, ``"svd"`` or ``"gram"``
+            (see :func:`~spectralnn.spectral.spectral_apply`).
         replicas: if given, a leading batch of that many independent networks, each with its own
             draw from the same generator; output ``(replicas, d1, d2)``.
         seed: seed of the ``torch.Generator`` used for all randomness (bit-for-bit repeatable).
@@ -130,6 +132,7 @@ class SNN(nn.Module):
         phi: torch.Tensor | None = None,
         psi: torch.Tensor | None = None,
         replicas: int | None = None,
+        method: str = "auto",
         seed: int = 0,
         dtype: torch.dtype = torch.float32,
         device: torch.device | str | None = None,
@@ -142,6 +145,9 @@ class SNN(nn.Module):
         if init not in INITS:
             raise unknown_name("init", init, INITS)
         self.init = init
+        if method not in METHODS:
+            raise unknown_name("method", method, METHODS)
+        self.method = method
         r = min(d1, d2) if rank is None else rank
         if isinstance(r, bool) or not isinstance(r, int) or r <= 0:
             raise ConfigError(f"rank must be a positive integer, got {rank!r}")
@@ -209,7 +215,7 @@ class SNN(nn.Module):
         Q = self.inputs()
         for alpha in self.alphas:
             # (…, K, d1, d2) × (…, K, L) -> (…, L, d1, d2): one batched SVD per layer.
-            FQ = spectral_apply(Q, self.activation)
+            FQ = spectral_apply(Q, self.activation, method=self.method)
             Q = torch.einsum("...kij,...kl->...lij", FQ, alpha)
         return Q.squeeze(-3)
 

@@ -38,6 +38,8 @@ from .errors import ConfigError, ShapeError, unknown_name
 TensorFn = Callable[[torch.Tensor], torch.Tensor]
 
 __all__ = [
+    "GRAM_ERROR_BUDGET",
+    "METHODS",
     "Activation",
     "available_activations",
     "divided_difference",
@@ -65,6 +67,42 @@ def _tanhc(x: torch.Tensor) -> torch.Tensor:
 def _tanh_divided_difference(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """``(tanh a - tanh b)/(a - b) = tanhc(a - b)·(1 - tanh a · tanh b)``: no cancellation."""
     return _tanhc(a - b) * (1.0 - torch.tanh(a) * torch.tanh(b))
+
+
+# Taylor coefficients of tanh(x)/x in powers of x² (tanhc(√λ) = Σ_k c_k λ^k).
+_TANHC_SERIES = (1.0, -1.0 / 3.0, 2.0 / 15.0, -17.0 / 315.0, 62.0 / 2835.0,
+                 -1382.0 / 155925.0, 21844.0 / 6081075.0, -929569.0 / 638512875.0)
+_GRAM_SERIES_BELOW = 1e-2   # series for max(λ_i, λ_j) below this: truncation < 1e-16
+
+
+def _tanh_gram_h(lam: torch.Tensor) -> torch.Tensor:
+    """``h(λ) = tanh(√λ)/√λ`` for ``λ ≥ 0``."""
+    return _tanhc(torch.sqrt(torch.clamp(lam, min=0.0)))
+
+
+def _tanh_gram_dd(li: torch.Tensor, lj: torch.Tensor) -> torch.Tensor:
+    """Divided difference ``(h(λ_i) − h(λ_j))/(λ_i − λ_j)`` of ``h(λ) = tanhc(√λ)``.
+
+    With ``a = √max(λ)``, ``b = √min(λ)``: ``[λ_i, λ_j]_h = (K(a, b) − tanhc(b)) / (a(a + b))``
+    where ``K(a, b) = tanhc(a − b)(1 − tanh a tanh b)`` — exact, and well conditioned for
+    ``a ≥ 0.1`` (relative error ≲ 300·eps). Below, the Taylor series of h (8 terms).
+    """
+    li = torch.clamp(li, min=0.0)
+    lj = torch.clamp(lj, min=0.0)
+    lo, hi = torch.minimum(li, lj), torch.maximum(li, lj)
+    small = hi < _GRAM_SERIES_BELOW
+    # Series branch: Σ_k c_k Σ_{p<k} λ_i^p λ_j^(k-1-p), via S_{k+1} = λ_i S_k + λ_j^k.
+    S = torch.ones_like(li)
+    lj_pow = lj.clone()
+    series = torch.full_like(li, _TANHC_SERIES[1])
+    for c in _TANHC_SERIES[2:]:
+        S = li * S + lj_pow
+        lj_pow = lj_pow * lj
+        series = series + c * S
+    a = torch.sqrt(torch.where(small, torch.ones_like(hi), hi))
+    b = torch.sqrt(torch.where(small, torch.zeros_like(lo), lo))
+    closed = (_tanh_divided_difference(a, b) - _tanhc(b)) / (a * (a + b))
+    return torch.where(small, series, closed)
 
 
 def _generic_divided_difference(g: TensorFn, dg: TensorFn) -> Callable[..., torch.Tensor]:
@@ -102,6 +140,11 @@ class Activation:
     g: TensorFn
     dg: TensorFn
     dd: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = field(repr=False)
+    #: Optional Gram form: ``h(λ) = f(√λ)/√λ`` and its divided difference ``[λ_i, λ_j]_h``,
+    #: so that ``F(X) = X h(XᵀX)`` (used by ``method="gram"``).
+    h: TensorFn | None = field(default=None, repr=False)
+    h_dd: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = field(default=None,
+                                                                              repr=False)
 
     def __call__(self, s: torch.Tensor) -> torch.Tensor:
         return self.g(s)
@@ -109,7 +152,7 @@ class Activation:
 
 def _tanh() -> Activation:
     return Activation("tanh", torch.tanh, lambda s: 1.0 - torch.tanh(s) ** 2,
-                      _tanh_divided_difference)
+                      _tanh_divided_difference, _tanh_gram_h, _tanh_gram_dd)
 
 
 def _shifted_sigmoid(c: float = 2.0) -> Activation:
@@ -120,6 +163,9 @@ def _shifted_sigmoid(c: float = 2.0) -> Activation:
         lambda s: (torch.sigmoid(s) - 0.5) * c,
         lambda s: 0.25 * c * (1.0 - torch.tanh(0.5 * s) ** 2),
         lambda a, b: 0.25 * c * _tanh_divided_difference(0.5 * a, 0.5 * b),
+        # h(λ) = (c/2) tanh(√λ/2)/√λ = (c/4) h_tanh(λ/4)
+        lambda lam: 0.25 * c * _tanh_gram_h(0.25 * lam),
+        lambda li, lj: 0.0625 * c * _tanh_gram_dd(0.25 * li, 0.25 * lj),
     )
 
 
@@ -138,7 +184,8 @@ def _clamp(c: float = 1.0) -> Activation:
 
 def _identity() -> Activation:
     return Activation("identity", lambda s: s, torch.ones_like,
-                      lambda a, b: torch.ones_like(a))
+                      lambda a, b: torch.ones_like(a), torch.ones_like,
+                      lambda li, lj: torch.zeros_like(li))
 
 
 _REGISTRY: dict[str, Callable[..., Activation]] = {
@@ -248,7 +295,7 @@ def _check_input(X: torch.Tensor) -> None:
 
 
 class _SpectralFunction(torch.autograd.Function):
-    """Autograd function for tall inputs (m ≥ n); the derivative is its own adjoint."""
+    """SVD evaluation for tall inputs (m ≥ n); the derivative is its own adjoint."""
 
     @staticmethod
     def forward(ctx, X: torch.Tensor, act: Activation) -> torch.Tensor:  # type: ignore[override]
@@ -265,32 +312,89 @@ class _SpectralFunction(torch.autograd.Function):
         return _apply_derivative(U, Vh, A, B, r, grad_out), None
 
 
+class _GramFunction(torch.autograd.Function):
+    """Gram evaluation ``F(X) = X h(XᵀX)`` for tall inputs (m ≥ n), no SVD.
+
+    With ``XᵀX = W diag(λ) Wᵀ``, ``H = W diag(h(λ)) Wᵀ`` and ``D_ij = [λ_i, λ_j]_h``, the
+    backward of an upstream gradient ``Ḡ`` is ``Ḡ H + X W (D ∘ (M + Mᵀ)) Wᵀ`` with
+    ``M = Wᵀ XᵀḠ W`` — finite at repeated and zero λ because D is a divided difference.
+    """
+
+    @staticmethod
+    def forward(ctx, X: torch.Tensor, act: Activation) -> torch.Tensor:  # type: ignore[override]
+        lam, W = torch.linalg.eigh(X.mT @ X)
+        lam = torch.clamp(lam, min=0.0)
+        H = (W * act.h(lam).unsqueeze(-2)) @ W.mT
+        ctx.act = act
+        ctx.save_for_backward(X, lam, W, H)
+        return X @ H
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_out: torch.Tensor):  # type: ignore[override]
+        X, lam, W, H = ctx.saved_tensors
+        D = ctx.act.h_dd(lam.unsqueeze(-1), lam.unsqueeze(-2))
+        XW = X @ W
+        M = XW.mT @ grad_out @ W
+        return grad_out @ H + XW @ (D * (M + M.mT)) @ W.mT, None
+
+
+METHODS = ("auto", "svd", "gram")
+
+#: ``method="auto"`` uses the Gram form when ``eps·max‖X‖_F³`` is at most this. The Gram
+#: form's absolute error is about ``eps·‖X‖₂³·max|h'|`` (Weyl's bound on the eigenvalues of
+#: XᵀX, times ‖X‖ and the Lipschitz constant of λ ↦ h(λ)), against ``eps·‖X‖`` for the SVD.
+GRAM_ERROR_BUDGET = 1e-3
+
+
+def _use_gram(X: torch.Tensor, act: Activation, method: str) -> bool:
+    if method not in METHODS:
+        raise unknown_name("method", method, METHODS)
+    if method == "svd":
+        return False
+    if act.h is None or act.h_dd is None:
+        if method == "gram":
+            raise ConfigError(f"activation {act.name!r} has no Gram form; use method='svd'")
+        return False
+    if method == "gram":
+        return True
+    if X.numel() == 0:
+        return False
+    norm = float(torch.linalg.matrix_norm(X.detach()).max())
+    return torch.finfo(X.dtype).eps * norm**3 <= GRAM_ERROR_BUDGET
+
+
 def spectral_apply(X: torch.Tensor,
                    activation: str | Activation | tuple[TensorFn, TensorFn] = "tanh",
-                   **params: float) -> torch.Tensor:
+                   *, method: str = "auto", **params: float) -> torch.Tensor:
     """Apply ``f`` to the singular values: ``X = U diag(σ) Vᵀ  ↦  U diag(f(σ)) Vᵀ``.
 
     Args:
         X: (..., d1, d2) real tensor, any batch shape, float32 or float64, any device.
         activation: registry name (see :func:`available_activations`), an
             :class:`Activation`, or a pair ``(f, f')`` for ``s ≥ 0`` with ``f(0) = 0``.
+        method: ``"svd"`` (thin SVD), ``"gram"`` (``X h(XᵀX)`` through a symmetric
+            eigendecomposition of the smaller Gram matrix, about twice as fast; tanh,
+            shifted_sigmoid and identity) or ``"auto"`` (Gram when available and
+            ``eps·max‖X‖_F³ ≤ GRAM_ERROR_BUDGET``, else SVD).
         **params: parameters of a named activation (``c`` for shifted_sigmoid and clamp).
 
     Returns:
-        (..., d1, d2) tensor. Differentiable, with the exact closed-form derivative described
-        in the module docstring (finite for repeated and zero singular values).
+        (..., d1, d2) tensor. Differentiable, with an exact closed-form derivative (module
+        docstring) that is finite for repeated and zero singular values.
     """
     _check_input(X)
     act = get_activation(activation, **params)
+    fn = _GramFunction if _use_gram(X, act, method) else _SpectralFunction
     if X.shape[-2] < X.shape[-1]:
-        return _SpectralFunction.apply(X.mT, act).mT
-    return _SpectralFunction.apply(X, act)
+        return fn.apply(X.mT, act).mT
+    return fn.apply(X, act)
 
 
 def spectral_derivative(X: torch.Tensor, E: torch.Tensor,
                         activation: str | Activation | tuple[TensorFn, TensorFn] = "tanh",
                         **params: float) -> torch.Tensor:
-    """The directional derivative ``DF(X)[E]`` (same shapes as ``X``), without autograd."""
+    """The directional derivative ``DF(X)[E]`` (same shapes as ``X``), from the SVD form."""
     _check_input(X)
     if E.shape != X.shape:
         raise ShapeError(f"direction E must have the shape of X {tuple(X.shape)}, "
