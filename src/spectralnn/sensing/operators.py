@@ -51,6 +51,7 @@ __all__ = [
 Seed = int | torch.Generator
 
 _DEFAULT_DENSE_LIMIT = 2**27  # elements; 1 GiB in float64
+_GAUSSIAN_BLOCK = 256  # rows drawn at a time by GaussianOperator
 
 
 # --------------------------------------------------------------------------- input checks
@@ -426,7 +427,8 @@ class GaussianOperator(DenseOperator):
         shape: ``(d1, d2)``.
         m: number of measurements.
         std: standard deviation of every entry (> 0).
-        seed: int seed or CPU ``torch.Generator``; drawn in float64 on the CPU, then converted.
+        seed: int seed or CPU ``torch.Generator``; drawn in float64 on the CPU (in blocks of
+            256 rows), then converted, so one seed gives the same values in every dtype.
         dtype, device: of the stored ``(m, d1·d2)`` matrix.
     """
 
@@ -447,8 +449,15 @@ class GaussianOperator(DenseOperator):
         std = _check_std(std)
         dtype = _check_dtype(dtype)
         g = _generator(seed)
-        matrix = torch.randn(m, d1 * d2, generator=g, dtype=torch.float64) * std
-        self._set(matrix.to(device=device, dtype=dtype), (d1, d2))
+        # Drawn in float64 blocks of _GAUSSIAN_BLOCK rows, each converted into the result, so
+        # the values do not depend on dtype/device and the peak memory stays one block above
+        # the stored matrix.
+        matrix = torch.empty(m, d1 * d2, dtype=dtype, device=device)
+        for start in range(0, m, _GAUSSIAN_BLOCK):
+            stop = min(m, start + _GAUSSIAN_BLOCK)
+            block = torch.randn(stop - start, d1 * d2, generator=g, dtype=torch.float64)
+            matrix[start:stop] = block.mul_(std)
+        self._set(matrix, (d1, d2))
         self.std = std
         self.seed = _seed_record(seed)
 
@@ -718,7 +727,7 @@ class _DCTPlan:
 
     ``perm``: ``v = x[perm] = (x_0, x_2, x_4, …, x_5, x_3, x_1)``; ``iperm`` its inverse.
     ``cos``/``sin``: ``cos(πk/2N)``, ``sin(πk/2N)`` for ``k = 0..N//2``.
-    ``w``: orthonormal weights ``√(1/N)`` (k = 0), ``√(2/N)`` (k > 0).
+    ``w``: orthonormal weights ``√(1/N)`` (k = 0), ``√(2/N)`` (k > 0); ``iw = 1/w``.
     """
 
     def __init__(self, n: int, dtype: torch.dtype, device: torch.device | str | None) -> None:
@@ -733,6 +742,7 @@ class _DCTPlan:
         w = torch.full((n,), math.sqrt(2.0 / n), dtype=torch.float64)
         w[0] = math.sqrt(1.0 / n)
         self.w = w.to(device=device, dtype=dtype)
+        self.iw = (1.0 / w).to(device=device, dtype=dtype)
 
     def to(self, device: torch.device | str | None, dtype: torch.dtype | None) -> _DCTPlan:
         new = copy.copy(self)
@@ -741,54 +751,63 @@ class _DCTPlan:
         new.cos = self.cos.to(device=device, dtype=dtype)
         new.sin = self.sin.to(device=device, dtype=dtype)
         new.w = self.w.to(device=device, dtype=dtype)
+        new.iw = self.iw.to(device=device, dtype=dtype)
         return new
 
     def nbytes(self) -> int:
-        ts = (self.perm, self.iperm, self.cos, self.sin, self.w)
+        ts = (self.perm, self.iperm, self.cos, self.sin, self.w, self.iw)
         return sum(t.numel() * t.element_size() for t in ts)
 
-    def dct(self, x: torch.Tensor) -> torch.Tensor:
-        """Orthonormal DCT-II along the last dim:
+    def dct(self, x: torch.Tensor, dim: int = -1) -> torch.Tensor:
+        """Orthonormal DCT-II along ``dim`` (-1 or -2):
         ``X_k = w_k Σ_n x_n cos(πk(2n+1)/2N)``.
 
         With ``V = FFT(x[perm])``, ``c_k = Σ_n x_n cos(πk(2n+1)/2N) = Re(e^{-iπk/2N} V_k)``
         and ``c_{N-k} = -Im(e^{-iπk/2N} V_k)``, so a real FFT (``k ≤ N/2``) gives all ``c``.
         """
         n = self.n
-        V = torch.fft.rfft(x.index_select(-1, self.perm), dim=-1)
+        cos, sin, w = self._along(dim, self.cos, self.sin, self.w)
+        V = torch.fft.rfft(x.index_select(dim, self.perm), dim=dim)
         re, im = V.real, V.imag
-        t_re = self.cos * re + self.sin * im
-        t_im = self.cos * im - self.sin * re
-        c = torch.cat([t_re, -t_im[..., 1 : (n - 1) // 2 + 1].flip(-1)], dim=-1)
-        return c * self.w
+        t_re = cos * re + sin * im
+        t_im = sin * re - cos * im  # = -Im(e^{-iπk/2N} V_k)
+        c = torch.cat([t_re, t_im.narrow(dim, 1, (n - 1) // 2).flip(dim)], dim=dim)
+        return c * w
 
-    def idct(self, X: torch.Tensor) -> torch.Tensor:
-        """Inverse (= transpose) of :meth:`dct`: the orthonormal DCT-III along the last dim.
+    def idct(self, X: torch.Tensor, dim: int = -1) -> torch.Tensor:
+        """Inverse (= transpose) of :meth:`dct`: the orthonormal DCT-III along ``dim``.
 
         With ``c = X / w`` and ``c_N = 0``: ``V_k = e^{iπk/2N}(c_k − i c_{N−k})``,
         ``v = IFFT(V)`` (a real inverse FFT of ``k ≤ N/2``), ``x = v[iperm]``.
         """
         n = self.n
-        c = X / self.w
         h = n // 2 + 1
-        a = c[..., :h]
+        cos, sin, iw = self._along(dim, self.cos, self.sin, self.iw)
+        c = X * iw
+        a = c.narrow(dim, 0, h)
         # b_k = c_{N-k} for k = 1..N//2, b_0 = c_N = 0
-        b = torch.cat([torch.zeros_like(c[..., :1]), c[..., n - h + 1 :].flip(-1)], dim=-1)
-        V = torch.complex(self.cos * a + self.sin * b, self.sin * a - self.cos * b)
-        v = torch.fft.irfft(V, n=n, dim=-1)
-        return v.index_select(-1, self.iperm)
+        b = torch.cat(
+            [torch.zeros_like(c.narrow(dim, 0, 1)), c.narrow(dim, n - h + 1, h - 1).flip(dim)],
+            dim=dim,
+        )
+        V = torch.complex(cos * a + sin * b, sin * a - cos * b)
+        v = torch.fft.irfft(V, n=n, dim=dim)
+        return v.index_select(dim, self.iperm)
+
+    @staticmethod
+    def _along(dim: int, *tables: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The 1-D tables shaped to broadcast along ``dim`` (-1: as is; -2: as columns)."""
+        return tables if dim == -1 else tuple(t.unsqueeze(-1) for t in tables)
 
 
 def _dct2(x: torch.Tensor, rows: _DCTPlan, cols: _DCTPlan) -> torch.Tensor:
     """Orthonormal 2-D DCT-II of ``(..., d1, d2)``: ``C_{d1} x C_{d2}ᵀ``."""
-    y = cols.dct(x)
-    return rows.dct(y.transpose(-1, -2)).transpose(-1, -2)
+    return rows.dct(cols.dct(x, -1), -2)
 
 
 def _idct2(x: torch.Tensor, rows: _DCTPlan, cols: _DCTPlan) -> torch.Tensor:
     """Inverse of :func:`_dct2`: ``C_{d1}ᵀ x C_{d2}``."""
-    y = rows.idct(x.transpose(-1, -2)).transpose(-1, -2)
-    return cols.idct(y)
+    return cols.idct(rows.idct(x, -2), -1)
 
 
 @_register
