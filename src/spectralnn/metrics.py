@@ -1,0 +1,213 @@
+"""What the field tracks while training a model on a matrix sensing problem.
+
+All functions take a matrix ``X`` of shape ``(d1, d2)`` or a batch ``(R, d1, d2)`` and return
+one value per matrix (a 0-d tensor or an ``(R,)`` tensor). They are meant to be called at
+logging steps only (one batched ``svdvals`` per call), never at every step.
+
+Metrics (the paper's, computed every 1 % of a run by default):
+
+- ``train_loss``  ``½·mean_i (⟨A_i, X⟩ − y_i)²``
+- ``test_loss``   the same on the held-out measurements (NaN when there are none)
+- ``relative_error``  ``‖X − X*‖_F / ‖X*‖_F``
+- ``nuclear_norm``  ``‖X‖_* = Σ_j σ_j(X)``
+- ``sv1, sv2, sv3``  the three largest singular values (NaN when ``min(d1, d2) < k``)
+- ``sv_min2, sv_min1``  the second smallest and the smallest singular value
+- ``effective_rank``  ``exp(−Σ_j p_j log p_j)``, ``p_j = σ_j / Σ_k σ_k`` (Roy & Vetterli 2007;
+  0 for the zero matrix)
+- ``grad_norm``  ``‖∇_θ loss‖₂`` over all parameters of the model (filled in by the trainer)
+- ``psnr``  ``10·log10(255² / MSE)`` in pixel units: ``clamp(scale·X, 0, 255)`` against
+  ``scale·X*`` (image problems only)
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from .errors import ShapeError
+
+__all__ = [
+    "METRIC_NAMES",
+    "RunResult",
+    "effective_rank",
+    "history_row",
+    "matrix_metrics",
+    "psnr",
+    "to_pixels",
+]
+
+#: Columns of ``metrics.csv``, in order.
+METRIC_NAMES = (
+    "step",
+    "seconds",
+    "train_loss",
+    "test_loss",
+    "relative_error",
+    "nuclear_norm",
+    "sv1",
+    "sv2",
+    "sv3",
+    "sv_min2",
+    "sv_min1",
+    "effective_rank",
+    "grad_norm",
+    "psnr",
+)
+
+PEAK = 255.0
+
+
+def effective_rank(s: torch.Tensor) -> torch.Tensor:
+    """``exp(H(p))`` with ``p = s / Σ s`` along the last axis; ``s``: (..., k) ≥ 0 → (...).
+
+    ``0·log 0 = 0``; the zero matrix (``Σ s = 0``) gets effective rank 0.
+    """
+    total = s.sum(-1, keepdim=True)
+    p = s / torch.where(total > 0, total, torch.ones_like(total))
+    plogp = torch.where(p > 0, p * torch.log(torch.where(p > 0, p, torch.ones_like(p))),
+                        torch.zeros_like(p))
+    erank = torch.exp(-plogp.sum(-1))
+    return torch.where(total.squeeze(-1) > 0, erank, torch.zeros_like(erank))
+
+
+def to_pixels(X: torch.Tensor, scale: float) -> torch.Tensor:
+    """``clamp(scale·X, 0, 255)``: a matrix in the problem's normalised units as grey values."""
+    return (X * scale).clamp(0.0, PEAK)
+
+
+def psnr(X: torch.Tensor, X_star: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
+    """Peak signal-to-noise ratio in dB, ``10·log10(255² / mean((P − T)²))``.
+
+    ``P = clamp(scale·X, 0, 255)`` (as the paper displays reconstructions), ``T = scale·X*``.
+    ``X``: (..., d1, d2), ``X_star``: (d1, d2) → (...); ``inf`` for a perfect reconstruction.
+    """
+    if X.shape[-2:] != X_star.shape[-2:]:
+        raise ShapeError(f"X has shape {tuple(X.shape)}; expected (..., "
+                         f"{X_star.shape[-2]}, {X_star.shape[-1]})")
+    truth = (X_star.to(X) * scale)
+    mse = (to_pixels(X, scale) - truth).square().mean((-2, -1))
+    return 10.0 * torch.log10(PEAK**2 / mse)
+
+
+def matrix_metrics(X: torch.Tensor, problem, image: bool = False) -> dict[str, torch.Tensor]:
+    """Every metric of ``X`` that does not need the model: (d1, d2) → 0-d, (R, d1, d2) → (R,).
+
+    Keys: ``train_loss, test_loss, relative_error, nuclear_norm, sv1, sv2, sv3, sv_min2,
+    sv_min1, effective_rank, psnr`` (``psnr`` NaN unless ``image``). ``problem`` is a
+    :class:`~spectralnn.sensing.problem.SensingProblem`.
+    """
+    X = X.detach()
+    with torch.no_grad():
+        s = torch.linalg.svdvals(X)  # (..., k), descending
+        k = s.shape[-1]
+        nan = torch.full(s.shape[:-1], math.nan, dtype=s.dtype, device=s.device)
+        out = {
+            "train_loss": problem.loss(X),
+            "test_loss": problem.loss(X, held_out=True) if problem.test_operator is not None
+            else nan,
+            "relative_error": problem.relative_error(X),
+            "nuclear_norm": s.sum(-1),
+            "sv1": s[..., 0] if k >= 1 else nan,
+            "sv2": s[..., 1] if k >= 2 else nan,
+            "sv3": s[..., 2] if k >= 3 else nan,
+            "sv_min2": s[..., -2] if k >= 2 else nan,
+            "sv_min1": s[..., -1],
+            "effective_rank": effective_rank(s),
+            "psnr": psnr(X, problem.X_star, problem.scale) if image else nan,
+        }
+    return out
+
+
+class RunResult:
+    """The outcome of one run of any model (trained, solved or thresholded).
+
+    Attributes:
+        model: registry name of the model (``"snn"``, ``"lg"``, ``"nnm"``, …).
+        X: final matrix ``(d1, d2)`` in the problem's normalised units (float64, CPU); for a
+            diverged run, the last iterate whose loss was finite and below the threshold.
+        history: one dict per logged step with the keys of :data:`METRIC_NAMES`.
+        lr: learning rate (``None`` for solvers).
+        steps: updates (or solver iterations) performed.
+        seconds: wall-clock time of the run (excluding problem construction).
+        diverged: whether the run was stopped for a non-finite or exploding loss;
+            ``diverged_step``: the step at which that was detected.
+        converged_step: the step at which the loss tolerance was reached, if any.
+        status: ``"ok"``, ``"diverged"``, ``"converged"``, or a solver's status
+            (``"optimal"``, ``"optimal_inaccurate"``, …).
+        info: extra values for the summary (solver statistics, settings).
+    """
+
+    def __init__(self, model: str, X: torch.Tensor, history: list[dict[str, float]], *,
+                 lr: float | None = None, steps: int = 0, seconds: float = 0.0,
+                 diverged: bool = False, diverged_step: int | None = None,
+                 converged_step: int | None = None, status: str = "ok",
+                 info: dict | None = None) -> None:
+        self.model = model
+        self.X = X
+        self.history = history
+        self.lr = lr
+        self.steps = steps
+        self.seconds = seconds
+        self.diverged = diverged
+        self.diverged_step = diverged_step
+        self.converged_step = converged_step
+        self.status = status
+        self.info = dict(info or {})
+
+    @property
+    def final(self) -> dict[str, float]:
+        """The last logged row of metrics (empty if nothing was logged)."""
+        return dict(self.history[-1]) if self.history else {}
+
+    def summary(self) -> dict:
+        """JSON-ready summary: final metrics, flags, seconds, model name, learning rate.
+
+        For a diverged run the metrics are those of its last logged row before divergence
+        (``None`` if there is none); NaN and infinities are written as ``None``.
+        """
+        final = self.final
+        if self.diverged:
+            finite = [r for r in self.history if math.isfinite(r.get("relative_error", math.nan))]
+            final = finite[-1] if finite else {}
+        out = {
+            "model": self.model,
+            "learning_rate": self.lr,
+            "steps": self.steps,
+            "seconds": self.seconds,
+            "diverged": self.diverged,
+            "diverged_step": self.diverged_step,
+            "converged_step": self.converged_step,
+            "status": self.status,
+        }
+        for key in METRIC_NAMES:
+            if key not in ("step", "seconds"):
+                out[key] = _json_float(final.get(key, math.nan))
+        out.update(self.info)
+        return out
+
+    def __repr__(self) -> str:
+        err = self.final.get("relative_error", math.nan)
+        return (f"RunResult(model={self.model!r}, lr={self.lr}, steps={self.steps}, "
+                f"status={self.status!r}, relative_error={err:.4g}, "
+                f"seconds={self.seconds:.3g})")
+
+
+def _json_float(v: float) -> float | None:
+    """A float for JSON (which has no NaN or infinity): non-finite values become ``None``."""
+    v = float(v)
+    return v if math.isfinite(v) else None
+
+
+def history_row(step: int, seconds: float, values: dict[str, torch.Tensor], index: int | None,
+                grad_norm: float = math.nan) -> dict[str, float]:
+    """One row of :data:`METRIC_NAMES` from :func:`matrix_metrics` output (entry ``index`` of a
+    batch, or the 0-d values when ``index`` is ``None``)."""
+    row: dict[str, float] = {"step": int(step), "seconds": float(seconds)}
+    for key in METRIC_NAMES[2:]:
+        if key == "grad_norm":
+            row[key] = float(grad_norm)
+            continue
+        v = values[key]
+        row[key] = float(v if index is None else v[index])
+    return row
