@@ -429,6 +429,7 @@ class GaussianOperator(DenseOperator):
         std: standard deviation of every entry (> 0).
         seed: int seed or CPU ``torch.Generator``; drawn in float64 on the CPU (in blocks of
             256 rows), then converted, so one seed gives the same values in every dtype.
+            Kept as ``self.seed`` (-1 when a generator was given).
         dtype, device: of the stored ``(m, d1·d2)`` matrix.
     """
 
@@ -824,7 +825,8 @@ class SubsampledDCT(SensingOperator):
     Args:
         shape: ``(d1, d2)``.
         m: number of kept coefficients, ``1 ≤ m ≤ d1·d2``.
-        seed: int seed or CPU ``torch.Generator`` (signs drawn first, then the indices).
+        seed: int seed or CPU ``torch.Generator`` (signs drawn first, then the indices);
+            kept as ``self.seed`` (-1 when a generator was given).
         dtype: ``torch.float32`` or ``torch.float64``.
     """
 
