@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 
 import numpy as np
 import torch
@@ -82,7 +83,9 @@ def solve_nuclear_norm(
     prob = cp.Problem(cp.Minimize(cp.normNuc(X)), constraint)
     options = {**_DEFAULT_OPTIONS[name], **solver_options}
     try:
-        prob.solve(solver=name, **options)
+        with warnings.catch_warnings():  # the status is checked and reported below
+            warnings.simplefilter("ignore", UserWarning)
+            prob.solve(solver=name, **options)
     except cp.error.SolverError as exc:
         raise SolverError(f"nuclear-norm solver {name} failed: "
                           f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
