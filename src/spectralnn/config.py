@@ -140,14 +140,12 @@ def resolve_config(raw: dict[str, Any]) -> dict[str, Any]:
     name = model.get("name")
     if name not in MODELS:
         raise unknown_name("model", name, MODELS)
-    _check_keys(model, {*_MODEL_KEYS, *model_options(name)}, "model")
+    # phi/psi (spectral init) come from a well-specified problem's operator, not from files.
+    allowed = {*_MODEL_KEYS, *model_options(name)} - {"phi", "psi"}
+    _check_keys(model, allowed, "model")
     model = {**_MODEL_KEYS, **model}
     if model["dtype"] not in _DTYPES:
         raise unknown_name("dtype", model["dtype"], _DTYPES)
-    for key in ("phi", "psi"):
-        if key in model:
-            raise ConfigError(f"[model] {key} cannot be given in a config file; it is taken "
-                              "from a well-specified problem's operator for init='spectral'")
 
     if name in TRAINABLE_MODELS:
         _check_keys(train, _TRAIN_KEYS, "train")
