@@ -6,6 +6,7 @@ traceback. Each command lives here as a thin wrapper over a library function.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -174,6 +175,45 @@ def _describe(summary: dict[str, Any]) -> str:
             f"psnr={num(summary.get('psnr'))} seconds={num(summary.get('seconds'))} "
             f"status={summary.get('status')}")
     return text
+
+
+@app.command()
+@handle_errors
+def reproduce(
+    figures: list[str] = typer.Argument(..., help="fig2, fig3, fig4, fig5 or all."),
+    out: Path = typer.Option(..., "--out", help="Output folder (created if missing)."),
+    quick: bool = typer.Option(False, "--quick", help="Same pipeline at reduced steps."),
+    steps: int | None = typer.Option(None, help="Override the steps of every figure."),
+    rates: str | None = typer.Option(None, help="Comma-separated learning rates, or 'paper'."),
+    keep: int | None = typer.Option(None, help="Rates kept by the paper's search."),
+    seed: int | None = typer.Option(None, help="Seed of the problems."),
+    digits: str | None = typer.Option(None, help="Comma-separated MNIST indices (fig4/fig5)."),
+    device: str | None = typer.Option(None, help="cpu or cuda."),
+    jobs: int = typer.Option(min(2, os.cpu_count() or 1),
+                             help="Figures run in this many processes at once."),
+    threads: int = typer.Option(1, help="PyTorch threads per process."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
+) -> None:
+    """Reproduce the paper's figures: PNGs, summary.json, metrics.csv and a report."""
+    from .experiments.runner import reproduce as run
+
+    def numbers(text: str | None, kind: type, what: str) -> list | None:
+        if text is None:
+            return None
+        try:
+            return [kind(v) for v in text.split(",") if v.strip()]
+        except ValueError:
+            raise ConfigError(f"--{what} must be comma-separated numbers, got {text!r}") from None
+
+    overrides = {
+        "steps": steps, "keep": keep, "seed": seed, "device": device,
+        "rates": rates if rates in (None, "paper") else numbers(rates, float, "rates"),
+        "digits": numbers(digits, int, "digits"),
+        "classes": [] if digits is not None else None,
+    }
+    result = run(figures, out, quick=quick, overrides=overrides, progress=not quiet,
+                 jobs=jobs, threads=threads, log=lambda msg: typer.echo(msg, err=True))
+    typer.echo(f"report: {result['report']} ({result['seconds']:.1f} s)")
 
 
 def _floats(text: str | None, what: str) -> tuple[float, ...] | None:

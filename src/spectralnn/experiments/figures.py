@@ -1,0 +1,406 @@
+"""The paper's experiments, one function per figure.
+
+Each ``run_figN(cfg, out, progress)`` trains what the figure needs (settings from
+:mod:`spectralnn.experiments.config`), writes its PNGs into the folder ``out`` and returns a
+:class:`FigureResult`; :mod:`spectralnn.experiments.runner` writes ``summary.json`` and
+``metrics.csv`` from it and assembles the report.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..baselines.registry import build_model, solve
+from ..errors import ConfigError
+from ..metrics import RunResult, history_row, matrix_metrics, to_pixels
+from ..sensing.problem import SensingProblem, paper_mnist_problem, paper_synthetic_problem
+from ..train import Trainer, paper_lr_search, stack_models
+from .plots import Curve, plot_image_evolution, plot_image_grid, plot_training_panels
+
+__all__ = ["FIGURE_RUNNERS", "FigureResult", "RunRecord"]
+
+_TRAIN_KEYS = {"steps", "keep", "seed"}   # per-model keys that are not model options
+_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+@dataclass
+class RunRecord:
+    """One trained (or solved) run: which model, rate and problem, and its result."""
+
+    model: str
+    result: RunResult
+    problem: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, Any]:
+        return {"problem": self.problem, **self.result.summary(), **self.extra}
+
+
+@dataclass
+class FigureResult:
+    """What a figure produced: its runs, the PNG files written, facts for the report."""
+
+    figure: str
+    title: str
+    runs: list[RunRecord]
+    pngs: list[str]
+    settings: dict[str, Any]
+    findings: list[dict[str, Any]] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+# ------------------------------------------------------------------------------------ helpers
+
+
+def _dtype(cfg: dict) -> torch.dtype:
+    name = cfg["train"].get("dtype", "float64")
+    if name not in _DTYPES:
+        raise ConfigError(f"dtype must be one of {sorted(_DTYPES)}, got {name!r}")
+    return _DTYPES[name]
+
+
+def _device(cfg: dict) -> torch.device:
+    dev = torch.device(cfg["train"].get("device", "cpu"))
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {str(dev)!r} requested but CUDA is not available")
+    return dev
+
+
+def _model_table(cfg: dict, name: str) -> tuple[dict, int, int, int]:
+    """(model options, steps, keep, seed) of ``[models.<name>]``."""
+    table = dict(cfg["models"][name])
+    steps = int(table.pop("steps", cfg["train"]["steps"]))
+    keep = int(table.pop("keep", cfg["train"].get("keep", 1)))
+    seed = int(table.pop("seed", 0))
+    return table, steps, keep, seed
+
+
+def _rates(cfg: dict) -> str | list[float]:
+    rates = cfg["train"].get("rates", "paper")
+    if rates == "paper":
+        return rates
+    if isinstance(rates, (int, float)):
+        rates = [rates]
+    if not isinstance(rates, list) or not rates or not all(
+            isinstance(r, (int, float)) and r > 0 for r in rates):
+        raise ConfigError(f"rates must be 'paper' or a list of positive numbers, got {rates!r}")
+    return [float(r) for r in rates]
+
+
+def _train_rates(make_model: Callable[[int | None], torch.nn.Module], problem: SensingProblem,
+                 rates: list[float], steps: int, name: str, progress: bool, image: bool = False,
+                 callback: Callable | None = None) -> list[RunResult]:
+    """One batched run with one replica per rate, all from the same initialisation."""
+    single = make_model(None)
+    batched = stack_models(make_model(len(rates)), [single] * len(rates))
+    trainer = Trainer(steps, rates, name=name, progress=progress, image=image)
+    hook = None
+    if callback is not None:  # callback(k, model) with the model after k updates
+        callback(0, batched)
+        hook = lambda t, info: callback(min(t + 1, steps), batched)  # noqa: E731
+    out = trainer.fit(batched, problem, callback=hook)
+    return out if isinstance(out, list) else [out]
+
+
+def _search_and_train(cfg: dict, name: str, problem: SensingProblem, progress: bool,
+                      image: bool = False, callback: Callable | None = None,
+                      ) -> tuple[list[RunResult], list[float]]:
+    """Learning rates for model ``name`` (the paper's search, or the configured list) and the
+    runs at those rates. Returns ``(runs, rates rejected as divergent)``."""
+    options, steps, keep, seed = _model_table(cfg, name)
+    dtype, device = problem.dtype, problem.device
+
+    def make_model(replicas: int | None) -> torch.nn.Module:
+        return build_model(name, problem.shape, replicas=replicas, seed=seed, dtype=dtype,
+                           device=device, problem=problem, **options)
+
+    rates = _rates(cfg)
+    rejected: list[float] = []
+    if rates == "paper":
+        probe = cfg["train"].get("probe_steps")
+        probe = None if probe is None else min(int(probe), steps)
+        found, rejected = paper_lr_search(make_model, problem, probe or steps, keep=keep,
+                                          name=name, progress=progress, image=image)
+        rates = [float(r.lr) for r in found]
+        if probe is None and callback is None:
+            return found, rejected
+    runs = _train_rates(make_model, problem, rates, steps, name, progress, image, callback)
+    return runs, rejected
+
+
+def _curves(runs: list[RunResult]) -> list[Curve]:
+    return [Curve(r.model, float(r.lr), r.history, r.diverged) for r in runs]
+
+
+def _pixels(X: torch.Tensor, problem: SensingProblem) -> np.ndarray:
+    return to_pixels(X.detach().cpu().double(), problem.scale).numpy()
+
+
+# ------------------------------------------------------------------------------- Figs. 2–3
+
+
+def _synthetic(cfg: dict) -> SensingProblem:
+    p = cfg["problem"]
+    prob = paper_synthetic_problem(bool(p["well_specified"]), seed=int(p.get("seed", 0)))
+    return prob.to(device=_device(cfg), dtype=_dtype(cfg))
+
+
+def _reduced_runs(problem: SensingProblem, reduced, hist, keep_idx: list[int], steps: int
+                  ) -> list[RunResult]:
+    """RunResults of the replicas ``keep_idx`` of a reduced fit, with the full metrics of
+    ``X_t = Φ diag(x_t) Ψᵀ`` at every record (seconds: the batch's total, not per record)."""
+    phi = torch.from_numpy(reduced.phi)
+    psi = torch.from_numpy(reduced.psi)
+    out = []
+    for b in keep_idx:
+        x = torch.from_numpy(hist.x[:, b, :])                    # (T, r)
+        X = (phi * x.unsqueeze(-2)) @ psi.T                     # (T, d1, d2)
+        values = matrix_metrics(X.to(problem.dtype), problem)
+        rows = [history_row(int(t), math.nan, values, j) for j, t in enumerate(hist.steps)]
+        out.append(RunResult("snn", X[-1], rows, lr=float(hist.lr[b]), steps=hist.steps_done,
+                             seconds=hist.seconds, diverged=bool(hist.diverged[b]),
+                             status="diverged" if hist.diverged[b] else "ok",
+                             info={"engine": "reduced"}))
+    return out
+
+
+def _excess_loss_rate(run: RunResult, floor: float) -> dict[str, Any] | None:
+    """Theorem 2 on noisy data: fit ``ℓ(t) − ℓ_LS ≈ e^{a − c t}`` where the excess loss is
+    between 1e-2 and 1e-10 of its initial value (the linear phase, above round-off)."""
+    from ..theory import fit_exponential_rate
+
+    steps = np.array([row["step"] for row in run.history], dtype=float)
+    excess = np.array([row["train_loss"] for row in run.history], dtype=float) - floor
+    if excess.size < 3 or not excess[0] > 0:
+        return None
+    inside = (excess < 1e-2 * excess[0]) & (excess > 1e-10 * excess[0])
+    if inside.sum() < 3:
+        return None
+    fit = fit_exponential_rate(excess[inside], steps[inside])
+    return {"lr": float(run.lr), "rate": fit.rate, "r2": fit.r2,
+            "window": [int(fit.start), int(fit.stop)], "floor": floor}
+
+
+def run_fig2(cfg: dict, out: Path, progress: bool) -> FigureResult:
+    """Well-specified sensing with spectral init, trained with the exact reduced dynamics
+    (Theorem 1); a shorter run of the full SNN checks the reduction; the exact optimum and the
+    KKT certificate of the limit are reported."""
+    from ..theory import ReducedSNN, kkt_certificate
+    from ..theory.optimum import well_specified_optimum
+    from ..train import paper_lr_grid
+
+    problem = _synthetic(cfg)
+    options, steps, keep, seed = _model_table(cfg, "snn")
+    widths = options.get("widths", [2, 2, 2, 2])
+    single = ReducedSNN.spectral(problem.operator, widths, seed=seed,
+                                 init_scale=float(options.get("init_scale", 1.0)),
+                                 activation=options.get("activation", "tanh"))
+    rates = _rates(cfg)
+    grid = paper_lr_grid() if rates == "paper" else rates
+    batch = ReducedSNN.concatenate([single] * len(grid))
+    y = problem.y.detach().cpu().double().numpy()
+    hist = batch.fit(y, grid, steps, record_x=True)
+    ok = [b for b in range(len(grid)) if not hist.diverged[b]]
+    keep_idx = ok[:keep] if rates == "paper" else list(range(len(grid)))
+    if not keep_idx:
+        raise ConfigError(f"every learning rate diverged on fig2: {grid}")
+    runs = _reduced_runs(problem, batch, hist, keep_idx, steps)
+    records = [RunRecord("snn", r, problem.name) for r in runs]
+
+    # Reference: the exact minimum-nuclear-norm solution of the least-squares fit (an LP).
+    optimum = well_specified_optimum(problem.operator, problem.y, least_squares=True)
+    # Check the reduction: the full SNN trained side by side for a shorter run.
+    check_steps = min(int(cfg.get("check", {}).get("steps", 2000)), steps)
+    lr0 = float(hist.lr[keep_idx[0]])
+    full = Trainer(check_steps, lr0, name="snn (full check)", progress=progress).fit(
+        single.to_snn(dtype=problem.dtype).to(problem.device), problem)
+    short = single.copy()
+    short.fit(y, lr0, check_steps)
+    X_red = short.full_matrix(problem.dtype)
+    check_diff = float(torch.linalg.norm(full.X.cpu().double() - X_red.double())
+                       / torch.linalg.norm(X_red.double()))
+    best = min(runs, key=lambda r: r.final["train_loss"])
+    rate = _excess_loss_rate(best, float(problem.loss(optimum.X.to(problem.dtype))))
+    cert = kkt_certificate(best.X.double(), problem.operator, problem.y.double(),
+                           target="least_squares", rank_rtol=1e-6)
+    png = plot_training_panels(_curves(runs), out / "fig2.png", cfg["title"],
+                               reference_nuclear_norm=optimum.nuclear_norm,
+                               reference_label="exact min-nuclear-norm LS solution")
+    findings = [{
+        "lr": float(r.lr),
+        "final_nuclear_norm": r.final["nuclear_norm"],
+        "optimal_nuclear_norm": optimum.nuclear_norm,
+        "nuclear_norm_gap": abs(r.final["nuclear_norm"] - optimum.nuclear_norm),
+        "distance_to_optimum": float(torch.linalg.norm(r.X.double() - optimum.X)
+                                     / torch.linalg.norm(optimum.X)),
+    } for r in runs]
+    extra = {
+        "reduced_vs_full": {"steps": check_steps, "lr": lr0, "relative_difference": check_diff,
+                            "full_seconds": full.seconds},
+        "kkt": {"lr": float(best.lr), "holds": bool(cert.holds),
+                "primal_residual": cert.primal_residual,
+                "tangent_residual": cert.tangent_residual, "normal_norm": cert.normal_norm,
+                "rank": cert.rank, "target": "least_squares"},
+        "optimum": {"nuclear_norm": optimum.nuclear_norm, "method": optimum.method},
+        "rate": rate,
+        "rates_rejected_as_divergent": [float(hist.lr[b]) for b in range(len(grid))
+                                        if hist.diverged[b]],
+        "reduced_seconds": hist.seconds,
+    }
+    settings = _settings(cfg, problem)
+    settings["engine"] = "reduced (exact under Assumptions 1-2, Theorem 1)"
+    return FigureResult("fig2", cfg["title"], records, [png.name], settings, findings, extra)
+
+
+def run_fig3(cfg: dict, out: Path, progress: bool) -> FigureResult:
+    """Mis-specified sensing: SNN vs LG vs DF, each with its own learning-rate search."""
+    problem = _synthetic(cfg)
+    records: list[RunRecord] = []
+    rejected: dict[str, list[float]] = {}
+    for name in cfg["models"]:
+        runs, bad = _search_and_train(cfg, name, problem, progress)
+        rejected[name] = bad
+        records += [RunRecord(name, r, problem.name) for r in runs]
+    png = plot_training_panels(_curves([r.result for r in records]), out / "fig3.png",
+                               cfg["title"])
+    findings = []
+    for name in cfg["models"]:
+        errs = [r.result.final.get("relative_error", math.nan) for r in records
+                if r.model == name and not r.result.diverged]
+        findings.append({"model": name, "best_relative_error": min(errs, default=math.nan),
+                         "rates_rejected_as_divergent": rejected[name]})
+    return FigureResult("fig3", cfg["title"], records, [png.name], _settings(cfg, problem),
+                        findings)
+
+
+# ------------------------------------------------------------------------------- Figs. 4–5
+
+
+def _mnist(cfg: dict, index: int | None = None, digit_class: int | None = None
+           ) -> SensingProblem:
+    seed = int(cfg["problem"].get("seed", 0))
+    prob = paper_mnist_problem(index=index, digit_class=digit_class, seed=seed)
+    return prob.to(device=_device(cfg), dtype=_dtype(cfg))
+
+
+def _snapshot_steps(steps: int, count: int) -> list[int]:
+    """``count`` steps from 0 to ``steps`` spaced evenly on a log scale (0 and the last)."""
+    if count <= 1:
+        return [steps]
+    pts = np.unique(np.round(np.geomspace(1, steps + 1, count - 1) - 1).astype(int))
+    return sorted({0, *pts.tolist(), steps})
+
+
+def run_fig4(cfg: dict, out: Path, progress: bool) -> FigureResult:
+    """One digit reconstructed over time, per model and learning rate."""
+    index = int(cfg["problem"].get("digits", [0])[0])
+    problem = _mnist(cfg, index=index)
+    records: list[RunRecord] = []
+    rows: list[tuple[str, list[tuple[int, np.ndarray]]]] = []
+    for name in cfg["models"]:
+        _, steps, _, _ = _model_table(cfg, name)
+        marks = set(_snapshot_steps(steps, int(cfg["train"].get("snapshots", 8))))
+        snaps: dict[int, torch.Tensor] = {}
+
+        def grab(t: int, model, marks=marks, snaps=snaps) -> None:
+            if t in marks:
+                with torch.no_grad():
+                    snaps[t] = model().detach().cpu()
+
+        runs, _ = _search_and_train(cfg, name, problem, progress, image=True, callback=grab)
+        for j, r in enumerate(runs):
+            records.append(RunRecord(name, r, problem.name, {"digit_index": index}))
+            text = f"{name.upper()} lr={r.lr:g}" + (" (diverged)" if r.diverged else "")
+            rows.append((text, [(t, _pixels(snaps[t][j], problem)) for t in sorted(snaps)]))
+    truth = _pixels(problem.X_star, problem)
+    png = plot_image_evolution(rows, truth, out / "fig4.png", cfg["title"])
+    return FigureResult("fig4", cfg["title"], records, [png.name], _settings(cfg, problem),
+                        _image_findings(records))
+
+
+def run_fig5(cfg: dict, out: Path, progress: bool) -> FigureResult:
+    """Several digits: ground truth / LG / SNN / NNM. Rates are searched on the first digit."""
+    classes = [int(c) for c in cfg["problem"].get("classes", [])]
+    digits = [int(d) for d in cfg["problem"].get("digits", [])] if not classes else []
+    problems = ([_mnist(cfg, digit_class=c) for c in classes]
+                or [_mnist(cfg, index=i) for i in digits])
+    if not problems:
+        raise ConfigError("fig5 needs problem.classes or problem.digits (a non-empty list)")
+    trainable = [m for m in cfg["models"] if m != "nnm"]
+    chosen: dict[str, float] = {}
+    for name in trainable:  # the paper's search, on the first digit
+        runs, _ = _search_and_train(cfg, name, problems[0], progress, image=True)
+        ok = [r for r in runs if not r.diverged]
+        chosen[name] = float((ok or runs)[0].lr)
+    records: list[RunRecord] = []
+    images: dict[str, list[np.ndarray]] = {"truth": []}
+    captions: dict[str, list[str]] = {"truth": []}
+    for k, problem in enumerate(problems):
+        label = problem.name
+        images["truth"].append(_pixels(problem.X_star, problem))
+        captions["truth"].append("")
+        for name in cfg["models"]:
+            if name == "nnm":
+                options = dict(cfg["models"][name])
+                res = solve("nnm", problem, image=True, **options)
+            else:
+                options, steps, _, seed = _model_table(cfg, name)
+                model = build_model(name, problem.shape, seed=seed, dtype=problem.dtype,
+                                    device=problem.device, **options)
+                res = Trainer(steps, chosen[name], name=name, progress=progress,
+                              image=True).fit(model, problem)
+            records.append(RunRecord(name, res, label, {"digit": k}))
+            images.setdefault(name, []).append(_pixels(res.X, problem))
+            captions.setdefault(name, []).append(
+                f"err {res.final.get('relative_error', math.nan):.3f}")
+    names = ["truth", *cfg["models"]]
+    rows = [(n.upper() if n != "truth" else "ground truth", images[n]) for n in names]
+    columns = [p.name.split("-digit-")[-1] for p in problems]
+    png = plot_image_grid([f"digit {c}" for c in columns], rows, out / "fig5.png",
+                          cfg["title"], captions=[captions[n] for n in names])
+    settings = _settings(cfg, problems[0])
+    settings["learning_rates"] = chosen
+    return FigureResult("fig5", cfg["title"], records, [png.name], settings,
+                        _image_findings(records))
+
+
+def _image_findings(records: list[RunRecord]) -> list[dict[str, Any]]:
+    """Per problem: each model's best relative error and PSNR (over its rates)."""
+    out: dict[str, dict[str, Any]] = {}
+    for rec in records:
+        if rec.result.diverged:
+            continue
+        row = out.setdefault(rec.problem, {"problem": rec.problem})
+        err = rec.result.final.get("relative_error", math.nan)
+        if err < row.get(f"{rec.model}_relative_error", math.inf):
+            row[f"{rec.model}_relative_error"] = err
+            row[f"{rec.model}_psnr"] = rec.result.final.get("psnr", math.nan)
+    return list(out.values())
+
+
+def _settings(cfg: dict, problem: SensingProblem) -> dict[str, Any]:
+    return {
+        "problem": {**cfg["problem"], "name": problem.name, "shape": list(problem.shape),
+                    "measurements": problem.num_measurements, "noise_std": problem.noise_std},
+        "train": cfg["train"],
+        "models": cfg["models"],
+        "quick": cfg["quick"],
+        "dtype": str(problem.dtype).removeprefix("torch."),
+        "device": str(problem.device),
+    }
+
+
+FIGURE_RUNNERS: dict[str, Callable[[dict, Path, bool], FigureResult]] = {
+    "fig2": run_fig2,
+    "fig3": run_fig3,
+    "fig4": run_fig4,
+    "fig5": run_fig5,
+}
+

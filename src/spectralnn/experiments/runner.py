@@ -1,0 +1,194 @@
+"""``reproduce``: run figures, write their files atomically, then the report.
+
+Layout of ``DIR`` after ``reproduce all --out DIR``::
+
+    DIR/fig2/{summary.json, metrics.csv, fig2.png}
+    DIR/fig3/...  DIR/fig4/...  DIR/fig5/...
+    DIR/report.md  DIR/report.html
+
+Each figure is produced in a hidden ``DIR/.<fig>.partial`` folder and renamed into place when
+complete; a failure removes it, so a figure folder is either complete or absent.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError, unknown_name
+from ..metrics import METRIC_NAMES
+from .config import FIGURES, load_figure_config
+from .figures import FIGURE_RUNNERS, FigureResult
+from .report import build_report, render_html, render_markdown
+
+__all__ = ["reproduce", "resolve_figures"]
+
+#: Longest first, so that parallel workers finish together.
+_COST_ORDER = ("fig5", "fig3", "fig4", "fig2")
+
+
+def resolve_figures(names: Sequence[str]) -> list[str]:
+    """``["all"]`` → every figure; otherwise the names, checked, in the paper's order."""
+    out: list[str] = []
+    for name in names:
+        if name == "all":
+            out += list(FIGURES)
+        elif name in FIGURES:
+            out.append(name)
+        else:
+            raise unknown_name("figure", name, [*FIGURES, "all"])
+    if not out:
+        raise ConfigError("no figure given; expected one or more of: fig2, fig3, fig4, fig5, all")
+    return sorted(set(out), key=FIGURES.index)
+
+
+def _clean(value: Any) -> Any:
+    """JSON-ready: NaN/inf → None, tuples → lists, numpy scalars → floats."""
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _write_text(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _metrics_csv(result: FigureResult) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["model", "problem", "learning_rate", *METRIC_NAMES])
+    for rec in result.runs:
+        for row in rec.result.history:
+            writer.writerow([rec.model, rec.problem, rec.result.lr,
+                             *(row.get(k, "") for k in METRIC_NAMES)])
+    return buf.getvalue()
+
+
+def _summary(result: FigureResult, seconds: float) -> dict[str, Any]:
+    return _clean({
+        "figure": result.figure,
+        "title": result.title,
+        "seconds": seconds,
+        "settings": result.settings,
+        "runs": [rec.summary() for rec in result.runs],
+        "findings": result.findings,
+        "extra": result.extra,
+        "pngs": result.pngs,
+    })
+
+
+def _run_figure(name: str, out: Path, quick: bool, overrides: dict[str, Any],
+                progress: bool) -> dict[str, Any]:
+    cfg = load_figure_config(name, quick=quick, overrides=overrides)
+    final = out / name
+    partial = out / f".{name}.partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    try:
+        t0 = time.perf_counter()
+        result = FIGURE_RUNNERS[name](cfg, partial, progress)
+        seconds = time.perf_counter() - t0
+        summary = _summary(result, seconds)
+        _write_text(partial / "metrics.csv", _metrics_csv(result))
+        _write_text(partial / "summary.json", json.dumps(summary, indent=2) + "\n")
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(partial, final)
+        return summary
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+
+
+def _init_worker(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def reproduce(figures: Sequence[str], out: str | os.PathLike[str], *, quick: bool = False,
+              overrides: dict[str, Any] | None = None, progress: bool = True, jobs: int = 1,
+              threads: int = 1, log: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Run ``figures`` (names or ``"all"``) into ``out`` and write the report.
+
+    Args:
+        jobs: figures run in that many worker processes at once (progress bars are then off).
+        threads: PyTorch threads per process. The decompositions here are small: one thread
+            is as fast as several, and processes sharing cores with several threads each slow
+            down by orders of magnitude (measured: 5 ms → 340 ms per MNIST step).
+
+    Returns ``{"figures": [summary, ...], "seconds": total, "report": path of report.md}``.
+    Configuration errors are raised before anything is written.
+    """
+    names = resolve_figures(figures)
+    overrides = dict(overrides or {})
+    for what, value in (("jobs", jobs), ("threads", threads)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"{what} must be a positive integer, got {value!r}")
+    for name in names:  # validate every configuration before any work
+        load_figure_config(name, quick=quick, overrides=overrides)
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {str(out)!r} exists and is not a directory")
+    created = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    done: dict[str, dict[str, Any]] = {}
+    t0 = time.perf_counter()
+
+    def finished(name: str, summary: dict[str, Any]) -> None:
+        done[name] = summary
+        if log:
+            log(f"{name}: done in {summary['seconds']:.1f} s -> {out / name}")
+
+    try:
+        jobs = min(jobs, len(names))
+        if jobs == 1:
+            _init_worker(threads)
+            for name in names:
+                if log:
+                    log(f"{name}: running{' (quick)' if quick else ''} ...")
+                finished(name, _run_figure(name, out, quick, overrides, progress))
+        else:
+            order = sorted(names, key=_COST_ORDER.index)
+            if log:
+                log(f"running {', '.join(order)} in {jobs} processes"
+                    f"{' (quick)' if quick else ''} ...")
+            with ProcessPoolExecutor(jobs, mp_context=get_context("spawn"),
+                                     initializer=_init_worker, initargs=(threads,)) as pool:
+                futures = {pool.submit(_run_figure, n, out, quick, overrides, False): n
+                           for n in order}
+                for fut in as_completed(futures):
+                    finished(futures[fut], fut.result())
+    except BaseException:
+        if created and not done:
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+    total = time.perf_counter() - t0
+    summaries = [done[n] for n in names]
+    blocks = build_report(summaries, total, quick)
+    _write_text(out / "report.md", render_markdown(blocks))
+    _write_text(out / "report.html", render_html(blocks, out))
+    return {"figures": summaries, "seconds": total, "report": str(out / "report.md")}

@@ -1,0 +1,121 @@
+"""Paper reproduction: configurations, the runner's files, the report, the CLI end to end."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from spectralnn.errors import ConfigError
+from spectralnn.experiments import runner
+from spectralnn.experiments.config import FIGURES, load_figure_config
+from spectralnn.experiments.report import Block, render_html, render_markdown
+
+SUMMARY_KEYS = {"figure", "title", "seconds", "settings", "runs", "findings", "extra", "pngs"}
+RUN_KEYS = {"model", "learning_rate", "train_loss", "test_loss", "relative_error",
+            "nuclear_norm", "effective_rank", "psnr", "diverged", "seconds"}
+
+
+def test_configs_follow_the_paper():
+    fig2 = load_figure_config("fig2")
+    assert fig2["train"]["steps"] == 100001 and fig2["train"]["keep"] == 5
+    assert fig2["models"]["snn"]["widths"] == [2, 2, 2, 2]
+    assert fig2["models"]["snn"]["init"] == "spectral"
+    fig3 = load_figure_config("fig3")
+    assert set(fig3["models"]) == {"snn", "lg", "df"}
+    assert fig3["models"]["df"]["steps"] == 20001 and fig3["models"]["df"]["keep"] == 10
+    fig4 = load_figure_config("fig4")
+    assert fig4["train"]["steps"] == 2501 and fig4["train"]["keep"] == 3
+    assert fig4["models"]["snn"]["widths"] == [4, 8, 16]
+    fig5 = load_figure_config("fig5")
+    assert len(fig5["problem"]["classes"]) >= 8 and "nnm" in fig5["models"]
+
+
+def test_quick_and_overrides():
+    quick = load_figure_config("fig3", quick=True)
+    assert quick["train"]["steps"] == 1001
+    assert quick["models"]["df"]["steps"] == 2002          # DF keeps twice the steps
+    over = load_figure_config("fig4", overrides={"steps": 11, "rates": [1e-4], "digits": [3]})
+    assert over["train"]["steps"] == 11 and over["train"]["rates"] == [1e-4]
+    assert over["problem"]["digits"] == [3]
+    with pytest.raises(ConfigError, match="unknown figure 'fig9'"):
+        load_figure_config("fig9")
+    with pytest.raises(ConfigError, match="unknown override 'lr'"):
+        load_figure_config("fig2", overrides={"lr": 1.0})
+    with pytest.raises(ConfigError, match="steps must be a positive integer, got 0"):
+        load_figure_config("fig2", overrides={"steps": 0})
+
+
+def test_resolve_figures():
+    assert runner.resolve_figures(["all"]) == list(FIGURES)
+    assert runner.resolve_figures(["fig5", "fig2", "fig2"]) == ["fig2", "fig5"]
+    with pytest.raises(ConfigError, match="unknown figure 'figure2'"):
+        runner.resolve_figures(["figure2"])
+
+
+def test_failed_figure_leaves_nothing_behind(tmp_path, monkeypatch):
+    def boom(cfg, out, progress):
+        (out / "half-written.png").write_bytes(b"x")
+        raise RuntimeError("solver crashed")
+
+    monkeypatch.setitem(runner.FIGURE_RUNNERS, "fig2", boom)
+    out = tmp_path / "results"
+    with pytest.raises(RuntimeError, match="solver crashed"):
+        runner.reproduce(["fig2"], out, quick=True, progress=False)
+    assert not out.exists()
+
+
+def test_report_renders_the_same_blocks(tmp_path):
+    from spectralnn.experiments.plots import Curve, plot_training_panels
+
+    (tmp_path / "f").mkdir()
+    hist = [{"step": s, "train_loss": 10.0 ** -s, "nuclear_norm": 1.0 + s, "sv1": 1.0,
+             "sv2": 0.5, "sv3": 0.1} for s in range(5)]
+    plot_training_panels([Curve("snn", 0.1, hist)], tmp_path / "f" / "p.png", "title")
+    blocks = [Block("h1", "T"), Block("p", "a < b"), Block("table", (["x", "y"], [["1", "2"]])),
+              Block("image", "f/p.png")]
+    md = render_markdown(blocks)
+    assert "# T" in md and "| x | y |" in md and "![f/p.png](f/p.png)" in md
+    page = render_html(blocks, tmp_path)
+    assert "a &lt; b" in page and "data:image/png;base64,iVBOR" in page
+
+
+def test_cli_bad_figure_is_one_line_exit_2(tmp_path):
+    out = tmp_path / "never"
+    proc = subprocess.run([sys.executable, "-m", "spectralnn", "reproduce", "fig7", "--out",
+                           str(out)], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        "error: unknown figure 'fig7'; expected one of: all, fig2, fig3, fig4, fig5"]
+    assert not out.exists()
+
+
+def test_reproduce_all_quick_end_to_end(tmp_path):
+    """`spectralnn reproduce all --quick`: every figure's files, summary keys and the report."""
+    out = tmp_path / "results"
+    proc = subprocess.run([sys.executable, "-m", "spectralnn", "reproduce", "all", "--quick",
+                           "--out", str(out), "--quiet"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    for fig in FIGURES:
+        folder = out / fig
+        summary = json.loads((folder / "summary.json").read_text())
+        assert SUMMARY_KEYS <= set(summary)
+        assert summary["figure"] == fig and summary["settings"]["quick"] is True
+        assert summary["runs"] and all(RUN_KEYS <= set(r) for r in summary["runs"])
+        for png in summary["pngs"]:
+            assert (folder / png).read_bytes()[:4] == b"\x89PNG"
+        header = (folder / "metrics.csv").read_text().splitlines()[0]
+        assert header.startswith("model,problem,learning_rate,step,seconds,train_loss")
+        assert not list(out.glob(".*.partial"))
+    fig2 = json.loads((out / "fig2" / "summary.json").read_text())
+    assert fig2["extra"]["reduced_vs_full"]["relative_difference"] < 1e-8
+    assert {"holds", "primal_residual", "tangent_residual", "normal_norm"} <= set(
+        fig2["extra"]["kkt"])
+    fig5 = json.loads((out / "fig5" / "summary.json").read_text())
+    assert {r["model"] for r in fig5["runs"]} == {"lg", "snn", "nnm"}
+    report = (out / "report.md").read_text()
+    assert "The paper's claims next to what this run found" in report
+    assert all(f"{fig}/{fig}.png" in report for fig in FIGURES)
+    assert "data:image/png;base64," in (out / "report.html").read_text()
