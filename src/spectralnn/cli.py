@@ -35,8 +35,14 @@ def _version(value: bool) -> None:
 def _root(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
                                  help="Print the version and exit."),
+    threads: int = typer.Option(1, "--threads", min=1, help="PyTorch threads of this process. "
+                                "The default 1 is as fast for the small decompositions here "
+                                "and never oversubscribes shared cores."),
 ) -> None:
     """Spectral Neural Networks and non-linear matrix sensing."""
+    import torch
+
+    torch.set_num_threads(threads)
 
 
 def fail(message: str, code: int = EXIT_BAD_INPUT) -> None:

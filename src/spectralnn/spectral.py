@@ -91,18 +91,23 @@ def _tanh_gram_dd(li: torch.Tensor, lj: torch.Tensor) -> torch.Tensor:
     lj = torch.clamp(lj, min=0.0)
     lo, hi = torch.minimum(li, lj), torch.maximum(li, lj)
     small = hi < _GRAM_SERIES_BELOW
-    # Series branch: Σ_k c_k Σ_{p<k} λ_i^p λ_j^(k-1-p), via S_{k+1} = λ_i S_k + λ_j^k.
-    S = torch.ones_like(li)
-    lj_pow = lj.clone()
-    series = torch.full_like(li, _TANHC_SERIES[1])
-    for c in _TANHC_SERIES[2:]:
-        S = li * S + lj_pow
-        lj_pow = lj_pow * lj
-        series = series + c * S
-    a = torch.sqrt(torch.where(small, torch.ones_like(hi), hi))
-    b = torch.sqrt(torch.where(small, torch.zeros_like(lo), lo))
+    n_small = int(small.sum())       # evaluate only the branches that are needed
+    series = closed = None
+    if n_small:
+        # Σ_k c_k Σ_{p<k} λ_i^p λ_j^(k-1-p), via S_{k+1} = λ_i S_k + λ_j^k.
+        S = torch.ones_like(li)
+        lj_pow = lj.clone()
+        series = torch.full_like(li, _TANHC_SERIES[1])
+        for c in _TANHC_SERIES[2:]:
+            S = li * S + lj_pow
+            lj_pow = lj_pow * lj
+            series = series + c * S
+        if n_small == small.numel():
+            return series
+    a = torch.sqrt(torch.where(small, torch.ones_like(hi), hi) if n_small else hi)
+    b = torch.sqrt(torch.where(small, torch.zeros_like(lo), lo) if n_small else lo)
     closed = (_tanh_divided_difference(a, b) - _tanhc(b)) / (a * (a + b))
-    return torch.where(small, series, closed)
+    return closed if series is None else torch.where(small, series, closed)
 
 
 def _generic_divided_difference(g: TensorFn, dg: TensorFn) -> Callable[..., torch.Tensor]:
