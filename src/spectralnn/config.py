@@ -45,10 +45,10 @@ from __future__ import annotations
 import copy
 import math
 import os
+import tomllib
 from pathlib import Path
 from typing import Any
 
-import tomllib
 import torch
 
 from .errors import ConfigError, DataError, unknown_name

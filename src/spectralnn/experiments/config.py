@@ -9,10 +9,9 @@ pipeline in seconds.
 from __future__ import annotations
 
 import copy
+import tomllib
 from importlib import resources
 from typing import Any
-
-import tomllib
 
 from ..errors import ConfigError, unknown_name
 
