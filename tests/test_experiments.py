@@ -119,3 +119,18 @@ def test_reproduce_all_quick_end_to_end(tmp_path):
     assert "The paper's claims next to what this run found" in report
     assert all(f"{fig}/{fig}.png" in report for fig in FIGURES)
     assert "data:image/png;base64," in (out / "report.html").read_text()
+
+
+@pytest.mark.parametrize("args,message", [
+    (["bogus"], "error: No such command 'bogus'."),
+    (["--threads", "0", "demo"], "error: Invalid value for '--threads'"),
+    (["reproduce", "fig2"], "error: Missing option '--out'."),
+    (["demo", "--rank", "30"], "error: rank must be between 1 and n = 12, got 30"),
+])
+def test_cli_usage_errors_are_one_line(args, message):
+    proc = subprocess.run([sys.executable, "-m", "spectralnn", *args], capture_output=True,
+                          text=True)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(message)
+    assert "Traceback" not in proc.stderr

@@ -18,6 +18,7 @@ import typer
 from .errors import ConfigError, SolverError, SpectralNNError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  rich_markup_mode=None,
                   help="Spectral Neural Networks and non-linear matrix sensing.")
 
 EXIT_BAD_INPUT = 2
@@ -321,12 +322,30 @@ def certify(
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point of the ``spectralnn`` console script."""
+    """Entry point of the ``spectralnn`` console script.
+
+    Usage errors (unknown command or option, bad value) print one line, ``error: ...``, and
+    exit with code 2; ``spectralnn`` alone prints the help.
+    """
+    args = argv if argv is not None else sys.argv[1:]
     try:
-        app(args=argv if argv is not None else sys.argv[1:], prog_name="spectralnn",
-            standalone_mode=True)
-    except SystemExit as exc:  # typer/click exit codes pass through
-        raise SystemExit(exc.code) from None
+        code = app(args=args, prog_name="spectralnn", standalone_mode=False)
+    except typer.Exit as exc:
+        code = exc.exit_code
+    except typer.Abort:
+        typer.echo("interrupted", err=True)
+        code = 130
+    except Exception as exc:
+        # Click's exceptions (vendored by typer) carry format_message() and exit_code.
+        if type(exc).__name__ == "NoArgsIsHelpError" and getattr(exc, "ctx", None):
+            typer.echo(exc.ctx.get_help())
+            code = 0
+        elif hasattr(exc, "format_message") and isinstance(getattr(exc, "exit_code", None), int):
+            typer.echo(f"error: {' '.join(exc.format_message().split())}", err=True)
+            code = exc.exit_code
+        else:
+            raise
+    raise SystemExit(code if isinstance(code, int) else 0)
 
 
 __all__ = ["app", "fail", "handle_errors", "main"]
