@@ -1,11 +1,19 @@
-"""Per-step time of SNN training on the paper's MNIST configuration, side by side.
+"""B1: time per GD step on the paper's MNIST configuration, side by side.
 
-Configuration: a 28×28 matrix, widths [4, 8, 16], 470 Gaussian measurements, full-batch GD.
-Rows: (a) spectralnn's SNN (closed-form spectral backward), (b) a straightforward
-implementation differentiating through ``torch.linalg.svd`` (as a notebook would), (c) the
-floor: the 4 + 8 + 16 batched forward SVDs alone. Ratios are to (a), measured in one run.
+Configuration: a 28×28 matrix, widths [4, 8, 16], 470 Gaussian measurements, full-batch GD,
+at a generic point (random factors of scale 0.3, where plain SVD autograd is defined).
 
-    python benchmarks/step_time.py [--reps 200] [--device cpu]
+Rows (ratios are to row (a), all measured in one run):
+  (a)  spectralnn SNN, method="auto" (Gram evaluation X·h(XᵀX) within its error budget)
+  (a') spectralnn SNN, method="svd" (SVD with the closed-form backward)
+  (b)  straightforward notebook implementation: a Python loop over blocks and input matrices,
+       one torch.linalg.svd per matrix differentiated by autograd, measurements as an
+       (m, d, d) stack contracted with the output
+  (b') plain autograd through one batched torch.linalg.svd per layer (vectorised)
+  (c)  floor: the 4 + 8 + 16 forward SVDs alone, batched per layer
+  (c') the 4 + 8 + 16 Gram eigendecompositions alone (what method="gram" cannot avoid)
+
+    python benchmarks/step_time.py [--reps 200] [--device cpu] [--threads 1]
 """
 
 from __future__ import annotations
@@ -20,32 +28,42 @@ import torch
 from spectralnn import SNN
 
 D, WIDTHS, M = 28, [4, 8, 16], 470
+LR = 1e-9  # tiny: the point stays generic over the repetitions
 
 
-def straightforward_step(params, A, y):
-    """One GD step of a plain-autograd SNN (SVD differentiated by torch)."""
-    U, V, alphas = params
-    Q = U @ V.mT
-    for alpha in alphas:
-        Us, s, Vh = torch.linalg.svd(Q, full_matrices=False)
-        Q = torch.einsum("kij,kl->lij", (Us * torch.tanh(s).unsqueeze(-2)) @ Vh, alpha)
-    X = Q[0]
-    loss = 0.5 * ((A @ X.reshape(-1) - y) ** 2).mean()
-    grads = torch.autograd.grad(loss, [U, V, *alphas])
+def _sgd(params, loss):
+    grads = torch.autograd.grad(loss, params)
     with torch.no_grad():
-        for p, g in zip([U, V, *alphas], grads):
-            p -= 1e-9 * g
-    return loss
+        for p, g in zip(params, grads):
+            p -= LR * g
 
 
 def snn_step(model, A, y):
     X = model()
-    loss = 0.5 * ((A @ X.reshape(-1) - y) ** 2).mean()
-    grads = torch.autograd.grad(loss, list(model.parameters()))
-    with torch.no_grad():
-        for p, g in zip(model.parameters(), grads):
-            p -= 1e-9 * g
-    return loss
+    _sgd(list(model.parameters()), 0.5 * ((A @ X.reshape(-1) - y) ** 2).mean())
+
+
+def notebook_step(params, A_stack, y):
+    """Blocks and matrices one at a time, as a research notebook writes it."""
+    U, V, alphas = params
+    Q = [U[k] @ V[k].T for k in range(U.shape[0])]
+    for alpha in alphas:
+        FQ = []
+        for q in Q:
+            u, s, vh = torch.linalg.svd(q, full_matrices=False)
+            FQ.append(u @ torch.diag(torch.tanh(s)) @ vh)
+        Q = [sum(alpha[k, l] * FQ[k] for k in range(len(FQ))) for l in range(alpha.shape[1])]
+    pred = (A_stack * Q[0]).sum(dim=(1, 2))
+    _sgd([U, V, *alphas], 0.5 * ((pred - y) ** 2).mean())
+
+
+def vectorised_autograd_step(params, A, y):
+    U, V, alphas = params
+    Q = U @ V.mT
+    for alpha in alphas:
+        u, s, vh = torch.linalg.svd(Q, full_matrices=False)
+        Q = torch.einsum("kij,kl->lij", (u * torch.tanh(s).unsqueeze(-2)) @ vh, alpha)
+    _sgd([U, V, *alphas], 0.5 * ((A @ Q[0].reshape(-1) - y) ** 2).mean())
 
 
 def svd_floor(inputs):
@@ -53,17 +71,24 @@ def svd_floor(inputs):
         torch.linalg.svd(Q, full_matrices=False)
 
 
+def eigh_floor(inputs):
+    for Q in inputs:
+        torch.linalg.eigh(Q.mT @ Q)
+
+
 def timeit(fn, reps, device):
-    for _ in range(10):
+    def sync():
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
+    for _ in range(max(5, reps // 10)):
         fn()
     times = []
     for _ in range(reps):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
+        sync()
         t0 = time.perf_counter()
         fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
+        sync()
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
 
@@ -72,40 +97,43 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=200)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (CPU)")
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     device = torch.device(args.device)
+    label = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    print(f"B1 step time: torch {torch.__version__}, {label}, threads {torch.get_num_threads()}")
+    print(f"{'dtype':8} {'implementation':46} {'ms/step':>8} {'vs (a)':>7}")
     gen = torch.Generator().manual_seed(0)
-    print(f"torch {torch.__version__}, device {device}, threads {torch.get_num_threads()}")
-    print(f"{'dtype':8} {'implementation':34} {'ms/step':>8} {'ratio':>7}")
     for dtype in (torch.float32, torch.float64):
-        A = (D * torch.randn(M, D * D, generator=gen, dtype=torch.float64)).to(dtype).to(device)
-        y = torch.randn(M, generator=gen, dtype=torch.float64).to(dtype).to(device)
-        # A non-degenerate point: spectral init at scale 1 (identity init makes all SVDs trivial).
-        model = SNN((D, D), WIDTHS, init="random", init_scale=0.3, dtype=dtype, device=device)
-        params = (model.U.detach().clone().requires_grad_(),
-                  model.V.detach().clone().requires_grad_(),
-                  [a.detach().clone().requires_grad_() for a in model.alphas])
-        with torch.no_grad():
-            Q = model.inputs()
-            layer_inputs = [Q]
-            for w in WIDTHS[1:]:
-                layer_inputs.append(torch.randn(w, D, D, generator=gen, dtype=torch.float64)
-                                    .to(dtype).to(device))
-        model_svd = SNN((D, D), WIDTHS, init="random", init_scale=0.3, method="svd",
-                        dtype=dtype, device=device)
+        A = (D * torch.randn(M, D * D, generator=gen, dtype=torch.float64)).to(device, dtype)
+        y = torch.randn(M, generator=gen, dtype=torch.float64).to(device, dtype)
+        models = {m: SNN((D, D), WIDTHS, init="random", init_scale=0.3, method=m, dtype=dtype,
+                         device=device) for m in ("auto", "svd")}
+        ref = models["auto"]
+        params = (ref.U.detach().clone().requires_grad_(),
+                  ref.V.detach().clone().requires_grad_(),
+                  [a.detach().clone().requires_grad_() for a in ref.alphas])
+        with torch.no_grad():  # the matrices each layer decomposes, at this point
+            inputs, Q = [], ref.inputs()
+            for alpha in ref.alphas:
+                inputs.append(Q.clone())
+                u, s, vh = torch.linalg.svd(Q, full_matrices=False)
+                Q = torch.einsum("kij,kl->lij", (u * torch.tanh(s).unsqueeze(-2)) @ vh, alpha)
         rows = [
-            ("(a) spectralnn SNN (auto)", timeit(partial(snn_step, model, A, y), args.reps,
-                                                 device)),
-            ("(a') spectralnn SNN, method=svd",
-             timeit(partial(snn_step, model_svd, A, y), args.reps, device)),
-            ("(b) plain torch.linalg.svd autograd",
-             timeit(partial(straightforward_step, params, A, y), args.reps, device)),
-            ("(c) floor: batched forward SVDs",
-             timeit(partial(svd_floor, layer_inputs), args.reps, device)),
+            ("(a)  spectralnn SNN (method=auto)", partial(snn_step, models["auto"], A, y)),
+            ("(a') spectralnn SNN (method=svd)", partial(snn_step, models["svd"], A, y)),
+            ("(b)  notebook: loops + svd autograd", partial(notebook_step, params,
+                                                            A.reshape(M, D, D), y)),
+            ("(b') vectorised svd autograd", partial(vectorised_autograd_step, params, A, y)),
+            ("(c)  floor: forward SVDs only", partial(svd_floor, inputs)),
+            ("(c') Gram eigendecompositions only", partial(eigh_floor, inputs)),
         ]
-        base = rows[0][1]
-        for name, t in rows:
-            print(f"{str(dtype).removeprefix('torch.'):8} {name:34} {1e3 * t:8.2f} {t / base:7.2f}")
+        times = [(name, timeit(fn, args.reps, device)) for name, fn in rows]
+        base = times[0][1]
+        for name, t in times:
+            print(f"{str(dtype).removeprefix('torch.'):8} {name:46} {1e3 * t:8.2f} "
+                  f"{t / base:7.2f}")
 
 
 if __name__ == "__main__":

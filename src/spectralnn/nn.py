@@ -216,7 +216,7 @@ class SNN(nn.Module):
         for alpha in self.alphas:
             # (…, K, d1, d2) × (…, K, L) -> (…, L, d1, d2): one batched SVD per layer.
             FQ = spectral_apply(Q, self.activation, method=self.method)
-            Q = torch.einsum("...kij,...kl->...lij", FQ, alpha)
+            Q = (alpha.mT @ FQ.flatten(-2)).unflatten(-1, self.shape)
         return Q.squeeze(-3)
 
     def extra_repr(self) -> str:

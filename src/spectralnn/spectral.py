@@ -56,12 +56,13 @@ __all__ = [
 
 
 def _tanhc(x: torch.Tensor) -> torch.Tensor:
-    """``tanh(x)/x`` with its value 1 at 0; a Taylor series below |x| < 1e-2 (error < 1e-16)."""
-    small = x.abs() < 1e-2
-    safe = torch.where(small, torch.ones_like(x), x)
+    """``tanh(x)/x`` with its value 1 at 0; a Taylor series below |x| < 1e-2 (error < 1e-16).
+
+    The quotient is NaN only at ``x = 0``, where the series is selected; no gradient flows
+    through this function (it is only used inside the custom autograd functions)."""
     x2 = x * x
-    series = 1.0 - x2 / 3.0 + (2.0 / 15.0) * x2 * x2
-    return torch.where(small, series, torch.tanh(safe) / safe)
+    series = 1.0 + x2 * (-1.0 / 3.0 + (2.0 / 15.0) * x2)
+    return torch.where(x.abs() < 1e-2, series, torch.tanh(x) / x)
 
 
 def _tanh_divided_difference(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -110,6 +111,52 @@ def _tanh_gram_dd(li: torch.Tensor, lj: torch.Tensor) -> torch.Tensor:
     return closed if series is None else torch.where(small, series, closed)
 
 
+def _series_terms(lam_max: float, dtype: torch.dtype) -> int:
+    """Terms of the tanhc series needed below ``lam_max`` (≤ 0.01): the k-th term of the
+    divided difference is at most ``|c_k|·k·lam_max^(k-1)``; stop below eps/100 of ``|c_1|``."""
+    tol = torch.finfo(dtype).eps * 1e-2 / 3.0
+    for k in range(2, len(_TANHC_SERIES)):
+        if abs(_TANHC_SERIES[k]) * k * lam_max ** (k - 1) < tol:
+            return k
+    return len(_TANHC_SERIES)
+
+
+def _tanh_gram_kernel(lam: torch.Tensor) -> torch.Tensor:
+    """``D_ij = [λ_i, λ_j]_h`` for ``h(λ) = tanhc(√λ)`` from eigenvalues ``lam`` (..., n):
+    (..., n, n). Same formulas as :func:`_tanh_gram_dd`, with everything that depends on one
+    eigenvalue computed once per eigenvalue (``√λ``, ``tanh √λ``, ``h(λ)``) and each branch
+    evaluated only where needed; ``h`` is decreasing, so ``h(min λ) = max(h_i, h_j)``."""
+    lam = torch.clamp(lam, min=0.0)
+    small_v = lam < _GRAM_SERIES_BELOW
+    n_small_v = int(small_v.sum())
+    series = None
+    if n_small_v:
+        li, lj = lam.unsqueeze(-1), lam.unsqueeze(-2)
+        lam_max = float(torch.where(small_v, lam, torch.zeros_like(lam)).max())
+        terms = _series_terms(lam_max, lam.dtype)
+        series = torch.full(li.shape[:-1] + lj.shape[-1:], _TANHC_SERIES[1], dtype=lam.dtype,
+                            device=lam.device)
+        if terms > 2:
+            S = torch.ones_like(series)
+            lj_pow = lj
+            for c in _TANHC_SERIES[2:terms]:
+                S = li * S + lj_pow
+                lj_pow = lj_pow * lj
+                series = series + c * S
+        if n_small_v == small_v.numel():
+            return series
+    s = torch.sqrt(lam)
+    t, hv = torch.tanh(s), _tanhc(s)
+    si, sj = s.unsqueeze(-1), s.unsqueeze(-2)
+    num = _tanhc(si - sj) * (1.0 - t.unsqueeze(-1) * t.unsqueeze(-2))
+    num = num - torch.maximum(hv.unsqueeze(-1), hv.unsqueeze(-2))
+    den = torch.maximum(si, sj) * (si + sj)
+    if series is None:
+        return num / den
+    small = small_v.unsqueeze(-1) & small_v.unsqueeze(-2)
+    return torch.where(small, series, num / torch.where(small, torch.ones_like(den), den))
+
+
 def _generic_divided_difference(g: TensorFn, dg: TensorFn) -> Callable[..., torch.Tensor]:
     """Divided difference of ``g`` from its values, switching to ``g'`` at the midpoint when
     ``|a - b|`` is below ``eps^(1/3)·max(1, |a|, |b|)``; both branches then err by ~eps^(2/3)
@@ -150,6 +197,15 @@ class Activation:
     h: TensorFn | None = field(default=None, repr=False)
     h_dd: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = field(default=None,
                                                                               repr=False)
+    #: Optional fast form of ``h_dd`` on all pairs: eigenvalues (..., n) -> (..., n, n).
+    h_kernel: TensorFn | None = field(default=None, repr=False)
+
+    def gram_kernel(self, lam: torch.Tensor) -> torch.Tensor:
+        """``D_ij = [λ_i, λ_j]_h`` for eigenvalues ``lam`` (..., n): (..., n, n)."""
+        if self.h_kernel is not None:
+            return self.h_kernel(lam)
+        assert self.h_dd is not None
+        return self.h_dd(lam.unsqueeze(-1), lam.unsqueeze(-2))
 
     def __call__(self, s: torch.Tensor) -> torch.Tensor:
         return self.g(s)
@@ -157,7 +213,7 @@ class Activation:
 
 def _tanh() -> Activation:
     return Activation("tanh", torch.tanh, lambda s: 1.0 - torch.tanh(s) ** 2,
-                      _tanh_divided_difference, _tanh_gram_h, _tanh_gram_dd)
+                      _tanh_divided_difference, _tanh_gram_h, _tanh_gram_dd, _tanh_gram_kernel)
 
 
 def _shifted_sigmoid(c: float = 2.0) -> Activation:
@@ -171,6 +227,7 @@ def _shifted_sigmoid(c: float = 2.0) -> Activation:
         # h(λ) = (c/2) tanh(√λ/2)/√λ = (c/4) h_tanh(λ/4)
         lambda lam: 0.25 * c * _tanh_gram_h(0.25 * lam),
         lambda li, lj: 0.0625 * c * _tanh_gram_dd(0.25 * li, 0.25 * lj),
+        lambda lam: 0.0625 * c * _tanh_gram_kernel(0.25 * lam),
     )
 
 
@@ -190,7 +247,9 @@ def _clamp(c: float = 1.0) -> Activation:
 def _identity() -> Activation:
     return Activation("identity", lambda s: s, torch.ones_like,
                       lambda a, b: torch.ones_like(a), torch.ones_like,
-                      lambda li, lj: torch.zeros_like(li))
+                      lambda li, lj: torch.zeros_like(li),
+                      lambda lam: torch.zeros(lam.shape + lam.shape[-1:], dtype=lam.dtype,
+                                              device=lam.device))
 
 
 _REGISTRY: dict[str, Callable[..., Activation]] = {
@@ -320,28 +379,32 @@ class _SpectralFunction(torch.autograd.Function):
 class _GramFunction(torch.autograd.Function):
     """Gram evaluation ``F(X) = X h(XᵀX)`` for tall inputs (m ≥ n), no SVD.
 
-    With ``XᵀX = W diag(λ) Wᵀ``, ``H = W diag(h(λ)) Wᵀ`` and ``D_ij = [λ_i, λ_j]_h``, the
-    backward of an upstream gradient ``Ḡ`` is ``Ḡ H + X W (D ∘ (M + Mᵀ)) Wᵀ`` with
-    ``M = Wᵀ XᵀḠ W`` — finite at repeated and zero λ because D is a divided difference.
+    With ``XᵀX = W diag(λ) Wᵀ`` and ``D_ij = [λ_i, λ_j]_h``: ``F = (XW) diag(h(λ)) Wᵀ`` and the
+    backward of an upstream gradient ``Ḡ`` is
+
+        X̄ = ( (ḠW) diag(h(λ)) + (XW) (D ∘ (M + Mᵀ)) ) Wᵀ,   M = (XW)ᵀ (ḠW),
+
+    finite at repeated and zero λ because D is a divided difference.
     """
 
     @staticmethod
     def forward(ctx, X: torch.Tensor, act: Activation) -> torch.Tensor:  # type: ignore[override]
         lam, W = torch.linalg.eigh(X.mT @ X)
         lam = torch.clamp(lam, min=0.0)
-        H = (W * act.h(lam).unsqueeze(-2)) @ W.mT
+        hv = act.h(lam).unsqueeze(-2)
+        XW = X @ W
         ctx.act = act
-        ctx.save_for_backward(X, lam, W, H)
-        return X @ H
+        ctx.save_for_backward(XW, lam, W, hv)
+        return (XW * hv) @ W.mT
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_out: torch.Tensor):  # type: ignore[override]
-        X, lam, W, H = ctx.saved_tensors
-        D = ctx.act.h_dd(lam.unsqueeze(-1), lam.unsqueeze(-2))
-        XW = X @ W
-        M = XW.mT @ grad_out @ W
-        return grad_out @ H + XW @ (D * (M + M.mT)) @ W.mT, None
+        XW, lam, W, hv = ctx.saved_tensors
+        GW = grad_out @ W
+        M = XW.mT @ GW
+        S = ctx.act.gram_kernel(lam) * (M + M.mT)
+        return (GW * hv + XW @ S) @ W.mT, None
 
 
 METHODS = ("auto", "svd", "gram")
@@ -366,7 +429,8 @@ def _use_gram(X: torch.Tensor, act: Activation, method: str) -> bool:
     if X.numel() == 0:
         return False
     norm = float(torch.linalg.matrix_norm(X.detach()).max())
-    return torch.finfo(X.dtype).eps * norm**3 <= GRAM_ERROR_BUDGET
+    limit = (GRAM_ERROR_BUDGET / torch.finfo(X.dtype).eps) ** (1.0 / 3.0)
+    return norm <= limit  # False for NaN/inf too
 
 
 def spectral_apply(X: torch.Tensor,
