@@ -270,3 +270,22 @@ def test_module_wraps_function():
     mod = SpectralActivation("shifted_sigmoid", c=3.0)
     assert torch.allclose(mod(X), spectral_apply(X, "shifted_sigmoid", c=3.0))
     assert "shifted_sigmoid" in repr(mod)
+
+
+@pytest.mark.parametrize("name", ["tanh", "shifted_sigmoid", "identity"])
+def test_gram_kernel_matches_pairwise_divided_difference(name):
+    act = get_activation(name)
+    g = _gen(14)
+    for lam in (torch.rand(3, 7, generator=g, dtype=F64) * 5,               # no small λ
+                torch.rand(3, 7, generator=g, dtype=F64) * 1e-3,            # all small
+                torch.tensor([0.0, 1e-14, 3e-3, 0.02, 0.5, 0.5, 40.0], dtype=F64)):  # mixed
+        fast = act.gram_kernel(lam)
+        pairwise = act.h_dd(lam.unsqueeze(-1), lam.unsqueeze(-2))
+        assert torch.allclose(fast, pairwise, rtol=1e-13, atol=1e-16)
+
+
+def test_auto_method_is_safe_for_huge_inputs():
+    X = 1e200 * torch.randn(4, 4, generator=_gen(15), dtype=F64)
+    Y = spectral_apply(X, "tanh")                # SVD path: Gram would overflow
+    assert torch.isfinite(Y).all()
+    assert torch.allclose(torch.linalg.svdvals(Y), torch.ones(4, dtype=F64))
