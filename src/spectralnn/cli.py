@@ -321,6 +321,47 @@ def certify(
         raise typer.Exit(1)
 
 
+@app.command()
+@handle_errors
+def sweep(
+    config: str = typer.Argument(..., help="Sweep TOML: [sweep], [base], [grid], [variants], "
+                                 "[report] (see configs/phase_transition*.toml)."),
+    out: str = typer.Option(..., "--out", help="Sweep directory (created; re-running skips "
+                            "finished runs and retries failed ones)."),
+    backend: str = typer.Option("inprocess", "--backend", help="inprocess, processes or dask "
+                                "(needs the 'sweep' extra)."),
+    jobs: int = typer.Option(0, "--jobs", help="Worker processes for processes/dask "
+                             "(0: the CPU count)."),
+    address: str | None = typer.Option(None, "--address", help="Dask scheduler address "
+                                       "(e.g. tcp://host:8786) instead of a local cluster."),
+    threads: int = typer.Option(0, "--threads", help="PyTorch threads per worker (0: the "
+                                "config's [sweep] threads, default 1)."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress display; only the final "
+                               "line."),
+) -> None:
+    """Run a grid of runs (one run directory each) into OUT, aggregated in OUT/results.csv.
+
+    With a [report] table the phase-transition study is written too (phase_transition.png,
+    .csv, .json). Exits 1 when some runs failed (their errors are in OUT/status.json).
+    """
+    from .sweep import load_sweep_config, run_sweep
+
+    result = run_sweep(load_sweep_config(config), out, backend=backend, jobs=jobs or None,
+                       address=address, threads=threads or None, progress=not quiet)
+    typer.echo(result.describe())
+    if result.report is not None and not quiet:
+        for label, per_y in zip(result.report["panels"], result.report["transition"]):
+            cells = ", ".join(f"{result.report['y']}={y}: {'-' if x is None else x}"
+                              for y, x in zip(result.report["ys"], per_y))
+            typer.echo(f"  {label}: smallest {result.report['x']} from which "
+                       f"P(success) ≥ {result.report['level']:g}: {cells}")
+    if result.failed:
+        first = next(iter(result.failures.items()))
+        typer.echo(f"error: {result.failed} run(s) failed (first: {first[0]}: {first[1]}); "
+                   "re-run the same command to retry them", err=True)
+        raise typer.Exit(1)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``spectralnn`` console script.
 
