@@ -1,11 +1,13 @@
-# Two commands on a fresh machine:  `make demo` (the main job) and `make test`.
+# Two commands on a fresh machine:  `make reproduce` (the main job) and `make test`.
 # Both create the virtual environment on first use (pinned CPU build of torch).
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test test-all lint bench clean
+.PHONY: install reproduce reproduce-quick demo test test-all lint bench bench-quick clean
+
+OUT ?= results
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,6 +16,12 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP)
+
+reproduce: $(STAMP)
+	$(VENV)/bin/spectralnn reproduce all --out $(OUT)
+
+reproduce-quick: $(STAMP)
+	$(VENV)/bin/spectralnn reproduce all --quick --out $(OUT)-quick
 
 demo: $(STAMP)
 	$(VENV)/bin/spectralnn demo
@@ -25,10 +33,13 @@ test-all: $(STAMP)
 	$(PY) -m pytest -q
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff check src tests benchmarks $(wildcard examples)
 
 bench: $(STAMP)
-	$(PY) benchmarks/step_time.py
+	$(PY) benchmarks/run_all.py
+
+bench-quick: $(STAMP)
+	$(PY) benchmarks/run_all.py --quick
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache
