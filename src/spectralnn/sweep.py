@@ -67,6 +67,7 @@ each on 2 cores, 2.1 s per SNN step instead of 5.7 ms).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import csv
 import io
@@ -78,7 +79,7 @@ import re
 import sys
 import time
 import tomllib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -494,7 +495,7 @@ class SweepResult:
         total: runs in the grid; ``ok``, ``diverged``, ``failed``: their final statuses
             (``ok + diverged + failed == total`` after an uninterrupted call).
         executed: runs executed by this call; ``skipped``: runs found finished on disk.
-        seconds: wall time of this call.
+        seconds: wall time of this call (a local Dask cluster's start and stop included).
         rows: the table's rows (grid order).
         failures: ``{run name: one-line error}``.
         report: the phase-transition summary (``[report]`` configs) or ``None``.
@@ -588,11 +589,39 @@ def _check_backend(backend: str, jobs: int | None, address: str | None) -> int:
     return jobs
 
 
-def _dispatch(backend: str, tasks: list[tuple[str, dict, str]], jobs: int,
-              address: str | None, threads: int,
-              on_done: Callable[[dict[str, Any]], None]) -> None:
-    """Execute ``tasks`` (name, config, run_dir) on ``backend``, calling ``on_done(record)`` in
-    this process as each finishes (in completion order)."""
+@contextlib.contextmanager
+def _dask_client(jobs: int, address: str | None, n_tasks: int) -> Iterator[Any]:
+    """A Dask client: of a new ``LocalCluster`` (``jobs`` single-threaded worker processes)
+    or connected to the scheduler at ``address``; closed (with its cluster) on exit."""
+    import logging
+
+    from distributed import Client, LocalCluster
+
+    cluster = None
+    if address is None:
+        cluster = LocalCluster(n_workers=max(1, min(jobs, n_tasks)), threads_per_worker=1,
+                               processes=True, dashboard_address=None,
+                               silence_logs=logging.ERROR)
+        client = Client(cluster)
+    else:
+        try:
+            client = Client(address, timeout="30s")
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise ConfigError(f"cannot connect to the Dask scheduler at {address!r}: "
+                              f"{_one_line(exc)}; expected a running scheduler") from None
+    try:
+        yield client
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def _dispatch(backend: str, tasks: list[tuple[str, dict, str]], jobs: int, client: Any,
+              threads: int, on_done: Callable[[dict[str, Any]], None]) -> None:
+    """Execute ``tasks`` (name, config, run_dir) on ``backend`` (``client``: the Dask client
+    of the ``"dask"`` backend), calling ``on_done(record)`` in this process as each finishes
+    (in completion order)."""
     if not tasks:
         return
     if backend == "inprocess":
@@ -616,42 +645,21 @@ def _dispatch(backend: str, tasks: list[tuple[str, dict, str]], jobs: int,
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
     else:
-        _dispatch_dask(tasks, jobs, address, threads, on_done)
+        from distributed import as_completed as dask_completed
 
-
-def _dispatch_dask(tasks, jobs, address, threads, on_done) -> None:
-    import logging
-
-    from distributed import Client, LocalCluster, as_completed
-
-    cluster = None
-    if address is None:
-        cluster = LocalCluster(n_workers=min(jobs, len(tasks)), threads_per_worker=1,
-                               processes=True, dashboard_address=None,
-                               silence_logs=logging.ERROR)
-        client = Client(cluster)
-    else:
-        try:
-            client = Client(address, timeout="30s")
-        except (OSError, TimeoutError, ValueError) as exc:
-            raise ConfigError(f"cannot connect to the Dask scheduler at {address!r}: "
-                              f"{_one_line(exc)}") from None
-    try:
         client.run(_init_worker, threads)
-        futures = {client.submit(execute_run, name, cfg, d, threads, pure=False): name
-                   for name, cfg, d in tasks}
-        for fut in as_completed(list(futures)):
-            try:
-                record = fut.result()
-            except Exception as exc:  # the worker died or the task could not run
-                record = _failed(futures[fut], _one_line(exc))
-            on_done(record)
-    finally:
-        for fut in futures if "futures" in locals() else ():
-            fut.cancel()
-        client.close()
-        if cluster is not None:
-            cluster.close()
+        dask_futures = {client.submit(execute_run, name, cfg, d, threads, pure=False): name
+                        for name, cfg, d in tasks}
+        try:
+            for fut in dask_completed(list(dask_futures)):
+                try:
+                    record = fut.result()
+                except Exception as exc:  # the worker died or the task could not run
+                    record = _failed(dask_futures[fut], _one_line(exc))
+                on_done(record)
+        finally:
+            for fut in dask_futures:
+                fut.cancel()
 
 
 def _atomic(path: Path, data: bytes) -> None:
@@ -704,7 +712,6 @@ def run_sweep(
         ConfigError: bad backend/jobs/address, an invalid run configuration, or ``out``
             holding runs of another configuration — all before any run starts.
     """
-    import torch
 
     jobs = _check_backend(backend, jobs, address)
     threads = cfg.threads if threads is None else _positive_int(threads, "threads")
@@ -714,17 +721,31 @@ def run_sweep(
         raise ConfigError(f"output {str(out)!r} exists and is not a directory")
     runs_dir = out / "runs"
     done = _check_existing(specs, runs_dir) if runs_dir.is_dir() else [False] * len(specs)
+    tasks = [(s.name, s.config, str(runs_dir / s.name)) for s, f in zip(specs, done) if not f]
+    t0 = time.perf_counter()
+    with contextlib.ExitStack() as stack:
+        # connected (or the local cluster started) before anything is written
+        client = (stack.enter_context(_dask_client(jobs, address, len(tasks)))
+                  if backend == "dask" and tasks else None)
+        return _run(cfg, out, specs, done, tasks, backend, jobs, client, threads, progress,
+                    on_result, t0)
+
+
+def _run(cfg: SweepConfig, out: Path, specs: list[RunSpec], done: list[bool],
+         tasks: list[tuple[str, dict, str]], backend: str, jobs: int, client: Any,
+         threads: int, progress: bool, on_result: Callable[[dict[str, Any]], None] | None,
+         t0: float) -> SweepResult:
+    import torch
+
+    runs_dir = out / "runs"
     runs_dir.mkdir(parents=True, exist_ok=True)
     _atomic(out / "sweep.json", _json({**cfg.to_json(), "runs": [s.name for s in specs]}))
-
-    t0 = time.perf_counter()
     records: dict[str, dict[str, Any]] = {}
     for spec, finished in zip(specs, done):
         if finished:
             summary = json.loads((runs_dir / spec.name / "summary.json").read_text())
             records[spec.name] = _record(spec.name, runs_dir / spec.name, summary)
     skipped = len(records)
-    by_name = {s.name: s for s in specs}
     axis_columns = list(specs[0].params) if specs else []
     columns = ["run", *axis_columns, *TABLE_COLUMNS]
     executed = 0
@@ -755,12 +776,10 @@ def run_sweep(
         if on_result is not None:
             on_result(record)
 
-    tasks = [(s.name, s.config, str(runs_dir / s.name)) for s, f in zip(specs, done) if not f]
-    assert all(t[0] in by_name for t in tasks)
     previous_threads = torch.get_num_threads()
     write_state()
     try:
-        _dispatch(backend, tasks, jobs, address, threads, finished_one)
+        _dispatch(backend, tasks, jobs, client, threads, finished_one)
     finally:
         bar.close()
         if backend == "inprocess":
