@@ -600,7 +600,7 @@ def _dask_client(jobs: int, address: str | None, n_tasks: int) -> Iterator[Any]:
     cluster = None
     if address is None:
         cluster = LocalCluster(n_workers=max(1, min(jobs, n_tasks)), threads_per_worker=1,
-                               processes=True, dashboard_address=None,
+                               processes=True, dashboard_address=":0",
                                silence_logs=logging.ERROR)
         client = Client(cluster)
     else:
@@ -657,9 +657,8 @@ def _dispatch(backend: str, tasks: list[tuple[str, dict, str]], jobs: int, clien
                 except Exception as exc:  # the worker died or the task could not run
                     record = _failed(dask_futures[fut], _one_line(exc))
                 on_done(record)
-        finally:
-            for fut in dask_futures:
-                fut.cancel()
+        finally:  # one call: cancelling futures one by one is a round trip each
+            client.cancel(list(dask_futures))
 
 
 def _atomic(path: Path, data: bytes) -> None:
