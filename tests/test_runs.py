@@ -180,13 +180,24 @@ def test_config_unknown_keys_are_named(tmp_path):
 
 
 def test_example_configs_resolve():
+    """Every shipped config parses: run configs with load_config, grids (a [sweep] table)
+    with the sweep parser, whose runs must resolve too."""
+    import tomllib
     from pathlib import Path
 
+    from spectralnn.sweep import expand_grid, load_sweep_config
+
     files = sorted((Path(__file__).parent.parent / "configs").glob("*.toml"))
-    assert len(files) >= 3
+    kinds = {"run": 0, "sweep": 0}
     for f in files:
-        cfg = load_config(f)
-        assert cfg["model"]["name"] in ("snn", "svt", "lg", "df", "nnm", "woa")
+        if "sweep" in tomllib.loads(f.read_text()):
+            kinds["sweep"] += 1
+            assert expand_grid(load_sweep_config(f))
+        else:
+            kinds["run"] += 1
+            cfg = load_config(f)
+            assert cfg["model"]["name"] in ("snn", "svt", "lg", "df", "nnm", "woa")
+    assert kinds["run"] >= 3 and kinds["sweep"] >= 2
 
 
 def test_atomic_write_leaves_nothing_on_failure(tmp_path):
