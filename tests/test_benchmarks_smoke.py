@@ -1,0 +1,51 @@
+"""Smoke runs of the scaling and time-to-error benchmarks (slow: several fresh processes each)
+and of the 256×256 example at a tiny size: each script runs end to end in its small mode and
+prints its table or writes its files. No timing is asserted."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _run(*args: str, timeout: float = 300) -> str:
+    proc = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stdout
+
+
+@pytest.mark.slow
+def test_scaling_quick_prints_its_table():
+    out = _run("benchmarks/scaling.py", "--quick", "--budget-gib", "0.0000001")
+    lines = out.splitlines()
+    assert any("ms/step" in line and "peak RSS MiB" in line for line in lines)
+    rows = {line.split()[1]: line for line in lines if line.startswith("  16 ")}
+    # the dense operator is over the (tiny) budget: reported, not built
+    assert "n/a (needs" in rows["dense"]
+    for kind in ("SubsampledDCT", "EntrySampling"):
+        fields = rows[kind].split()
+        assert float(fields[3]) > 0 and fields[6] == "eigh"
+
+
+@pytest.mark.slow
+def test_time_to_error_quick_prints_its_table():
+    out = _run("benchmarks/time_to_error.py", "--quick")
+    assert "(a) MNIST digit 0" in out
+    for name in ("SNN [4,8,16] GD float64", "SNN [4,8,16] GD float32", "SVT", "NNM cvxpy+SCS"):
+        assert any(line.startswith(name) for line in out.splitlines()), name
+
+
+def test_recover_256_example_writes_png_and_summary(tmp_path):
+    _run("examples/recover_256.py", str(tmp_path), "--size", "32", "--steps", "30",
+         "--svt-iters", "30")
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert (tmp_path / "recover_256.png").stat().st_size > 0
+    assert summary["m"] == round(0.3 * 32 * 32)
+    assert summary["snn"]["optimizer"] == "gd" and summary["snn"]["psnr"] > 5
