@@ -255,6 +255,7 @@ class _Run:
         self.params, self.batched, self.R = params, batched, R
         dev, dt = X0.device, X0.dtype
         lr = self.tr.lrs * R if len(self.tr.lrs) == 1 else self.tr.lrs
+        self.lr_values = [float(v) for v in lr]   # as given (results report these exactly)
         self.lr = torch.tensor(lr, dtype=dt, device=dev)
         self.step = 0
         self.seconds = 0.0
@@ -517,7 +518,7 @@ class _Run:
             steps = ds if ds >= 0 else cs if cs >= 0 else max(done - 1, 0)
             out.append(RunResult(
                 self.tr.name, self.last_X[r].detach().cpu().to(torch.float64),
-                self.history[r], lr=float(self.lr[r]), steps=steps, seconds=self.seconds,
+                self.history[r], lr=self.lr_values[r], steps=steps, seconds=self.seconds,
                 diverged=ds >= 0, diverged_step=ds if ds >= 0 else None,
                 converged_step=cs if cs >= 0 else None, status=status,
                 info={"optimizer": self.tr.optimizer}))
