@@ -33,7 +33,6 @@ import io
 import json
 import math
 import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -41,6 +40,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ._io import atomic_write
 from .config import _DTYPES, build_problem, resolve_config
 from .errors import ConfigError, DataError
 from .metrics import METRIC_NAMES, RunResult, to_pixels
@@ -59,27 +59,6 @@ IMAGE_FILES = ("truth.png", "reconstruction.png")
 
 
 # ---------------------------------------------------------------------- atomic files
-
-
-def atomic_write(path: str | os.PathLike[str], data: bytes | Callable[[Any], None]) -> Path:
-    """Write ``data`` (bytes, or a function writing to a binary file object) to ``path`` via a
-    temporary file in the same directory and ``os.replace``; nothing is left on failure."""
-    target = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            if isinstance(data, bytes):
-                f.write(data)
-            else:
-                data(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    return target
 
 
 def _json_bytes(obj: Any) -> bytes:

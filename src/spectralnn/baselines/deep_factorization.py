@@ -18,7 +18,8 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError, unknown_name
-from .linear import _check_replicas, _check_shape
+from ..nn import _check_shape
+from .linear import _check_replicas
 
 __all__ = ["DeepFactorization"]
 

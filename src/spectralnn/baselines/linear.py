@@ -14,17 +14,10 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from ..errors import ConfigError, ShapeError
+from ..errors import ConfigError
+from ..nn import _check_shape
 
 __all__ = ["LinearModel"]
-
-
-def _check_shape(shape: Sequence[int]) -> tuple[int, int]:
-    ok = (isinstance(shape, Sequence) and len(shape) == 2
-          and all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape))
-    if not ok:
-        raise ShapeError(f"shape must be a pair of positive integers (d1, d2), got {shape!r}")
-    return int(shape[0]), int(shape[1])
 
 
 def _check_replicas(replicas: object) -> int | None:

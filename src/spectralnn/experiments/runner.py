@@ -18,7 +18,6 @@ import json
 import math
 import os
 import shutil
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -26,6 +25,7 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
+from .._io import atomic_write
 from ..errors import ConfigError, unknown_name
 from ..metrics import METRIC_NAMES
 from .config import FIGURES, load_figure_config
@@ -66,18 +66,6 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def _write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def _metrics_csv(result: FigureResult) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf)
@@ -114,8 +102,8 @@ def _run_figure(name: str, out: Path, quick: bool, overrides: dict[str, Any],
         result = FIGURE_RUNNERS[name](cfg, partial, progress)
         seconds = time.perf_counter() - t0
         summary = _summary(result, seconds)
-        _write_text(partial / "metrics.csv", _metrics_csv(result))
-        _write_text(partial / "summary.json", json.dumps(summary, indent=2) + "\n")
+        atomic_write(partial / "metrics.csv", _metrics_csv(result))
+        atomic_write(partial / "summary.json", json.dumps(summary, indent=2) + "\n")
         shutil.rmtree(final, ignore_errors=True)
         os.replace(partial, final)
         return summary
@@ -189,6 +177,6 @@ def reproduce(figures: Sequence[str], out: str | os.PathLike[str], *, quick: boo
     total = time.perf_counter() - t0
     summaries = [done[n] for n in names]
     blocks = build_report(summaries, total, quick)
-    _write_text(out / "report.md", render_markdown(blocks))
-    _write_text(out / "report.html", render_html(blocks, out))
+    atomic_write(out / "report.md", render_markdown(blocks))
+    atomic_write(out / "report.html", render_html(blocks, out))
     return {"figures": summaries, "seconds": total, "report": str(out / "report.md")}

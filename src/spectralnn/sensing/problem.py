@@ -7,10 +7,8 @@ half). Models are trained on ``½·mean_i (⟨A_i, X⟩ − y_i)²`` (:meth:`Sen
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
-import tempfile
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,6 +18,7 @@ from typing import Any, BinaryIO
 import numpy as np
 import torch
 
+from spectralnn._io import atomic_write
 from spectralnn.data import _as_matrix, mnist_digit, synthetic_low_rank
 from spectralnn.data import normalize as normalize_matrix
 from spectralnn.errors import ConfigError, DataError, ShapeError, unknown_name
@@ -239,17 +238,7 @@ class SensingProblem:
         if target.is_dir():
             raise ConfigError(f"{str(target)!r} is a directory; expected a file path")
         arrays = self._arrays()
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                _write_npz(f, arrays)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
+        atomic_write(target, lambda f: _write_npz(f, arrays))
         return target
 
     @classmethod

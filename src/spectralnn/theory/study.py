@@ -25,7 +25,6 @@ import io
 import json
 import math
 import os
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -34,6 +33,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .._io import atomic_write
 from ..errors import ConfigError
 from .flow import gradient_flow
 from .kkt import kkt_certificate
@@ -539,18 +539,6 @@ def _plots(result: StudyResult, out: Path) -> list[str]:
     return names
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def _jsonable(v: object) -> object:
     if isinstance(v, float) and not math.isfinite(v):
         return None
@@ -575,14 +563,14 @@ def write_study(result: StudyResult, out_dir: str | os.PathLike[str]) -> list[Pa
     doc = {"config": asdict(result.config), "optimum": result.optimum,
            "summary": _scale_summary(result), "rows": result.rows,
            "seconds": result.seconds}
-    _atomic_write(out / "study.json", json.dumps(_jsonable(doc), indent=1) + "\n")
+    atomic_write(out / "study.json", json.dumps(_jsonable(doc), indent=1) + "\n")
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(COLUMNS), lineterminator="\n")
     writer.writeheader()
     for r in result.rows:
         writer.writerow({k: r[k] for k in COLUMNS})
-    _atomic_write(out / "study.csv", buf.getvalue())
-    _atomic_write(out / "study.md", _markdown(result, figures))
+    atomic_write(out / "study.csv", buf.getvalue())
+    atomic_write(out / "study.md", _markdown(result, figures))
     return [out / n for n in ("study.json", "study.csv", "study.md", *figures)]
 
 

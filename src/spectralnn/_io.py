@@ -1,0 +1,38 @@
+"""Atomic file writes: every file spectralnn writes appears whole or not at all."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, BinaryIO
+
+__all__ = ["atomic_write"]
+
+
+def atomic_write(path: str | os.PathLike[str],
+                 data: bytes | str | Callable[[BinaryIO], Any]) -> Path:
+    """Write ``data`` (bytes, UTF-8 text, or a function writing to a binary file object) to
+    ``path`` through a temporary file in the same directory and ``os.replace``; on failure the
+    temporary file is removed and an existing ``path`` is left as it was. Mode 0644."""
+    target = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            if isinstance(data, str):
+                f.write(data.encode("utf-8"))
+            elif isinstance(data, bytes):
+                f.write(data)
+            else:
+                data(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return target
