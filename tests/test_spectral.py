@@ -289,3 +289,26 @@ def test_auto_method_is_safe_for_huge_inputs():
     Y = spectral_apply(X, "tanh")                # SVD path: Gram would overflow
     assert torch.isfinite(Y).all()
     assert torch.allclose(torch.linalg.svdvals(Y), torch.ones(4, dtype=F64))
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_fused_cpu_kernel_matches_torch_formulation(dtype):
+    """The compiled CPU kernel (D, and the fused D ∘ (M + Mᵀ) of the backward) against the
+    torch formulation used on other devices."""
+    import spectralnn.spectral as sp
+    from spectralnn import _kernels
+
+    assert _kernels.AVAILABLE
+    g = _gen(16)
+    tol = 1e-12 if dtype == torch.float64 else 1e-4
+    for lam in (torch.rand(3, 2, 9, generator=g, dtype=F64) * 5,
+                torch.rand(2, 9, generator=g, dtype=F64) * 1e-3,
+                torch.tensor([[0.0, 1e-14, 3e-3, 0.02, 0.5, 0.5, 40.0]], dtype=F64)):
+        lam = lam.to(dtype)
+        M = torch.randn(lam.shape + lam.shape[-1:], generator=g, dtype=F64).to(dtype)
+        ref = sp._tanh_gram_kernel_torch(lam.double())
+        assert torch.allclose(sp._tanh_gram_kernel(lam).double(), ref, rtol=tol, atol=1e-30)
+        fused = sp._tanh_gram_sym(lam, M).double()
+        assert torch.allclose(fused, ref * (M + M.mT).double(), rtol=tol, atol=tol * 1e-3)
+        h_ref = sp._tanhc(torch.sqrt(lam.double()))
+        assert torch.allclose(sp._tanh_gram_h(lam).double(), h_ref, rtol=tol)

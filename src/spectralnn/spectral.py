@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from . import _kernels
 from .errors import ConfigError, ShapeError, unknown_name
 
 TensorFn = Callable[[torch.Tensor], torch.Tensor]
@@ -77,7 +78,10 @@ _GRAM_SERIES_BELOW = 1e-2   # series for max(λ_i, λ_j) below this: truncation 
 
 
 def _tanh_gram_h(lam: torch.Tensor) -> torch.Tensor:
-    """``h(λ) = tanh(√λ)/√λ`` for ``λ ≥ 0``."""
+    """``h(λ) = tanh(√λ)/√λ`` for ``λ ≥ 0`` (one compiled pass on the CPU)."""
+    if lam.device.type == "cpu" and _kernels.AVAILABLE and not lam.requires_grad:
+        flat = lam.detach().reshape(-1).numpy()
+        return torch.from_numpy(_kernels.tanh_gram_h(flat)).reshape(lam.shape)
     return _tanhc(torch.sqrt(torch.clamp(lam, min=0.0)))
 
 
@@ -123,7 +127,28 @@ def _series_terms(lam_max: float, dtype: torch.dtype) -> int:
 
 def _tanh_gram_kernel(lam: torch.Tensor) -> torch.Tensor:
     """``D_ij = [λ_i, λ_j]_h`` for ``h(λ) = tanhc(√λ)`` from eigenvalues ``lam`` (..., n):
-    (..., n, n). Same formulas as :func:`_tanh_gram_dd`, with everything that depends on one
+    (..., n, n). On the CPU one fused compiled pass (:mod:`spectralnn._kernels`); elsewhere
+    :func:`_tanh_gram_kernel_torch`."""
+    if lam.device.type == "cpu" and _kernels.AVAILABLE:
+        flat = lam.detach().reshape(-1, lam.shape[-1]).numpy()
+        out = torch.from_numpy(_kernels.tanh_gram_dd(flat))
+        return out.reshape(lam.shape + lam.shape[-1:])
+    return _tanh_gram_kernel_torch(lam)
+
+
+def _tanh_gram_sym(lam: torch.Tensor, M: torch.Tensor) -> torch.Tensor:
+    """``D ∘ (M + Mᵀ)`` for the tanh Gram kernel; fused into one pass on the CPU."""
+    if lam.device.type == "cpu" and _kernels.AVAILABLE and M.dtype == lam.dtype:
+        n = lam.shape[-1]
+        flat = lam.detach().reshape(-1, n).numpy()
+        out = _kernels.tanh_gram_dd(flat, M.detach().reshape(-1, n, n).numpy())
+        return torch.from_numpy(out).reshape(M.shape)
+    return _tanh_gram_kernel_torch(lam) * (M + M.mT)
+
+
+def _tanh_gram_kernel_torch(lam: torch.Tensor) -> torch.Tensor:
+    """The same kernel with torch operations (any device). Same formulas as
+    :func:`_tanh_gram_dd`, with everything that depends on one
     eigenvalue computed once per eigenvalue (``√λ``, ``tanh √λ``, ``h(λ)``), each branch
     evaluated only where needed, and ``h(min λ) = max(h_i, h_j)`` (h is decreasing). The
     divided difference of tanh is ``(t_i − t_j)/(s_i − s_j)`` for ``|s_i − s_j| ≥ 1e-2`` (error
@@ -207,6 +232,15 @@ class Activation:
                                                                               repr=False)
     #: Optional fast form of ``h_dd`` on all pairs: eigenvalues (..., n) -> (..., n, n).
     h_kernel: TensorFn | None = field(default=None, repr=False)
+    #: Optional fused ``(λ, M) ↦ D ∘ (M + Mᵀ)``, the product the Gram backward needs.
+    h_sym: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = field(default=None,
+                                                                               repr=False)
+
+    def gram_sym(self, lam: torch.Tensor, M: torch.Tensor) -> torch.Tensor:
+        """``D ∘ (M + Mᵀ)`` with ``D`` from :meth:`gram_kernel`; lam (..., n), M (..., n, n)."""
+        if self.h_sym is not None:
+            return self.h_sym(lam, M)
+        return self.gram_kernel(lam) * (M + M.mT)
 
     def gram_kernel(self, lam: torch.Tensor) -> torch.Tensor:
         """``D_ij = [λ_i, λ_j]_h`` for eigenvalues ``lam`` (..., n): (..., n, n)."""
@@ -221,7 +255,8 @@ class Activation:
 
 def _tanh() -> Activation:
     return Activation("tanh", torch.tanh, lambda s: 1.0 - torch.tanh(s) ** 2,
-                      _tanh_divided_difference, _tanh_gram_h, _tanh_gram_dd, _tanh_gram_kernel)
+                      _tanh_divided_difference, _tanh_gram_h, _tanh_gram_dd, _tanh_gram_kernel,
+                      _tanh_gram_sym)
 
 
 def _shifted_sigmoid(c: float = 2.0) -> Activation:
@@ -236,6 +271,7 @@ def _shifted_sigmoid(c: float = 2.0) -> Activation:
         lambda lam: 0.25 * c * _tanh_gram_h(0.25 * lam),
         lambda li, lj: 0.0625 * c * _tanh_gram_dd(0.25 * li, 0.25 * lj),
         lambda lam: 0.0625 * c * _tanh_gram_kernel(0.25 * lam),
+        lambda lam, M: 0.0625 * c * _tanh_gram_sym(0.25 * lam, M),
     )
 
 
@@ -411,7 +447,7 @@ class _GramFunction(torch.autograd.Function):
         XW, lam, W, hv = ctx.saved_tensors
         GW = grad_out @ W
         M = XW.mT @ GW
-        S = ctx.act.gram_kernel(lam) * (M + M.mT)
+        S = ctx.act.gram_sym(lam, M)
         return (GW * hv + XW @ S) @ W.mT, None
 
 
