@@ -98,7 +98,7 @@ def worker(args: argparse.Namespace) -> dict:
         spectral_apply,
     )
     from spectralnn.sensing import EntrySampling, GaussianOperator, SubsampledDCT
-    from spectralnn.spectral import GRAM_ERROR_BUDGET
+    from spectralnn.spectral import _use_gram
 
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
@@ -139,9 +139,8 @@ def worker(args: argparse.Namespace) -> dict:
             Q = torch.einsum("...kij,...kl->...lij", spectral_apply(Q, model.activation), alpha)
         Xout = Q.squeeze(-3)
         r = op(Xout) - problem.y
-        eps = torch.finfo(dtype).eps
-        gram = [eps * float(torch.linalg.matrix_norm(Qi).max()) ** 3 <= GRAM_ERROR_BUDGET
-                for Qi in inputs]
+        # The evaluation each layer's spectral_apply actually chooses for this input.
+        gram = [_use_gram(Qi, model.activation, model.method) for Qi in inputs]
 
         def decompositions() -> None:
             for Qi, use_gram in zip(inputs, gram):
