@@ -58,6 +58,7 @@ __all__ = [
     "build_problem",
     "load_config",
     "load_image",
+    "read_toml",
     "resolve_config",
 ]
 
@@ -82,19 +83,24 @@ _SECTIONS = ("model", "problem", "train")
 _DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
 
-def load_config(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read and resolve a TOML configuration file (see the module docstring)."""
+def read_toml(path: str | os.PathLike[str], what: str = "config file") -> dict[str, Any]:
+    """The tables of the TOML file ``path``; a missing, unreadable or invalid file raises
+    :class:`ConfigError` naming it (``what`` says which kind of file it is)."""
     p = Path(path)
     if not p.is_file():
-        raise ConfigError(f"config file {str(p)!r} does not exist")
+        raise ConfigError(f"{what} {str(p)!r} does not exist")
     try:
         with p.open("rb") as f:
-            raw = tomllib.load(f)
+            return tomllib.load(f)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config file {str(p)!r} is not valid TOML: {exc}") from None
+        raise ConfigError(f"{what} {str(p)!r} is not valid TOML: {exc}") from None
     except OSError as exc:
-        raise ConfigError(f"cannot read config file {str(p)!r}: {exc.strerror}") from None
-    return resolve_config(raw)
+        raise ConfigError(f"cannot read {what} {str(p)!r}: {exc.strerror}") from None
+
+
+def load_config(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read and resolve a TOML configuration file (see the module docstring)."""
+    return resolve_config(read_toml(path))
 
 
 def _table(raw: dict[str, Any], name: str) -> dict[str, Any]:

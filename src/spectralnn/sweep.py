@@ -78,7 +78,6 @@ import os
 import re
 import sys
 import time
-import tomllib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -266,17 +265,9 @@ def parse_sweep_config(raw: dict[str, Any]) -> SweepConfig:
 
 def load_sweep_config(path: str | os.PathLike[str]) -> SweepConfig:
     """Read and parse a sweep TOML file (see the module docstring)."""
-    p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"sweep config file {str(p)!r} does not exist")
-    try:
-        with p.open("rb") as f:
-            raw = tomllib.load(f)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"sweep config file {str(p)!r} is not valid TOML: {exc}") from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read sweep config file {str(p)!r}: {exc.strerror}") from None
-    return parse_sweep_config(raw)
+    from .config import read_toml
+
+    return parse_sweep_config(read_toml(path, "sweep config file"))
 
 
 def _merge(into: dict[str, Any], tables: dict[str, Any]) -> None:
