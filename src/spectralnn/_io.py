@@ -1,15 +1,16 @@
-"""Atomic file writes: every file spectralnn writes appears whole or not at all."""
+"""File output: atomic writes (every file appears whole or not at all), JSON-ready values."""
 
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
 
-__all__ = ["atomic_write"]
+__all__ = ["atomic_write", "jsonable"]
 
 
 def atomic_write(path: str | os.PathLike[str],
@@ -36,3 +37,17 @@ def atomic_write(path: str | os.PathLike[str],
             os.unlink(tmp)
         raise
     return target
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` with NaN/inf floats as ``None``, tuples as lists, dict keys as strings and
+    NumPy/PyTorch scalars as Python numbers, recursively (JSON has no NaN)."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value

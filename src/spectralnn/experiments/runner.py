@@ -15,7 +15,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 import os
 import shutil
 import time
@@ -25,7 +24,7 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
-from .._io import atomic_write
+from .._io import atomic_write, jsonable
 from ..errors import ConfigError, unknown_name
 from ..metrics import METRIC_NAMES
 from .config import FIGURES, load_figure_config
@@ -53,19 +52,6 @@ def resolve_figures(names: Sequence[str]) -> list[str]:
     return sorted(set(out), key=FIGURES.index)
 
 
-def _clean(value: Any) -> Any:
-    """JSON-ready: NaN/inf → None, tuples → lists, numpy scalars → floats."""
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
 def _metrics_csv(result: FigureResult) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf)
@@ -78,7 +64,7 @@ def _metrics_csv(result: FigureResult) -> str:
 
 
 def _summary(result: FigureResult, seconds: float) -> dict[str, Any]:
-    return _clean({
+    return jsonable({
         "figure": result.figure,
         "title": result.title,
         "seconds": seconds,

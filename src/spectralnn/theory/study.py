@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .._io import atomic_write
+from .._io import atomic_write, jsonable
 from ..errors import ConfigError
 from .flow import gradient_flow
 from .kkt import kkt_certificate
@@ -539,18 +539,6 @@ def _plots(result: StudyResult, out: Path) -> list[str]:
     return names
 
 
-def _jsonable(v: object) -> object:
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    if isinstance(v, dict):
-        return {k: _jsonable(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_jsonable(x) for x in v]
-    if isinstance(v, (np.floating, np.integer, np.bool_)):
-        return _jsonable(v.item())
-    return v
-
-
 def write_study(result: StudyResult, out_dir: str | os.PathLike[str]) -> list[Path]:
     """Write ``study.json`` (config, optimum, rows, per-scale summary), ``study.csv`` (rows),
     ``study.md`` (table and findings) and the figures into ``out_dir`` (created if needed).
@@ -563,7 +551,7 @@ def write_study(result: StudyResult, out_dir: str | os.PathLike[str]) -> list[Pa
     doc = {"config": asdict(result.config), "optimum": result.optimum,
            "summary": _scale_summary(result), "rows": result.rows,
            "seconds": result.seconds}
-    atomic_write(out / "study.json", json.dumps(_jsonable(doc), indent=1) + "\n")
+    atomic_write(out / "study.json", json.dumps(jsonable(doc), indent=1) + "\n")
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(COLUMNS), lineterminator="\n")
     writer.writeheader()
