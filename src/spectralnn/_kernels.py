@@ -19,13 +19,15 @@ try:
 except ImportError:  # pragma: no cover - numba is a regular dependency
     numba = None
 
-__all__ = ["AVAILABLE", "tanh_gram_dd", "tanh_gram_h"]
+__all__ = ["AVAILABLE", "TANHC_SERIES", "tanh_gram_dd", "tanh_gram_h"]
 
 AVAILABLE = numba is not None
 
-# Taylor coefficients of tanh(x)/x in powers of x² (as in spectralnn.spectral).
-_C = np.array([1.0, -1.0 / 3.0, 2.0 / 15.0, -17.0 / 315.0, 62.0 / 2835.0,
-               -1382.0 / 155925.0, 21844.0 / 6081075.0, -929569.0 / 638512875.0])
+#: Taylor coefficients of tanh(x)/x in powers of x² (``tanhc(√λ) = Σ_k c_k λ^k``); eight
+#: terms make the series exact to round-off below λ = 0.01.
+TANHC_SERIES = (1.0, -1.0 / 3.0, 2.0 / 15.0, -17.0 / 315.0, 62.0 / 2835.0,
+                -1382.0 / 155925.0, 21844.0 / 6081075.0, -929569.0 / 638512875.0)
+_C = np.array(TANHC_SERIES)
 
 
 def _kernel(lam: np.ndarray, M: np.ndarray, fuse: bool, out: np.ndarray,

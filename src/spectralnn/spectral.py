@@ -71,9 +71,7 @@ def _tanh_divided_difference(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return _tanhc(a - b) * (1.0 - torch.tanh(a) * torch.tanh(b))
 
 
-# Taylor coefficients of tanh(x)/x in powers of x² (tanhc(√λ) = Σ_k c_k λ^k).
-_TANHC_SERIES = (1.0, -1.0 / 3.0, 2.0 / 15.0, -17.0 / 315.0, 62.0 / 2835.0,
-                 -1382.0 / 155925.0, 21844.0 / 6081075.0, -929569.0 / 638512875.0)
+_TANHC_SERIES = _kernels.TANHC_SERIES   # tanhc(√λ) = Σ_k c_k λ^k
 _GRAM_SERIES_BELOW = 1e-2   # series for max(λ_i, λ_j) below this: truncation < 1e-16
 
 
@@ -115,25 +113,15 @@ def _tanh_gram_dd(li: torch.Tensor, lj: torch.Tensor) -> torch.Tensor:
     return closed if series is None else torch.where(small, series, closed)
 
 
-def _series_terms(lam_max: float, dtype: torch.dtype) -> int:
-    """Terms of the tanhc series needed below ``lam_max`` (≤ 0.01): the k-th term of the
-    divided difference is at most ``|c_k|·k·lam_max^(k-1)``; stop below eps/100 of ``|c_1|``."""
-    tol = torch.finfo(dtype).eps * 1e-2 / 3.0
-    for k in range(2, len(_TANHC_SERIES)):
-        if abs(_TANHC_SERIES[k]) * k * lam_max ** (k - 1) < tol:
-            return k
-    return len(_TANHC_SERIES)
-
-
 def _tanh_gram_kernel(lam: torch.Tensor) -> torch.Tensor:
     """``D_ij = [λ_i, λ_j]_h`` for ``h(λ) = tanhc(√λ)`` from eigenvalues ``lam`` (..., n):
     (..., n, n). On the CPU one fused compiled pass (:mod:`spectralnn._kernels`); elsewhere
-    :func:`_tanh_gram_kernel_torch`."""
+    the pairwise torch formula :func:`_tanh_gram_dd`."""
     if lam.device.type == "cpu" and _kernels.AVAILABLE:
         flat = lam.detach().reshape(-1, lam.shape[-1]).numpy()
         out = torch.from_numpy(_kernels.tanh_gram_dd(flat))
         return out.reshape(lam.shape + lam.shape[-1:])
-    return _tanh_gram_kernel_torch(lam)
+    return _tanh_gram_dd(lam.unsqueeze(-1), lam.unsqueeze(-2))
 
 
 def _tanh_gram_sym(lam: torch.Tensor, M: torch.Tensor) -> torch.Tensor:
@@ -143,51 +131,7 @@ def _tanh_gram_sym(lam: torch.Tensor, M: torch.Tensor) -> torch.Tensor:
         flat = lam.detach().reshape(-1, n).numpy()
         out = _kernels.tanh_gram_dd(flat, M.detach().reshape(-1, n, n).numpy())
         return torch.from_numpy(out).reshape(M.shape)
-    return _tanh_gram_kernel_torch(lam) * (M + M.mT)
-
-
-def _tanh_gram_kernel_torch(lam: torch.Tensor) -> torch.Tensor:
-    """The same kernel with torch operations (any device). Same formulas as
-    :func:`_tanh_gram_dd`, with everything that depends on one
-    eigenvalue computed once per eigenvalue (``√λ``, ``tanh √λ``, ``h(λ)``), each branch
-    evaluated only where needed, and ``h(min λ) = max(h_i, h_j)`` (h is decreasing). The
-    divided difference of tanh is ``(t_i − t_j)/(s_i − s_j)`` for ``|s_i − s_j| ≥ 1e-2`` (error
-    ≲ 100·eps·max|t|) and ``tanhc(s_i − s_j)(1 − t_i t_j)`` by its series below."""
-    lam = torch.clamp(lam, min=0.0)
-    small_v = lam < _GRAM_SERIES_BELOW
-    n_small_v = int(small_v.sum())
-    series = None
-    if n_small_v:
-        li, lj = lam.unsqueeze(-1), lam.unsqueeze(-2)
-        lam_max = float(torch.where(small_v, lam, torch.zeros_like(lam)).max())
-        terms = _series_terms(lam_max, lam.dtype)
-        series = torch.full(li.shape[:-1] + lj.shape[-1:], _TANHC_SERIES[1], dtype=lam.dtype,
-                            device=lam.device)
-        if terms > 2:
-            S = torch.ones_like(series)
-            lj_pow = lj
-            for c in _TANHC_SERIES[2:terms]:
-                S = torch.addcmul(lj_pow, li, S)         # S_{k+1} = λ_i S_k + λ_j^k
-                lj_pow = lj_pow * lj
-                series.add_(S, alpha=c)
-        if n_small_v == small_v.numel():
-            return series
-    s = torch.sqrt(lam)
-    t = torch.tanh(s)
-    hv = _tanhc(s)
-    si, sj, ti, tj = s.unsqueeze(-1), s.unsqueeze(-2), t.unsqueeze(-1), t.unsqueeze(-2)
-    delta = si - sj
-    d2 = delta * delta
-    near = d2 < 1e-4
-    one_minus_tt = torch.addcmul(torch.ones_like(d2), ti, tj, value=-1.0)
-    k_near = (1.0 + d2 * (-1.0 / 3.0 + (2.0 / 15.0) * d2)) * one_minus_tt
-    k_far = (ti - tj) / torch.where(near, torch.ones_like(delta), delta)
-    num = torch.where(near, k_near, k_far) - torch.maximum(hv.unsqueeze(-1), hv.unsqueeze(-2))
-    den = torch.maximum(si, sj) * (si + sj)
-    if series is None:
-        return num / den
-    small = small_v.unsqueeze(-1) & small_v.unsqueeze(-2)
-    return torch.where(small, series, num / torch.where(small, torch.ones_like(den), den))
+    return _tanh_gram_kernel(lam) * (M + M.mT)
 
 
 def _generic_divided_difference(g: TensorFn, dg: TensorFn) -> Callable[..., torch.Tensor]:
