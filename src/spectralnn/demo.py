@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import torch
 
-from .data import normalize, synthetic_low_rank
+from .data import synthetic_low_rank
 from .errors import ConfigError
 from .nn import SNN
-from .sensing.operators import GaussianOperator
+from .sensing.problem import make_problem
+from .train import train
 
 
 @dataclass(frozen=True)
@@ -48,27 +48,16 @@ def run_demo(n: int = 12, rank: int = 2, m: int | None = None, steps: int = 3000
     if steps <= 0 or not lr > 0:
         raise ConfigError(f"steps and lr must be positive, got steps={steps}, lr={lr}")
     m = 3 * rank * (2 * n - rank) if m is None else m
-    X_star, _ = normalize(synthetic_low_rank(n, rank, psd=True, seed=seed), "nuclear")
-    op = GaussianOperator((n, n), m, std=float(n), seed=seed + 1, dtype=torch.float32)
-    y = op(X_star.float())
+    X_star = synthetic_low_rank(n, rank, psd=True, seed=seed)
+    problem = make_problem(X_star, "gaussian", m=m, seed=seed, std=float(n),
+                           normalize="nuclear", held_out=False, dtype=torch.float32)
     model = SNN((n, n), [2, 2, 2], init="identity", seed=seed)
-    t0 = time.perf_counter()
-    first = last = float("nan")
-    for step in range(steps):
-        loss = 0.5 * (op(model()) - y).square().mean()
-        grads = torch.autograd.grad(loss, list(model.parameters()))
-        with torch.no_grad():
-            for p, g in zip(model.parameters(), grads, strict=True):
-                p -= lr * g
-        last = float(loss.detach())
-        first = last if step == 0 else first
-    seconds = time.perf_counter() - t0
-    with torch.no_grad():
-        X = model().double()
-    s = torch.linalg.svdvals(X)
+    result = train(model, problem, steps=steps, lr=lr)
+    s = torch.linalg.svdvals(result.X)
     return DemoResult(
-        n=n, rank=rank, m=m, steps=steps, initial_loss=first, final_loss=last,
-        relative_error=float(torch.linalg.norm(X - X_star) / torch.linalg.norm(X_star)),
-        nuclear_norm=float(s.sum()), true_nuclear_norm=float(torch.linalg.svdvals(X_star).sum()),
-        leading_singular_values=[float(v) for v in s[: min(3, n)]], seconds=seconds,
+        n=n, rank=rank, m=m, steps=steps, initial_loss=result.history[0]["train_loss"],
+        final_loss=result.final["train_loss"], relative_error=result.final["relative_error"],
+        nuclear_norm=float(s.sum()),
+        true_nuclear_norm=float(torch.linalg.svdvals(problem.X_star.double()).sum()),
+        leading_singular_values=[float(v) for v in s[: min(3, n)]], seconds=result.seconds,
     )
