@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 import spectralnn.runs
 from spectralnn.cli import app
 from spectralnn.errors import ConfigError
-from spectralnn.sweep import (
+from spectralnn.sweeps import (
     TABLE_COLUMNS,
     expand_grid,
     load_sweep_config,

@@ -13,7 +13,8 @@ from spectralnn.cli import app
 from spectralnn.data import synthetic_low_rank
 from spectralnn.sensing.problem import make_problem
 from spectralnn.theory import well_specified_optimum
-from spectralnn.theory.study import COLUMNS, StudyConfig, run_study, write_study
+from spectralnn.theory.study import COLUMNS, StudyConfig, run_study
+from spectralnn.theory.study_report import write_study
 
 
 def _tiny() -> StudyConfig:

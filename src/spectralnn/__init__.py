@@ -30,6 +30,7 @@ from .data import (
 from .errors import ConfigError, DataError, ShapeError, SolverError, SpectralNNError
 from .metrics import RunResult
 from .nn import SNN, SpectralActivation
+from .rates import paper_lr_search, sweep
 from .sensing import (
     DenseOperator,
     EntrySampling,
@@ -51,7 +52,7 @@ from .spectral import (
     spectral_apply,
     spectral_derivative,
 )
-from .train import Trainer, paper_lr_search, sweep, train
+from .train import Trainer, train
 
 __version__ = "0.1.0"
 

@@ -253,7 +253,8 @@ def theory(
     each end point gets the nuclear-norm gap, the KKT certificate and the fitted rate, per
     initial scale and learning rate. Writes OUT/study.json, study.csv, study.md and plots.
     """
-    from .theory.study import StudyConfig, config_with, quick_config, run_study, write_study
+    from .theory.study import StudyConfig, config_with, quick_config, run_study
+    from .theory.study_report import write_study
 
     seed_list = _floats(seeds, "seeds")
     base = quick_config() if quick else StudyConfig()
@@ -344,7 +345,7 @@ def sweep(
     With a [report] table the phase-transition study is written too (phase_transition.png,
     .csv, .json). Exits 1 when some runs failed (their errors are in OUT/status.json).
     """
-    from .sweep import load_sweep_config, run_sweep
+    from .sweeps import load_sweep_config, run_sweep
 
     result = run_sweep(load_sweep_config(config), out, backend=backend, jobs=jobs or None,
                        address=address, threads=threads or None, progress=not quiet)

@@ -20,14 +20,13 @@ import torch
 from ..baselines.registry import build_model, solve
 from ..errors import ConfigError
 from ..metrics import RunResult, history_row, matrix_metrics, to_pixels
+from ..rates import OnUpdate, fit_rates, paper_lr_search
 from ..sensing.problem import SensingProblem, paper_mnist_problem, paper_synthetic_problem
-from ..train import Trainer, paper_lr_search, stack_models
+from ..train import Trainer
+from ..validate import dtype_from_name
 from .plots import Curve, plot_image_evolution, plot_image_grid, plot_training_panels
 
 __all__ = ["FIGURE_RUNNERS", "FigureResult", "RunRecord"]
-
-_DTYPES = {"float32": torch.float32, "float64": torch.float64}
-
 
 @dataclass
 class RunRecord:
@@ -59,10 +58,7 @@ class FigureResult:
 
 
 def _dtype(cfg: dict) -> torch.dtype:
-    name = cfg["train"].get("dtype", "float64")
-    if name not in _DTYPES:
-        raise ConfigError(f"dtype must be one of {sorted(_DTYPES)}, got {name!r}")
-    return _DTYPES[name]
+    return dtype_from_name(cfg["train"].get("dtype", "float64"))
 
 
 def _device(cfg: dict) -> torch.device:
@@ -93,26 +89,12 @@ def _rates(cfg: dict) -> str | list[float]:
     return [float(r) for r in rates]
 
 
-def _train_rates(make_model: Callable[[int | None], torch.nn.Module], problem: SensingProblem,
-                 rates: list[float], steps: int, name: str, progress: bool, image: bool = False,
-                 callback: Callable | None = None) -> list[RunResult]:
-    """One batched run with one replica per rate, all from the same initialisation."""
-    single = make_model(None)
-    batched = stack_models(make_model(len(rates)), [single] * len(rates))
-    trainer = Trainer(steps, rates, name=name, progress=progress, image=image)
-    hook = None
-    if callback is not None:  # callback(k, model) with the model after k updates
-        callback(0, batched)
-        hook = lambda t, info: callback(min(t + 1, steps), batched)  # noqa: E731
-    out = trainer.fit(batched, problem, callback=hook)
-    return out if isinstance(out, list) else [out]
-
-
 def _search_and_train(cfg: dict, name: str, problem: SensingProblem, progress: bool,
-                      image: bool = False, callback: Callable | None = None,
+                      image: bool = False, on_update: OnUpdate | None = None,
                       ) -> tuple[list[RunResult], list[float]]:
     """Learning rates for model ``name`` (the paper's search, or the configured list) and the
-    runs at those rates. Returns ``(runs, rates rejected as divergent)``."""
+    runs at those rates (:mod:`spectralnn.rates`). Returns ``(runs, rates rejected as
+    divergent)``."""
     options, steps, keep, seed = _model_table(cfg, name)
     dtype, device = problem.dtype, problem.device
 
@@ -121,19 +103,15 @@ def _search_and_train(cfg: dict, name: str, problem: SensingProblem, progress: b
                            device=device, problem=problem, **options)
 
     rates = _rates(cfg)
-    rejected: list[float] = []
     if rates == "paper":
         probe = cfg["train"].get("probe_steps")
         if cfg["models"][name].get("full_search", False):
             probe = None   # screen on full-length runs (a rate can diverge late)
-        probe = None if probe is None else min(int(probe), steps)
-        found, rejected = paper_lr_search(make_model, problem, probe or steps, keep=keep,
-                                          name=name, progress=progress, image=image)
-        rates = [float(r.lr) for r in found]
-        if probe is None and callback is None:
-            return found, rejected
-    runs = _train_rates(make_model, problem, rates, steps, name, progress, image, callback)
-    return runs, rejected
+        return paper_lr_search(make_model, problem, steps, keep=keep, probe_steps=probe,
+                               on_update=on_update, name=name, progress=progress, image=image)
+    runs, _ = fit_rates(make_model, problem, rates, steps, on_update=on_update, name=name,
+                        progress=progress, image=image)
+    return runs, []
 
 
 def _curves(runs: list[RunResult]) -> list[Curve]:
@@ -315,10 +293,12 @@ def run_fig4(cfg: dict, out: Path, progress: bool) -> FigureResult:
 
         def grab(t: int, model, marks=marks, snaps=snaps) -> None:
             if t in marks:
+                # A copy: LG's forward returns its parameter W itself, which the trainer
+                # updates in place (without the copy every LG snapshot showed the last step).
                 with torch.no_grad():
-                    snaps[t] = model().detach().cpu()
+                    snaps[t] = model().detach().cpu().clone()
 
-        runs, _ = _search_and_train(cfg, name, problem, progress, image=True, callback=grab)
+        runs, _ = _search_and_train(cfg, name, problem, progress, image=True, on_update=grab)
         for j, r in enumerate(runs):
             records.append(RunRecord(name, r, problem.name, {"digit_index": index}))
             text = f"{name.upper()} lr={r.lr:g}" + (" (diverged)" if r.diverged else "")
