@@ -18,7 +18,6 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from .baselines.registry import MODELS, build_model, solve
 from .data import (
     available_images,
     load_matrix,
@@ -29,6 +28,7 @@ from .data import (
 )
 from .errors import ConfigError, DataError, ShapeError, SolverError, SpectralNNError
 from .metrics import RunResult
+from .models import MODELS, build_model, solve
 from .nn import SNN, SpectralActivation
 from .rates import paper_lr_search, sweep
 from .sensing import (
@@ -56,7 +56,7 @@ from .train import Trainer, train
 
 __version__ = "0.1.0"
 
-_LAZY = ("theory", "experiments")
+_LAZY = ("theory", "experiments", "sweeps")
 
 
 def __getattr__(name: str) -> Any:

@@ -142,8 +142,8 @@ def recover(
     --fraction 0.6 and the defaults this is the paper's MNIST setting (470 Gaussian
     measurements, noise 1e-2, 2501 steps).
     """
-    from .baselines.registry import MODELS, TRAINABLE_MODELS
     from .errors import ConfigError, unknown_name
+    from .models import MODELS, TRAINABLE_MODELS
     from .runs import run_experiment
 
     if model not in MODELS:

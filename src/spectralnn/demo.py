@@ -39,7 +39,7 @@ class DemoResult:
         ])
 
 
-def run_demo(n: int = 12, rank: int = 2, m: int | None = None, steps: int = 3000,
+def run_demo(n: int = 12, rank: int = 2, *, m: int | None = None, steps: int = 3000,
              lr: float = 1e-3, seed: int = 0) -> DemoResult:
     """Train ``SNN((n, n), [2, 2, 2], init="identity")`` on ``m`` measurements of a PSD rank-r
     matrix of nuclear norm 1 with Gaussian ``A_i`` (entries N(0, n²), as in the paper)."""

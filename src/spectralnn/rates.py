@@ -143,9 +143,9 @@ def search_rates(make_model: ModelFactory, problem, steps: int, *, keep: int = 5
     return kept, rejected
 
 
-def paper_lr_search(make_model: ModelFactory, problem, steps: int, keep: int = 5,
+def paper_lr_search(make_model: ModelFactory, problem, steps: int, *, keep: int = 5,
                     grid: Sequence[float] | None = None, probe_steps: int | None = None,
-                    chunk: int | None = None, *, on_update: OnUpdate | None = None,
+                    chunk: int | None = None, on_update: OnUpdate | None = None,
                     **options: Any) -> tuple[list[RunResult], list[float]]:
     """The paper's learning-rate search: :func:`search_rates` on ``probe_steps``-step runs
     (``None``: full ``steps``-step runs, exactly the paper's procedure), then, when the

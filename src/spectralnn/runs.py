@@ -99,7 +99,7 @@ def _load_torch(path: Path) -> Any:
 # ---------------------------------------------------------------------- one run directory
 
 
-def write_run(directory: str | os.PathLike[str], result: RunResult, problem, config: dict,
+def write_run(directory: str | os.PathLike[str], result: RunResult, problem, config: dict, *,
               image: bool, checkpoint: Any, extra: dict | None = None) -> dict:
     """Write the files of a finished run into ``directory`` (created if needed); returns the
     summary. ``config.json`` and ``problem.npz`` are written unless already present."""
@@ -210,7 +210,7 @@ def run_experiment(
     if done.is_file():
         return json.loads(done.read_text())
 
-    from .baselines.registry import SOLVER_MODELS, build_model, solve
+    from .models import SOLVER_MODELS, build_model, solve
 
     name = mcfg["name"]
     options = {k: v for k, v in mcfg.items() if k not in ("name", "seed", "dtype", "device")}
@@ -220,7 +220,7 @@ def run_experiment(
                        **options)
         ckpt = {"format": "spectralnn.SolverState/1", "X": result.X,
                 "history": result.history, "step": result.steps, "status": result.status}
-        return write_run(out, result, problem, cfg, image, ckpt)
+        return write_run(out, result, problem, cfg, image=image, checkpoint=ckpt)
 
     def make_model(replicas: int | None):
         return build_model(name, problem.shape, replicas=replicas, seed=mcfg["seed"],
@@ -265,7 +265,7 @@ def _run_single(out, cfg, problem, image, make_model, opts, progress, callback) 
     result = trainer.fit(make_model(None), problem, state=state,
                          on_checkpoint=_checkpointer(ckpt), callback=callback)
     assert isinstance(result, RunResult)
-    return write_run(out, result, problem, cfg, image, trainer.state_)
+    return write_run(out, result, problem, cfg, image=image, checkpoint=trainer.state_)
 
 
 def _run_sweep(out, cfg, problem, image, make_model, opts, progress, callback) -> dict:
@@ -304,7 +304,7 @@ def _run_sweep(out, cfg, problem, image, make_model, opts, progress, callback) -
         sub_cfg["train"]["lr"] = res.lr
         rel = f"runs/{i:02d}-lr-{res.lr:g}"
         _link_or_copy(out / "problem.npz", out / rel / "problem.npz")
-        summary = write_run(out / rel, res, problem, sub_cfg, image, st,
+        summary = write_run(out / rel, res, problem, sub_cfg, image=image, checkpoint=st,
                             extra={"batched_replicas": R})
         entries.append({"dir": rel, **{k: summary[k] for k in (
             "learning_rate", "diverged", "diverged_step", "relative_error", "train_loss",

@@ -42,6 +42,7 @@ _DEFAULT_OPTIONS = {
 def solve_nuclear_norm(
     A: torch.Tensor,
     y: torch.Tensor,
+    *,
     delta: float | None = None,
     solver: str = "SCS",
     allow_inaccurate: bool = True,
@@ -113,6 +114,7 @@ def solve_nuclear_norm(
 
 def nuclear_norm_minimization(
     problem,
+    *,
     delta: float | None = None,
     solver: str = "SCS",
     allow_inaccurate: bool = True,
@@ -126,7 +128,8 @@ def nuclear_norm_minimization(
     """
     start = time.perf_counter()
     A = problem.operator.dense()
-    X, status, value, info = solve_nuclear_norm(A, problem.y, delta, solver, allow_inaccurate,
+    X, status, value, info = solve_nuclear_norm(A, problem.y, delta=delta, solver=solver,
+                                                allow_inaccurate=allow_inaccurate,
                                                 **solver_options)
     seconds = time.perf_counter() - start
     Xt = torch.from_numpy(X)

@@ -71,6 +71,7 @@ def svt_defaults(problem, seed: int = 0, probes: int = 16) -> tuple[float, float
 
 def singular_value_thresholding(
     problem,
+    *,
     tau: float | None = None,
     step: float | None = None,
     max_iters: int = 2000,

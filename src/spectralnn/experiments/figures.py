@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..baselines.registry import build_model, solve
 from ..errors import ConfigError
 from ..metrics import RunResult, history_row, matrix_metrics, to_pixels
+from ..models import build_model, solve
 from ..rates import OnUpdate, fit_rates, paper_lr_search
 from ..sensing.problem import SensingProblem, paper_mnist_problem, paper_synthetic_problem
 from ..train import Trainer

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -12,7 +14,7 @@ from ..validate import positive_int
 from .table import failed_record
 from .worker import execute_run, init_worker, one_line
 
-__all__ = ["BACKENDS", "check_backend", "dask_client", "dispatch"]
+__all__ = ["BACKENDS", "check_backend", "dask_client", "dispatch", "sigint_ignored_in_children"]
 
 BACKENDS = ("dask", "inprocess", "processes")
 
@@ -37,6 +39,22 @@ def check_backend(backend: str, jobs: int | None, address: str | None) -> int:
 
 
 @contextlib.contextmanager
+def sigint_ignored_in_children() -> Iterator[None]:
+    """Ignore SIGINT while child processes start, so that they inherit "ignored": Ctrl-C then
+    reaches only this process, which stops the sweep and closes the cluster (terminating the
+    workers), instead of every worker and nanny printing its own KeyboardInterrupt traceback.
+    A Ctrl-C during those seconds of start-up is lost. Outside the main thread: no change."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@contextlib.contextmanager
 def dask_client(jobs: int, address: str | None, n_tasks: int) -> Iterator[Any]:
     """A Dask client: of a new ``LocalCluster`` (``jobs`` single-threaded worker processes)
     or connected to the scheduler at ``address``; closed (with its cluster) on exit."""
@@ -46,9 +64,10 @@ def dask_client(jobs: int, address: str | None, n_tasks: int) -> Iterator[Any]:
 
     cluster = None
     if address is None:
-        cluster = LocalCluster(n_workers=max(1, min(jobs, n_tasks)), threads_per_worker=1,
-                               processes=True, dashboard_address=":0",
-                               silence_logs=logging.ERROR)
+        with sigint_ignored_in_children():
+            cluster = LocalCluster(n_workers=max(1, min(jobs, n_tasks)), threads_per_worker=1,
+                                   processes=True, dashboard_address=":0",
+                                   silence_logs=logging.ERROR)
         client = Client(cluster)
     else:
         try:

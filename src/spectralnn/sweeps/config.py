@@ -189,8 +189,8 @@ def expand_grid(cfg: SweepConfig) -> list[RunSpec]:
         ConfigError: a run configuration is invalid (message prefixed by the run's name), a
             ``train.lr`` is not a single number, or two grid points map to the same name.
     """
-    from ..baselines.registry import SOLVER_MODELS
     from ..config import resolve_config
+    from ..models import SOLVER_MODELS
 
     paths = [p for p, _ in cfg.axes]
     labels = _labels(paths)

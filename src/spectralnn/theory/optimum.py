@@ -24,7 +24,8 @@ import torch
 
 from ..errors import ConfigError, ShapeError, SolverError
 from ..sensing.operators import SensingOperator
-from .kkt import _as_array, sensing_matrix
+from ..validate import as_float64_array as _as_array
+from .kkt import sensing_matrix
 from .reduced import diagonal_data
 
 __all__ = [
