@@ -48,6 +48,30 @@ def test_quick_and_overrides():
         load_figure_config("fig2", overrides={"steps": 0})
 
 
+def test_fig4_rows_start_at_the_initial_models(tmp_path, monkeypatch):
+    """Each row's "step 0" image is the model before training (LG starts at X = 0: black),
+    and later snapshots differ from it (LG's forward returns its parameter itself)."""
+    import numpy as np
+
+    from spectralnn.experiments import figures
+
+    captured = {}
+
+    def keep_rows(rows, truth, path, title):
+        captured["rows"] = rows
+        return path
+
+    monkeypatch.setattr(figures, "plot_image_evolution", keep_rows)
+    cfg = load_figure_config("fig4", quick=True, overrides={"steps": 6, "rates": [1e-4]})
+    cfg["models"] = {"lg": {}}
+    cfg["train"]["snapshots"] = 4
+    figures.run_fig4(cfg, tmp_path, progress=False)
+    (label, snaps), = captured["rows"]
+    assert label.startswith("LG") and [t for t, _ in snaps] == [0, 2, 6]
+    assert np.all(snaps[0][1] == 0)
+    assert np.abs(snaps[-1][1]).max() > 1 and not np.array_equal(snaps[1][1], snaps[2][1])
+
+
 def test_resolve_figures():
     assert runner.resolve_figures(["all"]) == list(FIGURES)
     assert runner.resolve_figures(["fig5", "fig2", "fig2"]) == ["fig2", "fig5"]
