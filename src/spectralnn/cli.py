@@ -379,12 +379,14 @@ def main(argv: list[str] | None = None) -> None:
         code = 130
     except Exception as exc:
         # Click's exceptions (vendored by typer) carry format_message() and exit_code.
-        if type(exc).__name__ == "NoArgsIsHelpError" and getattr(exc, "ctx", None):
-            typer.echo(exc.ctx.get_help())
+        ctx = getattr(exc, "ctx", None)
+        exit_code = getattr(exc, "exit_code", None)
+        if type(exc).__name__ == "NoArgsIsHelpError" and ctx:
+            typer.echo(ctx.get_help())
             code = 0
-        elif hasattr(exc, "format_message") and isinstance(getattr(exc, "exit_code", None), int):
+        elif hasattr(exc, "format_message") and isinstance(exit_code, int):
             typer.echo(f"error: {' '.join(exc.format_message().split())}", err=True)
-            code = exc.exit_code
+            code = exit_code
         else:
             raise
     raise SystemExit(code if isinstance(code, int) else 0)

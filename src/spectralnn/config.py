@@ -186,7 +186,7 @@ def load_image(spec: str, size: int | list[int] | None = None) -> tuple[torch.Te
 
     if not isinstance(spec, str) or not spec:
         raise ConfigError(f"image must be a non-empty string, got {spec!r}")
-    sz = tuple(size) if isinstance(size, list) else size
+    sz: Any = tuple(size) if isinstance(size, list) else size  # checked by the loaders
     for prefix in ("mnist:", "mnist-class:"):
         if spec.startswith(prefix):
             text = spec[len(prefix):]

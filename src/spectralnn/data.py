@@ -156,7 +156,7 @@ class MNISTDigit(NamedTuple):
 
     image: torch.Tensor
     label: int
-    index: int
+    index: int  # type: ignore[assignment]  # a field named like tuple.index, by design
 
 
 def _mnist_path() -> Path:

@@ -8,6 +8,7 @@ import torch
 
 from .data import synthetic_low_rank
 from .errors import ConfigError
+from .metrics import RunResult
 from .nn import SNN
 from .sensing.problem import make_problem
 from .train import train
@@ -53,6 +54,7 @@ def run_demo(n: int = 12, rank: int = 2, *, m: int | None = None, steps: int = 3
                            normalize="nuclear", held_out=False, dtype=torch.float32)
     model = SNN((n, n), [2, 2, 2], init="identity", seed=seed)
     result = train(model, problem, steps=steps, lr=lr)
+    assert isinstance(result, RunResult)  # one model, one result
     s = torch.linalg.svdvals(result.X)
     return DemoResult(
         n=n, rank=rank, m=m, steps=steps, initial_loss=result.history[0]["train_loss"],

@@ -134,7 +134,7 @@ def search_rates(make_model: ModelFactory, problem, steps: int, *, keep: int = 5
         i += len(rates)
         for res in sweep(make_model, problem, rates, steps, **options):
             if res.diverged:
-                rejected.append(float(res.lr))
+                rejected.append(res.rate)
             elif len(kept) < keep:
                 kept.append(res)
     if len(kept) < keep:
@@ -164,6 +164,6 @@ def paper_lr_search(make_model: ModelFactory, problem, steps: int, *, keep: int 
     kept, rejected = search_rates(make_model, problem, probe, keep=keep, grid=grid,
                                   chunk=chunk, **options)
     if probe < steps or on_update is not None:
-        kept, _ = fit_rates(make_model, problem, [float(r.lr) for r in kept], steps,
+        kept, _ = fit_rates(make_model, problem, [r.rate for r in kept], steps,
                             on_update=on_update, **options)
     return kept, rejected

@@ -283,7 +283,7 @@ def _run_sweep(out, cfg, problem, image, make_model, opts, progress, callback) -
             probe_opts = {k: v for k, v in opts.items() if k != "checkpoint_every"}
             kept, rejected = search_rates(make_model, problem, probe, keep=tcfg["keep"],
                                           image=image, **probe_opts)
-            rates = [float(r.lr) for r in kept]
+            rates = [r.rate for r in kept]
             atomic_write(search_file, json_bytes(
                 {"probe_steps": probe, "kept": rates, "rejected": rejected}))
     else:

@@ -109,6 +109,7 @@ def singular_value_thresholding(
     every = max(1, max_iters // 100) if log_every is None else int(log_every)
     if every < 1:
         raise ConfigError(f"log_every must be a positive integer, got {log_every!r}")
+    assert tau is not None and step is not None  # given, or both from svt_defaults
     op, y = problem.operator, problem.y
     ynorm = float(torch.linalg.vector_norm(y))
     Aty = op.adjoint(y)

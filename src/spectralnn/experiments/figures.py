@@ -34,7 +34,7 @@ class RunRecord:
 
     model: str
     result: RunResult
-    problem: str
+    problem: str | None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
@@ -103,7 +103,7 @@ def _search_and_train(cfg: dict, name: str, problem: SensingProblem, progress: b
                            device=device, problem=problem, **options)
 
     rates = _rates(cfg)
-    if rates == "paper":
+    if isinstance(rates, str):  # "paper"
         probe = cfg["train"].get("probe_steps")
         if cfg["models"][name].get("full_search", False):
             probe = None   # screen on full-length runs (a rate can diverge late)
@@ -115,7 +115,7 @@ def _search_and_train(cfg: dict, name: str, problem: SensingProblem, progress: b
 
 
 def _curves(runs: list[RunResult]) -> list[Curve]:
-    return [Curve(r.model, float(r.lr), r.history, r.diverged) for r in runs]
+    return [Curve(r.model, r.rate, r.history, r.diverged) for r in runs]
 
 
 def _pixels(X: torch.Tensor, problem: SensingProblem) -> np.ndarray:
@@ -165,7 +165,7 @@ def _excess_loss_rate(run: RunResult, floor: float) -> dict[str, Any] | None:
     if not phases:
         return None
     last = phases[-1]
-    return {"lr": float(run.lr), "rate": last.rate, "r2": last.r2,
+    return {"lr": run.rate, "rate": last.rate, "r2": last.r2,
             "window": [int(last.start), int(last.stop)], "floor": floor,
             "phases": [p.as_dict() for p in phases]}
 
@@ -185,7 +185,7 @@ def run_fig2(cfg: dict, out: Path, progress: bool) -> FigureResult:
                                  init_scale=float(options.get("init_scale", 1.0)),
                                  activation=options.get("activation", "tanh"))
     rates = _rates(cfg)
-    grid = paper_lr_grid() if rates == "paper" else rates
+    grid = paper_lr_grid() if isinstance(rates, str) else rates
     batch = ReducedSNN.concatenate([single] * len(grid))
     y = problem.y.detach().cpu().double().numpy()
     hist = batch.fit(y, grid, steps, record_x=True)
@@ -203,6 +203,7 @@ def run_fig2(cfg: dict, out: Path, progress: bool) -> FigureResult:
     lr0 = float(hist.lr[keep_idx[0]])
     full = Trainer(check_steps, lr0, name="snn (full check)", progress=progress).fit(
         single.to_snn(dtype=problem.dtype).to(problem.device), problem)
+    assert isinstance(full, RunResult)  # one model, one result
     short = single.copy()
     short.fit(y, lr0, check_steps)
     X_red = short.full_matrix(problem.dtype)
@@ -216,7 +217,7 @@ def run_fig2(cfg: dict, out: Path, progress: bool) -> FigureResult:
                                reference_nuclear_norm=optimum.nuclear_norm,
                                reference_label="exact min-nuclear-norm LS solution")
     findings = [{
-        "lr": float(r.lr),
+        "lr": r.rate,
         "final_nuclear_norm": r.final["nuclear_norm"],
         "optimal_nuclear_norm": optimum.nuclear_norm,
         "nuclear_norm_gap": abs(r.final["nuclear_norm"] - optimum.nuclear_norm),
@@ -226,7 +227,7 @@ def run_fig2(cfg: dict, out: Path, progress: bool) -> FigureResult:
     extra = {
         "reduced_vs_full": {"steps": check_steps, "lr": lr0, "relative_difference": check_diff,
                             "full_seconds": full.seconds},
-        "kkt": {"lr": float(best.lr), "holds": bool(cert.holds),
+        "kkt": {"lr": best.rate, "holds": bool(cert.holds),
                 "primal_residual": cert.primal_residual,
                 "tangent_residual": cert.tangent_residual, "normal_norm": cert.normal_norm,
                 "rank": cert.rank, "target": "least_squares"},
@@ -322,7 +323,7 @@ def run_fig5(cfg: dict, out: Path, progress: bool) -> FigureResult:
     for name in trainable:  # the paper's search, on the first digit
         runs, _ = _search_and_train(cfg, name, problems[0], progress, image=True)
         ok = [r for r in runs if not r.diverged]
-        chosen[name] = float((ok or runs)[0].lr)
+        chosen[name] = (ok or runs)[0].rate
     records: list[RunRecord] = []
     images: dict[str, list[np.ndarray]] = {"truth": []}
     captions: dict[str, list[str]] = {"truth": []}
@@ -338,15 +339,17 @@ def run_fig5(cfg: dict, out: Path, progress: bool) -> FigureResult:
                 options, steps, _, seed = _model_table(cfg, name)
                 model = build_model(name, problem.shape, seed=seed, dtype=problem.dtype,
                                     device=problem.device, **options)
-                res = Trainer(steps, chosen[name], name=name, progress=progress,
-                              image=True).fit(model, problem)
+                fitted = Trainer(steps, chosen[name], name=name, progress=progress,
+                                 image=True).fit(model, problem)
+                assert isinstance(fitted, RunResult)  # one model, one result
+                res = fitted
             records.append(RunRecord(name, res, label, {"digit": k}))
             images.setdefault(name, []).append(_pixels(res.X, problem))
             captions.setdefault(name, []).append(
                 f"err {res.final.get('relative_error', math.nan):.3f}")
     names = ["truth", *cfg["models"]]
     rows = [(n.upper() if n != "truth" else "ground truth", images[n]) for n in names]
-    columns = [p.name.split("-digit-")[-1] for p in problems]
+    columns = [str(p.name).split("-digit-")[-1] for p in problems]
     png = plot_image_grid([f"digit {c}" for c in columns], rows, out / "fig5.png",
                           cfg["title"], captions=[captions[n] for n in names])
     settings = _settings(cfg, problems[0])
@@ -361,7 +364,7 @@ def _image_findings(records: list[RunRecord]) -> list[dict[str, Any]]:
     for rec in records:
         if rec.result.diverged:
             continue
-        row = out.setdefault(rec.problem, {"problem": rec.problem})
+        row = out.setdefault(str(rec.problem), {"problem": rec.problem})
         err = rec.result.final.get("relative_error", math.nan)
         if err < row.get(f"{rec.model}_relative_error", math.inf):
             row[f"{rec.model}_relative_error"] = err

@@ -291,7 +291,7 @@ class SensingProblem:
 
 
 def _write_npz(f: BinaryIO, arrays: Mapping[str, np.ndarray]) -> None:
-    np.savez(f, **arrays)
+    np.savez(f, **arrays)  # type: ignore[arg-type]  # numpy's stub types **kwds as allow_pickle
 
 
 def _prefixed(arrays: Mapping[str, Any], prefix: str) -> dict[str, Any]:

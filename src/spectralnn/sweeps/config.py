@@ -194,7 +194,7 @@ def expand_grid(cfg: SweepConfig) -> list[RunSpec]:
 
     paths = [p for p, _ in cfg.axes]
     labels = _labels(paths)
-    variant_names = list(cfg.variants) or [None]
+    variant_names: list[str | None] = [*cfg.variants] or [None]
     specs: list[RunSpec] = []
     names: dict[str, dict[str, Any]] = {}
     for variant in variant_names:

@@ -41,7 +41,7 @@ def _problem_shape(run_dir: Path) -> dict[str, int | None]:
 def run_record(name: str, run_dir: Path, summary: dict[str, Any]) -> dict[str, Any]:
     """The table record of a finished run from its ``summary.json`` content."""
     status = "diverged" if summary.get("diverged") else "ok"
-    rec = {"name": name, "status": status, "error": None}
+    rec: dict[str, Any] = {"name": name, "status": status, "error": None}
     rec.update({k: summary.get(k) for k in _SUMMARY_COLUMNS})
     rec.update(_problem_shape(run_dir))
     rec["threads"] = None

@@ -319,8 +319,8 @@ def kkt_certificate(
     # Primal feasibility, with the operator itself when one was given.
     y_eff = project_onto_range(Amat, ya) if target == "least_squares" else ya
     if isinstance(A, SensingOperator):
-        AX = A.forward(torch.as_tensor(Xa).to(dtype=A.dtype, device=A.device))
-        AX = AX.detach().cpu().to(torch.float64).numpy()
+        AX = (A.forward(torch.as_tensor(Xa).to(dtype=A.dtype, device=A.device))
+              .detach().cpu().to(torch.float64).numpy())
     else:
         AX = np.einsum("mij,ij->m", Amat, Xa)
     y_norm = float(np.linalg.norm(y_eff))

@@ -25,6 +25,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 import torch
@@ -279,6 +280,6 @@ def _rate_row(fit: RateFit | None, frac: float, lr: float) -> dict:
             "exponential_fraction": frac}
 
 
-def config_with(base: StudyConfig, **changes: object) -> StudyConfig:
+def config_with(base: StudyConfig, **changes: Any) -> StudyConfig:
     """``base`` with some fields replaced (``None`` values are ignored)."""
     return replace(base, **{k: v for k, v in changes.items() if v is not None})

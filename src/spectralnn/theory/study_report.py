@@ -129,7 +129,7 @@ def _findings(result: StudyResult, summary: list[dict]) -> list[str]:
         out.append(f"- {len(div)} of {len(gd)} GD runs diverged (learning rates "
                    f"{sorted({r['lr'] for r in div})} at scales "
                    f"{_scales(sorted({r['scale'] for r in div}))}).")
-    by_scale = {}
+    by_scale: dict[float, float] = {}
     for r in gd:
         if not math.isnan(r["gd_flow_distance"]):
             by_scale[r["scale"]] = max(by_scale.get(r["scale"], 0.0), r["gd_flow_distance"])
