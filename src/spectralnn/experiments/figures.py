@@ -58,11 +58,11 @@ class FigureResult:
 
 
 def _dtype(cfg: dict) -> torch.dtype:
-    return dtype_from_name(cfg["train"].get("dtype", "float64"))
+    return dtype_from_name(cfg.get("model", {}).get("dtype", "float64"))
 
 
 def _device(cfg: dict) -> torch.device:
-    dev = torch.device(cfg["train"].get("device", "cpu"))
+    dev = torch.device(cfg.get("model", {}).get("device", "cpu"))
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"device {str(dev)!r} requested but CUDA is not available")
     return dev
@@ -78,14 +78,16 @@ def _model_table(cfg: dict, name: str) -> tuple[dict, int, int, int]:
 
 
 def _rates(cfg: dict) -> str | list[float]:
-    rates = cfg["train"].get("rates", "paper")
-    if rates == "paper":
+    """``"search"`` (the paper's) or the configured rates, from ``[train] lr``."""
+    rates = cfg["train"].get("lr", "search")
+    if rates == "search":
         return rates
     if isinstance(rates, (int, float)):
         rates = [rates]
     if not isinstance(rates, list) or not rates or not all(
             isinstance(r, (int, float)) and r > 0 for r in rates):
-        raise ConfigError(f"rates must be 'paper' or a list of positive numbers, got {rates!r}")
+        raise ConfigError(f"[train] lr must be 'search' or a list of positive numbers, "
+                          f"got {rates!r}")
     return [float(r) for r in rates]
 
 
@@ -103,7 +105,7 @@ def _search_and_train(cfg: dict, name: str, problem: SensingProblem, progress: b
                            device=device, problem=problem, **options)
 
     rates = _rates(cfg)
-    if isinstance(rates, str):  # "paper"
+    if isinstance(rates, str):  # "search"
         probe = cfg["train"].get("probe_steps")
         if cfg["models"][name].get("full_search", False):
             probe = None   # screen on full-length runs (a rate can diverge late)
@@ -190,7 +192,7 @@ def run_fig2(cfg: dict, out: Path, progress: bool) -> FigureResult:
     y = problem.y.detach().cpu().double().numpy()
     hist = batch.fit(y, grid, steps, record_x=True)
     ok = [b for b in range(len(grid)) if not hist.diverged[b]]
-    keep_idx = ok[:keep] if rates == "paper" else list(range(len(grid)))
+    keep_idx = ok[:keep] if isinstance(rates, str) else list(range(len(grid)))
     if not keep_idx:
         raise ConfigError(f"every learning rate diverged on fig2: {grid}")
     runs = _reduced_runs(problem, batch, hist, keep_idx, steps)
