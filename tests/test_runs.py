@@ -129,9 +129,10 @@ def test_image_problem_writes_pngs(tmp_path):
     assert summary["psnr"] is not None and summary["psnr"] > 10
 
 
-def test_solver_run_has_the_same_layout(tmp_path):
+@pytest.mark.parametrize("solver", ["CLARABEL", "SCS"])
+def test_solver_run_has_the_same_layout(tmp_path, solver):
     cfg = {"problem": {"kind": "synthetic", "n": 5, "rank": 1, "m": 20, "std": 1.0},
-           "model": {"name": "nnm", "solver": "CLARABEL"}}
+           "model": {"name": "nnm", "solver": solver}}
     summary = run_experiment(cfg, tmp_path / "nnm")
     # Interior-point solvers may stop at 'optimal_inaccurate' (a relative gap of ~1e-8) on
     # some platforms: the answer is what is checked, with a tolerance.
