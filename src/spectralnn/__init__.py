@@ -27,7 +27,14 @@ from .data import (
     skimage_image,
     synthetic_low_rank,
 )
-from .errors import ConfigError, DataError, ShapeError, SolverError, SpectralNNError
+from .errors import (
+    ConfigError,
+    DataError,
+    MissingDependencyError,
+    ShapeError,
+    SolverError,
+    SpectralNNError,
+)
 from .metrics import RunResult
 from .nn import SNN, SpectralActivation
 from .sensing import (
@@ -53,6 +60,7 @@ from .spectral import (
 )
 from .train import Trainer, paper_lr_search, sweep, train
 
+# The one place the version is written; pyproject.toml reads it (setuptools dynamic version).
 __version__ = "0.1.0"
 
 _LAZY = ("theory", "experiments")
@@ -74,6 +82,7 @@ __all__ = [
     "DenseOperator",
     "EntrySampling",
     "GaussianOperator",
+    "MissingDependencyError",
     "RunResult",
     "SensingOperator",
     "SensingProblem",

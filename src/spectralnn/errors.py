@@ -27,6 +27,11 @@ class SolverError(RuntimeError):
     """An external solver failed or returned a status that cannot be trusted."""
 
 
+class MissingDependencyError(ImportError):
+    """A feature needs an optional package that is not installed; the message names the extra
+    that installs it (``pip install 'spectralnn[EXTRA]'``)."""
+
+
 def unknown_name(kind: str, name: object, valid: list[str] | tuple[str, ...]) -> ConfigError:
     """Build the error for an unknown registry name, listing the valid ones."""
     return ConfigError(f"unknown {kind} {name!r}; expected one of: {', '.join(sorted(valid))}")

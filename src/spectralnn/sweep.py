@@ -83,6 +83,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ._optional import requires
 from .errors import ConfigError, DataError, unknown_name
 
 __all__ = [
@@ -572,11 +573,8 @@ def _check_backend(backend: str, jobs: int | None, address: str | None) -> int:
         raise ConfigError(f"address {address!r} applies to the dask backend only; got "
                           f"backend {backend!r}")
     if backend == "dask":
-        try:
+        with requires("sweep", feature="the sweep backend 'dask'"):
             import distributed  # noqa: F401
-        except ImportError:
-            raise ConfigError("backend 'dask' needs Dask distributed; expected it installed "
-                              "(pip install 'spectralnn[sweep]')") from None
     return jobs
 
 
@@ -586,7 +584,8 @@ def _dask_client(jobs: int, address: str | None, n_tasks: int) -> Iterator[Any]:
     or connected to the scheduler at ``address``; closed (with its cluster) on exit."""
     import logging
 
-    from distributed import Client, LocalCluster
+    with requires("sweep", feature="the sweep backend 'dask'"):
+        from distributed import Client, LocalCluster
 
     cluster = None
     if address is None:
@@ -636,7 +635,8 @@ def _dispatch(backend: str, tasks: list[tuple[str, dict, str]], jobs: int, clien
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
     else:
-        from distributed import as_completed as dask_completed
+        with requires("sweep", feature="the sweep backend 'dask'"):
+            from distributed import as_completed as dask_completed
 
         client.run(_init_worker, threads)
         dask_futures = {client.submit(execute_run, name, cfg, d, threads, pure=False): name
@@ -921,11 +921,13 @@ def plot_phase_transition(pt: PhaseTransition, path: str | os.PathLike[str],
     """Heat maps of the success probability, one panel per ``pt.panels`` side by side, one
     colour bar, the degrees-of-freedom curve ``m = r(d1 + d2 − r)`` overlaid (when defined).
     Written atomically as PNG (matplotlib, Agg)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import numpy as np
+
+    with requires("plots", feature="the phase-transition figure"):
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
 
     numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool)
                   for v in (*pt.xs, *pt.ys))

@@ -18,6 +18,7 @@ forms) and solver failures raise :class:`~spectralnn.errors.SolverError`; an
 
 from __future__ import annotations
 
+import importlib
 import math
 import time
 import warnings
@@ -25,6 +26,7 @@ import warnings
 import numpy as np
 import torch
 
+from .._optional import requires
 from ..errors import ConfigError, SolverError, unknown_name
 from ..metrics import RunResult, history_row, matrix_metrics
 
@@ -64,11 +66,14 @@ def solve_nuclear_norm(
     Raises:
         SolverError: infeasible, unbounded, failed, or inaccurate when not allowed.
     """
-    import cvxpy as cp
+    with requires("convex", feature="nuclear-norm minimisation"):
+        import cvxpy as cp
 
     name = str(solver).upper()
     if name not in SOLVERS:
         raise unknown_name("solver", solver, SOLVERS)
+    with requires("convex", feature=f"nuclear-norm minimisation with {name}"):
+        importlib.import_module(name.lower())
     if delta is not None:
         delta = float(delta)
         if not math.isfinite(delta) or delta < 0:

@@ -12,13 +12,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 
 from .._io import atomic_write
+from .._optional import requires
+
+with requires("plots", feature="the paper's figures"):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
 
 __all__ = ["Curve", "plot_image_evolution", "plot_image_grid", "plot_training_panels",
            "save_figure"]

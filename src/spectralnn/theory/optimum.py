@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .._optional import requires
 from ..errors import ConfigError, ShapeError, SolverError
 from ..sensing.operators import SensingOperator
 from .kkt import _as_array, sensing_matrix
@@ -133,7 +134,8 @@ def nuclear_norm_optimum(A: SensingOperator | torch.Tensor | np.ndarray,
     """``argmin ‖X‖_* s.t. A(X) = y`` (``ŷ`` with ``least_squares``) for any linear ``A``,
     with cvxpy. The constraint is imposed in an orthonormal basis of range(A) (consistent,
     full row rank). Raises :class:`SolverError` unless a solver reports ``optimal``."""
-    import cvxpy as cp
+    with requires("convex", feature="the nuclear-norm optimum"):
+        import cvxpy as cp
 
     Amat = sensing_matrix(A)
     m, d1, d2 = Amat.shape

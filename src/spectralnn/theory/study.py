@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 from .._io import atomic_write, jsonable
+from .._optional import requires
 from ..errors import ConfigError
 from .flow import gradient_flow
 from .kkt import kkt_certificate
@@ -431,10 +432,11 @@ def _scales(vals: Sequence[float]) -> str:
 
 
 def _plots(result: StudyResult, out: Path) -> list[str]:
-    import matplotlib
+    with requires("plots", feature="the theory study's figures"):
+        import matplotlib
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
 
     cfg = result.config
     scales = list(cfg.scales)
