@@ -8,7 +8,8 @@ STAMP  := $(VENV)/.installed
 PIP_C  := -c constraints.txt
 # A second environment with the core only (no extras), for `make test-core`.
 CORE_VENV ?= .venv-core
-CORE_TESTS := tests/test_extras.py tests/test_spectral.py tests/test_nn.py tests/test_sensing.py
+CORE_TESTS := tests/test_extras.py tests/test_spectral.py tests/test_nn.py tests/test_sensing.py \
+	tests/test_train.py tests/test_theory_reduced.py tests/test_theory_rate_flow.py
 
 .PHONY: install reproduce reproduce-quick demo test test-all test-core lint docs docs-serve \
 	bench bench-quick clean
@@ -43,12 +44,19 @@ test-all: $(STAMP)
 	$(PY) -m pytest -q
 
 # The core without any extra, in its own environment: import, train, and the errors that
-# name the missing extras (pip's cache makes the reinstall quick).
-test-core:
+# name the missing extras. The environment is made once (again when pyproject.toml or
+# constraints.txt change); each run reinstalls the package itself. One PyTorch thread: these
+# small decompositions gain nothing from more, and on shared cores two made tests 10x slower.
+$(CORE_VENV)/.installed: pyproject.toml constraints.txt
 	rm -rf $(CORE_VENV)
 	$(PYTHON) -m venv $(CORE_VENV)
 	$(CORE_VENV)/bin/python -m pip install --quiet $(PIP_C) . pytest
-	$(CORE_VENV)/bin/python -m pytest -q -m "not slow" -p no:cacheprovider $(CORE_TESTS)
+	touch $@
+
+test-core: $(CORE_VENV)/.installed
+	$(CORE_VENV)/bin/python -m pip install --quiet --no-deps --force-reinstall .
+	OMP_NUM_THREADS=1 $(CORE_VENV)/bin/python -m pytest -q -m "not slow" -p no:cacheprovider \
+		$(CORE_TESTS)
 
 docs: $(VENV)/.docs-installed
 	$(VENV)/bin/mkdocs build --strict --site-dir site
