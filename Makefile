@@ -48,21 +48,22 @@ test-all: $(STAMP)
 # constraints.txt change); each run reinstalls the package itself. One PyTorch thread: these
 # small decompositions gain nothing from more, and on shared cores two made tests 10x slower.
 $(CORE_VENV)/.installed: pyproject.toml constraints.txt
-	rm -rf $(CORE_VENV)
+	rm -rf $(CORE_VENV) build
 	$(PYTHON) -m venv $(CORE_VENV)
 	$(CORE_VENV)/bin/python -m pip install --quiet $(PIP_C) . pytest
 	touch $@
 
 test-core: $(CORE_VENV)/.installed
+	rm -rf build   # setuptools would reuse files left there by an earlier build
 	$(CORE_VENV)/bin/python -m pip install --quiet --no-deps --force-reinstall .
 	OMP_NUM_THREADS=1 $(CORE_VENV)/bin/python -m pytest -q -m "not slow" -p no:cacheprovider \
 		$(CORE_TESTS)
 
 docs: $(VENV)/.docs-installed
-	$(VENV)/bin/mkdocs build --strict --site-dir site
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
 
 docs-serve: $(VENV)/.docs-installed
-	$(VENV)/bin/mkdocs serve
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs serve
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks $(wildcard examples)

@@ -140,6 +140,20 @@ def test_every_extra_is_declared_in_the_package_metadata():
     assert {"all", "docs", "dev"} <= declared
 
 
+def test_installed_package_ships_its_data_files():
+    """Every data file of the source tree is in the installed package (``pip install .``)."""
+    from importlib import resources
+    from pathlib import Path
+
+    src = Path(__file__).resolve().parent.parent / "src" / "spectralnn"
+    data = [p.relative_to(src) for p in src.rglob("*")
+            if p.is_file() and p.suffix != ".py" and "__pycache__" not in p.parts]
+    assert data
+    package = resources.files("spectralnn")
+    for rel in data:
+        assert package.joinpath(*rel.parts).is_file(), rel
+
+
 def test_version_is_the_installed_distributions():
     from importlib.metadata import version
 
