@@ -21,9 +21,11 @@ from spectralnn._optional import EXTRAS, available, optional, requires
 
 
 def _hide(monkeypatch, *modules: str) -> None:
-    """Make ``import m`` fail with ModuleNotFoundError for each module (installed or not)."""
+    """Make ``import m`` (and of its submodules, even if already loaded) fail with
+    ModuleNotFoundError for each module, installed or not."""
     for m in modules:
-        monkeypatch.setitem(sys.modules, m, None)
+        for name in [k for k in sys.modules if k == m or k.startswith(m + ".")] + [m]:
+            monkeypatch.setitem(sys.modules, name, None)
 
 
 def _one_line_naming(exc: BaseException, extra: str) -> None:
@@ -100,7 +102,7 @@ def test_data_features_name_the_data_extra(monkeypatch, tmp_path, modules, call,
 
 
 def test_figures_name_the_plots_extra(monkeypatch):
-    _hide(monkeypatch, "matplotlib", "matplotlib.pyplot")
+    _hide(monkeypatch, "matplotlib")
     monkeypatch.delitem(sys.modules, "spectralnn.experiments.plots", raising=False)
     with pytest.raises(MissingDependencyError) as info:
         importlib.import_module("spectralnn.experiments.plots")
