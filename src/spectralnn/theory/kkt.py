@@ -233,7 +233,7 @@ def _minimise_normal_norm(lam0: np.ndarray, B: np.ndarray, normal_blocks: np.nda
     """``λ = λ0 + B s`` minimising ``‖Σ_i λ_i N_i‖₂`` (``N_i`` = ``normal_blocks[i]``, (p, q)),
     optionally subject to ``‖MT λ − t‖₂ ≤ eps``; an SDP via cvxpy. Returns ``(λ, solver)``
     or ``(None, reason)`` if every solver failed."""
-    with requires("convex", feature="the KKT certificate's dual search (an SDP)"):
+    with requires("convex", feature="the KKT certificate's dual search (optimize_dual=True)"):
         import cvxpy as cp
 
     _, p, q = normal_blocks.shape

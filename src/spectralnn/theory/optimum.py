@@ -134,7 +134,7 @@ def nuclear_norm_optimum(A: SensingOperator | torch.Tensor | np.ndarray,
     """``argmin ‖X‖_* s.t. A(X) = y`` (``ŷ`` with ``least_squares``) for any linear ``A``,
     with cvxpy. The constraint is imposed in an orthonormal basis of range(A) (consistent,
     full row rank). Raises :class:`SolverError` unless a solver reports ``optimal``."""
-    with requires("convex", feature="the nuclear-norm optimum"):
+    with requires("convex", feature="the exact nuclear-norm optimum"):
         import cvxpy as cp
 
     Amat = sensing_matrix(A)

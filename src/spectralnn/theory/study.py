@@ -432,7 +432,7 @@ def _scales(vals: Sequence[float]) -> str:
 
 
 def _plots(result: StudyResult, out: Path) -> list[str]:
-    with requires("plots", feature="the theory study's figures"):
+    with requires("plots", feature="drawing the theory study's figures"):
         import matplotlib
 
         matplotlib.use("Agg")
