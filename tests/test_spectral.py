@@ -298,6 +298,7 @@ def test_fused_cpu_kernel_matches_torch_formulation(dtype):
     import spectralnn.spectral as sp
     from spectralnn import _kernels
 
+    pytest.importorskip("numba", reason="the fused kernel needs the 'fast' extra")
     assert _kernels.AVAILABLE
     g = _gen(16)
     tol = 1e-12 if dtype == torch.float64 else 1e-4

@@ -26,7 +26,14 @@ from .data import (
     skimage_image,
     synthetic_low_rank,
 )
-from .errors import ConfigError, DataError, ShapeError, SolverError, SpectralNNError
+from .errors import (
+    ConfigError,
+    DataError,
+    MissingDependencyError,
+    ShapeError,
+    SolverError,
+    SpectralNNError,
+)
 from .metrics import RunResult
 from .models import MODELS, build_model, solve
 from .nn import SNN, SpectralActivation
@@ -54,6 +61,7 @@ from .spectral import (
 )
 from .train import Trainer, train
 
+# The one place the version is written; pyproject.toml reads it (setuptools dynamic version).
 __version__ = "0.1.0"
 
 _LAZY = ("theory", "experiments", "sweeps")
@@ -75,6 +83,7 @@ __all__ = [
     "DenseOperator",
     "EntrySampling",
     "GaussianOperator",
+    "MissingDependencyError",
     "RunResult",
     "SensingOperator",
     "SensingProblem",

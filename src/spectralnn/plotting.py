@@ -11,12 +11,14 @@ import os
 from pathlib import Path
 from typing import Any
 
-from matplotlib.colors import Colormap
-from matplotlib.figure import Figure
-
 from ._io import atomic_write
+from ._optional import requires
 
-__all__ = ["colormap", "new_figure", "save_figure"]
+with requires("plots", feature="drawing figures"):
+    from matplotlib.colors import Colormap
+    from matplotlib.figure import Figure
+
+__all__ = ["Figure", "colormap", "new_figure", "save_figure"]
 
 
 def new_figure(nrows: int = 1, ncols: int = 1, *, figsize: tuple[float, float],

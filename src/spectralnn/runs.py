@@ -41,6 +41,7 @@ import numpy as np
 import torch
 
 from ._io import atomic_write, json_bytes
+from ._optional import requires
 from .config import build_problem, resolve_config
 from .errors import ConfigError, DataError
 from .metrics import METRIC_NAMES, RunResult, to_pixels
@@ -73,7 +74,8 @@ def _csv_bytes(history: list[dict[str, float]]) -> bytes:
 
 
 def _png_bytes(pixels: torch.Tensor) -> bytes:
-    from PIL import Image
+    with requires("data", feature="writing PNG images"):
+        from PIL import Image
 
     arr = np.round(pixels.detach().cpu().to(torch.float64).numpy()).astype(np.uint8)
     buf = io.BytesIO()

@@ -20,6 +20,7 @@ is returned with that status (and ``accurate=False`` in the summary), or raises 
 
 from __future__ import annotations
 
+import importlib
 import math
 import time
 import warnings
@@ -29,6 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .._optional import requires
 from ..errors import ConfigError, SolverError, unknown_name
 from ..metrics import RunResult, history_row, matrix_metrics
 
@@ -67,12 +69,15 @@ def minimize_nuclear_norm(
         ``(X float64 array, status, optimal value, {"solver", "solve_seconds",
         "iterations"})``.
     """
-    import cvxpy as cp
+    with requires("convex", feature="nuclear-norm minimisation"):
+        import cvxpy as cp
 
     names = [str(s).upper() for s in solvers]
     for name, given in zip(names, solvers):
         if name not in SOLVERS:
             raise unknown_name("solver", given, SOLVERS)
+        with requires("convex", feature=f"nuclear-norm minimisation with {name}"):
+            importlib.import_module(name.lower())
     if delta is not None:
         delta = float(delta)
         if not math.isfinite(delta) or delta < 0:

@@ -14,10 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from matplotlib.figure import Figure
 
 from .. import plotting
-from ..plotting import colormap, new_figure
+from ..plotting import Figure, colormap, new_figure
 
 __all__ = ["Curve", "plot_image_evolution", "plot_image_grid", "plot_training_panels",
            "save_figure"]

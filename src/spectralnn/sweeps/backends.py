@@ -9,6 +9,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from .._optional import requires
 from ..errors import ConfigError, unknown_name
 from ..validate import positive_int
 from .table import failed_record
@@ -30,11 +31,8 @@ def check_backend(backend: str, jobs: int | None, address: str | None) -> int:
         raise ConfigError(f"address {address!r} applies to the dask backend only; got "
                           f"backend {backend!r}")
     if backend == "dask":
-        try:
+        with requires("sweep", feature="the sweep backend 'dask'"):
             import distributed  # noqa: F401
-        except ImportError:
-            raise ConfigError("backend 'dask' needs Dask distributed; expected it installed "
-                              "(pip install 'spectralnn[sweep]')") from None
     return jobs
 
 
@@ -60,7 +58,8 @@ def dask_client(jobs: int, address: str | None, n_tasks: int) -> Iterator[Any]:
     or connected to the scheduler at ``address``; closed (with its cluster) on exit."""
     import logging
 
-    from distributed import Client, LocalCluster
+    with requires("sweep", feature="the sweep backend 'dask'"):
+        from distributed import Client, LocalCluster
 
     cluster = None
     if address is None:
@@ -111,7 +110,8 @@ def dispatch(backend: str, tasks: list[tuple[str, dict, str]], jobs: int, client
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
     else:
-        from distributed import as_completed as dask_completed
+        with requires("sweep", feature="the sweep backend 'dask'"):
+            from distributed import as_completed as dask_completed
 
         client.run(init_worker, threads)
         dask_futures = {client.submit(execute_run, name, cfg, d, threads, pure=False): name

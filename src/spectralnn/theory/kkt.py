@@ -56,6 +56,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from .._optional import requires
 from ..errors import ConfigError, ShapeError
 from ..sensing.operators import SensingOperator, as_operator
 from ..validate import as_float64_array as _as_array
@@ -219,7 +220,8 @@ def _minimise_normal_norm(lam0: np.ndarray, B: np.ndarray, normal_blocks: np.nda
     """``λ = λ0 + B s`` minimising ``‖Σ_i λ_i N_i‖₂`` (``N_i`` = ``normal_blocks[i]``, (p, q)),
     optionally subject to ``‖MT λ − t‖₂ ≤ eps``; an SDP via cvxpy. Returns ``(λ, solver)``
     or ``(None, reason)`` if every solver failed."""
-    import cvxpy as cp
+    with requires("convex", feature="the KKT certificate's dual search (optimize_dual=True)"):
+        import cvxpy as cp
 
     _, p, q = normal_blocks.shape
     k = B.shape[1]
