@@ -501,13 +501,14 @@ def spectral_apply(X: torch.Tensor,
 
 def matmul_error_bound(X: torch.Tensor,
                        activation: str | Activation = "tanh", *, tol: float | None = None,
-                       inverse: str = "poly", **params: float) -> float:
+                       inverse: str = "auto", **params: float) -> float:
     """Bound on ``max_batch ‖F̂(X) − F(X)‖₂`` for ``spectral_apply(X, method="matmul")``.
 
     The sum of the certified approximation error (start polynomial: ``0.448·ρ/(1 − ρ)``,
     whatever the number of doublings; polynomial inverse: ``k·δ``) and an estimate of the
-    rounding error (``u·√n`` per stage); see :mod:`spectralnn.spectral.matmul`. The derivative's
-    error is of the same order (divided differences of the scalar error)."""
+    rounding error (``u·σ_max`` for the input, ``u·√n`` per stage); see
+    :mod:`spectralnn.spectral.matmul`. The derivative's error is of the same order (divided
+    differences of the scalar error)."""
     _check_input(X)
     act = get_activation(activation, **params)
     if act.tanh_form is None:
