@@ -52,7 +52,7 @@ class CapturedStep:
     """
 
     def __init__(self, model: nn.Module, problem, lr: float, *, doublings: int,
-                 inverse: str = "auto", warmup: int = 3) -> None:
+                 inverse: str = "auto", warmup: int = 3, graph: bool = True) -> None:
         self.model, self.problem = model, problem
         self.params = [p for p in model.parameters() if p.requires_grad]
         if not self.params:
@@ -66,7 +66,12 @@ class CapturedStep:
         self.warmup = int(warmup)
         self.monitor = torch.zeros((), dtype=torch.float32, device=device)
         self._neg_lr = torch.full((), -self.lr, dtype=self.params[0].dtype, device=device)
-        self.graphed = device.type == "cuda"
+        self.graphed = bool(graph) and device.type == "cuda"
+        if self.graphed and inverse == "cholesky":
+            # torch's batched Cholesky of small matrices goes through MAGMA, whose pointer
+            # arrays abort the process under stream capture (seen on an H200, torch 2.11).
+            raise ConfigError("a captured step needs inverse='poly' or 'auto' (the Cholesky "
+                              "inverse cannot be recorded in a CUDA graph)")
         self.doublings = doublings
         self._capture()
 
@@ -137,7 +142,7 @@ def _needed_doublings(model: nn.Module, problem, inverse: str) -> int:
 
 def capture_step(model: nn.Module, problem, lr: float, *, headroom: float = 2.0,
                  doublings: int | None = None, inverse: str = "auto",
-                 warmup: int = 3) -> CapturedStep:
+                 warmup: int = 3, graph: bool = True) -> CapturedStep:
     """Build the captured GD step of ``model`` (whose ``forward()`` returns X, e.g. an
     :class:`~spectralnn.nn.SNN` with ``method="matmul"`` or ``"auto"``) on ``problem`` (with
     ``.operator`` and ``.y``).
@@ -148,19 +153,23 @@ def capture_step(model: nn.Module, problem, lr: float, *, headroom: float = 2.0,
         doublings: a fixed ``k`` instead.
         inverse: inverse of the doubling step, ``"poly"``, ``"cholesky"`` or ``"auto"``.
         warmup: eager steps before capture (undone afterwards).
+        graph: False runs the same step eagerly (for comparisons; any ``method`` then).
     """
     method = getattr(model, "method", "matmul")
     device = next(model.parameters()).device
-    if device.type == "cuda" and method not in ("auto", "matmul"):
-        raise ConfigError(f"a captured step needs method='matmul' or 'auto' (decompositions "
-                          f"synchronise with the host), got method={method!r}")
+    if graph and device.type == "cuda":
+        act = getattr(model, "activation", None)
+        if method not in ("auto", "matmul") or (act is not None and act.tanh_form is None):
+            raise ConfigError(f"a captured step needs method='matmul' or 'auto' with a tanh-family "
+                              f"activation (decompositions synchronise with the host), got "
+                              f"method={method!r}")
     if not isinstance(headroom, (int, float)) or not headroom >= 1:
         raise ConfigError(f"headroom must be a number ≥ 1, got {headroom!r}")
     if doublings is None:
         probe = _needed_doublings(model, problem, inverse)
         doublings = probe + max(0, math.ceil(math.log2(headroom)))
     return CapturedStep(model, problem, lr, doublings=doublings, inverse=inverse,
-                        warmup=warmup)
+                        warmup=warmup, graph=graph)
 
 
 def train_captured(model: nn.Module, problem, steps: int, lr: float, *,

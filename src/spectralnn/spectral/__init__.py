@@ -42,6 +42,7 @@ TensorFn = Callable[[torch.Tensor], torch.Tensor]
 
 __all__ = [
     "GRAM_ERROR_BUDGET",
+    "MATMUL_MIN_SIDE_CUDA",
     "METHODS",
     "Activation",
     "available_activations",
@@ -410,15 +411,25 @@ METHODS = ("auto", "svd", "gram", "matmul")
 GRAM_ERROR_BUDGET = 1e-3
 
 
+#: On CUDA, ``method="auto"`` takes the matmul path from this smaller side on (eager steps).
+MATMUL_MIN_SIDE_CUDA = 64
+
+
 def _resolve_method(X: torch.Tensor, act: Activation, method: str) -> str:
     """The evaluation ``spectral_apply`` uses: "svd", "gram" or "matmul".
 
-    ``"auto"``: on CUDA, ``"matmul"`` for the tanh family (on an H100, NVIDIA H100 80GB HBM3,
-    torch 2.11, see docs/gpu.md and ``benchmarks/results/*h100*``: products only, no host
-    synchronisation but one norm, against cuSOLVER decompositions that dominated the step);
-    otherwise SVD on CUDA. On the CPU the Gram form within its error budget (about half the
-    SVD's time; the matmul chain measured several times slower there, being product-bound),
-    else SVD."""
+    ``"auto"`` (measured on an NVIDIA H200, torch 2.11, float32, ``benchmarks/gpu_matmul.py``;
+    numbers in docs/gpu.md):
+
+    - CUDA, tanh family: ``"matmul"`` inside a captured step (fixed doublings: one CUDA graph,
+      1.4 ms per MNIST-configuration step against 5.2 ms eager SVD) and for eager calls when
+      ``min(d1, d2) ≥ MATMUL_MIN_SIDE_CUDA`` (widths [2, 2] eager step: 7.6 vs 8.7 ms SVD at
+      d = 64, 7.1 vs 86 ms at 512; below, at d = 28–32, the SVD was faster eagerly: 5.2 vs
+      17 ms, the chain's ~10² launches and one host synchronisation dominating);
+    - CUDA, other activations or small eager inputs: SVD (faster than Gram there: 5.2 vs 7.7 ms);
+    - CPU: the Gram form within its error budget, else SVD; never matmul (product-bound there:
+      6.5× the Gram path's time at 512×512, 1 thread).
+    """
     if method not in METHODS:
         raise unknown_name("method", method, METHODS)
     if method == "svd":
@@ -436,9 +447,11 @@ def _resolve_method(X: torch.Tensor, act: Activation, method: str) -> str:
     if X.numel() == 0:
         return "svd"
     if X.device.type != "cpu":
-        # On an H200 the SVD path was the faster decomposition (7.6–8.0 vs 8.7–10.2 ms per
-        # MNIST step): the Gram path's extra kernels and host synchronisations dominate there.
-        return "matmul" if act.tanh_form is not None else "svd"
+        if act.tanh_form is not None and (
+                _matmul.current_options().doublings is not None
+                or min(X.shape[-2], X.shape[-1]) >= MATMUL_MIN_SIDE_CUDA):
+            return "matmul"
+        return "svd"
     if not has_gram:
         return "svd"
     norm = float(torch.linalg.matrix_norm(X.detach()).max())
@@ -474,8 +487,9 @@ def spectral_apply(X: torch.Tensor,
             shifted_sigmoid and identity), ``"matmul"`` (matrix products and small solves only,
             :mod:`spectralnn.spectral.matmul`; tanh and shifted_sigmoid, error within
             :func:`matmul_error_bound`) or ``"auto"`` (CPU: Gram when available and
-            ``eps·max‖X‖_F³ ≤ GRAM_ERROR_BUDGET``, else SVD; CUDA: matmul for the tanh family,
-            else SVD).
+            ``eps·max‖X‖_F³ ≤ GRAM_ERROR_BUDGET``, else SVD; CUDA: matmul for the tanh family
+            when the smaller side is ≥ 64 or inside a captured step, else SVD; see
+            ``_resolve_method`` for the measurements).
         tol: for ``method="matmul"``, the certified approximation error to reach (defaults:
             1e-6 in float32, 1e-12 in float64); ignored by the other methods.
         **params: parameters of a named activation (``c`` for shifted_sigmoid and clamp).
