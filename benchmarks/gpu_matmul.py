@@ -164,7 +164,7 @@ def micro(rep: Report, device: torch.device, sizes: list[tuple[int, int]],
                 cells.append("n/a")
                 continue
 
-            def fn(meth=meth, inv=inv):
+            def fn(meth=meth, inv=inv, X=X):
                 Xr = X.detach().requires_grad_()
                 with matmul_options(inverse=inv):
                     spectral_apply(Xr, method=meth).sum().backward()

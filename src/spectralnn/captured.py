@@ -174,18 +174,20 @@ def capture_step(model: nn.Module, problem, lr: float, *, headroom: float = 2.0,
 
 def train_captured(model: nn.Module, problem, steps: int, lr: float, *,
                    check_every: int = 100, headroom: float = 2.0,
-                   inverse: str = "auto") -> list[float]:
+                   doublings: int | None = None, inverse: str = "auto") -> list[float]:
     """``steps`` captured GD steps; every ``check_every`` steps the range monitor is read and,
     if some input left the certified range, the parameters go back to the last check and the
     step is re-captured with the doublings the iterate needs (plus headroom). Returns the loss
-    at each check (floats; the first at step 0)."""
+    at each check (floats; the first at step 0). ``doublings``: the first capture's k (default:
+    from the initial iterate and ``headroom``)."""
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
         raise ConfigError(f"steps must be a non-negative integer, got {steps!r}")
     if isinstance(check_every, bool) or not isinstance(check_every, int) or check_every < 1:
         raise ConfigError(f"check_every must be a positive integer, got {check_every!r}")
-    step = capture_step(model, problem, lr, headroom=headroom, inverse=inverse)
+    step = capture_step(model, problem, lr, headroom=headroom, doublings=doublings,
+                        inverse=inverse)
     losses: list[float] = []
-    done = 0
+    done = retries = 0
     while done < steps:
         saved = [p.detach().clone() for p in step.params]
         n = min(check_every, steps - done)
@@ -195,10 +197,14 @@ def train_captured(model: nn.Module, problem, steps: int, lr: float, *,
             if i == 0:
                 first = loss.detach().clone()
         ratio = float(step.monitor)
-        if not math.isfinite(ratio) or not math.isfinite(float(step.loss)):
-            raise ConfigError(f"training diverged between steps {done} and {done + n} "
-                              f"(non-finite loss or activation input); lower lr={lr!r}")
-        if ratio > 1.0:
+        finite = math.isfinite(ratio) and math.isfinite(float(step.loss))
+        if not finite or ratio > 1.0:
+            # Out of range (the iterate outgrew the doublings), or diverged: go back, add
+            # doublings and retry; three retries in a row mean divergence.
+            retries += 1
+            if retries > 3:
+                raise ConfigError(f"training diverged between steps {done} and {done + n} "
+                                  f"(non-finite loss or activation input); lower lr={lr!r}")
             with torch.no_grad():
                 for p, s in zip(step.params, saved):
                     p.copy_(s)
@@ -206,6 +212,7 @@ def train_captured(model: nn.Module, problem, steps: int, lr: float, *,
             step.recapture(max(step.doublings + 1,
                                need + max(0, math.ceil(math.log2(headroom)))))
             continue
+        retries = 0
         step.reset_monitor()
         losses.append(float(first))  # type: ignore[arg-type]
         done += n
