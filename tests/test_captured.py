@@ -51,8 +51,8 @@ def test_captured_step_equals_plain_gradient_descent(device):
 
 
 def test_train_captured_decreases_the_loss():
-    losses = train_captured(_model(), _problem(), 120, lr=0.02, check_every=30)
-    assert len(losses) == 4
+    losses = train_captured(_model(), _problem(), 60, lr=0.02, check_every=20)
+    assert len(losses) == 3
     assert losses[-1] < 0.1 * losses[0]
 
 
@@ -60,8 +60,8 @@ def test_train_captured_recaptures_when_inputs_leave_the_range():
     """Started with too few doublings, it goes back and re-captures: same run as a good k."""
     prob = _problem()
     low, good = _model(), _model()
-    a = train_captured(low, prob, 40, lr=0.02, check_every=10, doublings=0)
-    b = train_captured(good, prob, 40, lr=0.02, check_every=10, doublings=8)
+    a = train_captured(low, prob, 12, lr=0.02, check_every=6, doublings=0)
+    b = train_captured(good, prob, 12, lr=0.02, check_every=6)
     assert a == pytest.approx(b, rel=1e-10)
     for p, q in zip(low.parameters(), good.parameters()):
         assert torch.allclose(p, q, rtol=0, atol=1e-10)
@@ -81,7 +81,7 @@ def test_monitor_reports_out_of_range_inputs():
 def test_divergence_and_bad_settings_raise_config_errors():
     prob = _problem()
     with pytest.raises(ConfigError, match="diverged"):
-        train_captured(_model(), prob, 40, lr=50.0, check_every=20)
+        train_captured(_model(), prob, 6, lr=50.0, check_every=3)
     with pytest.raises(ConfigError, match="lr must be"):
         capture_step(_model(), prob, lr=-1.0)
     with pytest.raises(ConfigError, match="headroom"):
