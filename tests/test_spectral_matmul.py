@@ -153,3 +153,15 @@ def test_auto_never_picks_matmul_on_the_cpu():
     act = get_activation("tanh")
     for X in (torch.eye(128, dtype=F64), 1e4 * torch.eye(4, dtype=F64)):
         assert _resolve_method(X, act, "auto") in ("gram", "svd")
+
+
+def test_auto_off_the_cpu_picks_by_size_and_capture():
+    """The device-side rule, checked on shape-only ('meta') tensors."""
+    act = get_activation("tanh")
+    big = torch.empty(2, 128, 160, device="meta")
+    small = torch.empty(4, 28, 28, device="meta")
+    assert _resolve_method(big, act, "auto") == "matmul"
+    assert _resolve_method(small, act, "auto") == "svd"
+    with matmul_options(doublings=3):            # inside a captured step: always matmul
+        assert _resolve_method(small, act, "auto") == "matmul"
+    assert _resolve_method(big, get_activation("clamp"), "auto") == "svd"

@@ -412,23 +412,25 @@ GRAM_ERROR_BUDGET = 1e-3
 
 
 #: On CUDA, ``method="auto"`` takes the matmul path from this smaller side on (eager steps).
-MATMUL_MIN_SIDE_CUDA = 64
+MATMUL_MIN_SIDE_CUDA = 128
 
 
 def _resolve_method(X: torch.Tensor, act: Activation, method: str) -> str:
     """The evaluation ``spectral_apply`` uses: "svd", "gram" or "matmul".
 
-    ``"auto"`` (measured on an NVIDIA H200, torch 2.11, float32, ``benchmarks/gpu_matmul.py``;
-    numbers in docs/gpu.md):
+    ``"auto"`` (measured on an NVIDIA H200, torch 2.11, float32, two runs of
+    ``benchmarks/gpu_matmul.sh``; numbers in docs/gpu.md):
 
     - CUDA, tanh family: ``"matmul"`` inside a captured step (fixed doublings: one CUDA graph,
-      1.4 ms per MNIST-configuration step against 5.2 ms eager SVD) and for eager calls when
-      ``min(d1, d2) ≥ MATMUL_MIN_SIDE_CUDA`` (widths [2, 2] eager step: 7.6 vs 8.7 ms SVD at
-      d = 64, 7.1 vs 86 ms at 512; below, at d = 28–32, the SVD was faster eagerly: 5.2 vs
-      17 ms, the chain's ~10² launches and one host synchronisation dominating);
+      1.38–1.41 ms per MNIST-configuration step against 5.2–6.0 ms eager SVD) and for eager
+      calls when ``min(d1, d2) ≥ MATMUL_MIN_SIDE_CUDA`` (widths [2, 2] eager step: 7.4–9.6 vs
+      15–17 ms SVD at d = 128, 7.1–9.3 vs 86–88 ms at 512; at d = 64 the two runs disagreed,
+      7.6 vs 8.7 and 10.4 vs 8.7 ms; at 28–32 the SVD was faster eagerly, 3.8–5.2 vs 6–17 ms:
+      the chain's ~10² launches and one host synchronisation dominate there);
     - CUDA, other activations or small eager inputs: SVD (faster than Gram there: 5.2 vs 7.7 ms);
     - CPU: the Gram form within its error budget, else SVD; never matmul (product-bound there:
-      6.5× the Gram path's time at 512×512, 1 thread).
+      forward + backward of two 512×512 matrices with σ on [0, 5] took 6.5× the Gram path's
+      time, 1 thread).
     """
     if method not in METHODS:
         raise unknown_name("method", method, METHODS)
@@ -488,7 +490,7 @@ def spectral_apply(X: torch.Tensor,
             :mod:`spectralnn.spectral.matmul`; tanh and shifted_sigmoid, error within
             :func:`matmul_error_bound`) or ``"auto"`` (CPU: Gram when available and
             ``eps·max‖X‖_F³ ≤ GRAM_ERROR_BUDGET``, else SVD; CUDA: matmul for the tanh family
-            when the smaller side is ≥ 64 or inside a captured step, else SVD; see
+            when the smaller side is ≥ 128 or inside a captured step, else SVD; see
             ``_resolve_method`` for the measurements).
         tol: for ``method="matmul"``, the certified approximation error to reach (defaults:
             1e-6 in float32, 1e-12 in float64); ignored by the other methods.
