@@ -17,6 +17,10 @@ Every table names the device. Without CUDA (``--device cpu``) the same sections 
 sizes, as a smoke test of the script itself.
 
     python benchmarks/gpu_matmul.py --out DIR [--device cuda] [--budget-s 330] [--max-d 4096]
+        [--sections correctness micro b1 b4 train] [--b4-sizes 32 64 ...]
+
+On the CPU, ``--sections b1 b4 --b4-sizes 32 64 128 256 512`` gives the same rows side by side in
+one process (1 thread).
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from spectralnn.sensing.problem import SensingProblem
 from spectralnn.spectral import matmul_options
 
 T0 = time.perf_counter()
+SECTIONS = ["correctness", "micro", "b1", "b4", "train"]
 
 
 class Report:
@@ -234,6 +239,7 @@ def b4(rep: Report, device: torch.device, sizes: list[int], budget: float) -> No
         prob = b4_problem(d, device)
         base = None
         rows = [("eager, method=svd", "svd", "auto", False),
+                ("eager, method=auto", "auto", "auto", False),
                 ("eager, method=matmul (poly)", "matmul", "poly", False),
                 ("eager, method=matmul (cholesky)", "matmul", "cholesky", False),
                 ("captured graph, matmul (poly)", "matmul", "poly", True)]
@@ -261,7 +267,7 @@ def b4(rep: Report, device: torch.device, sizes: list[int], budget: float) -> No
             peak = (torch.cuda.max_memory_allocated(device) / 2**20
                     if device.type == "cuda" else float("nan"))
             ratio = f"{t / base:7.2f}" if base else f"{'':>7}"
-            k = step.doublings if meth == "matmul" else ""
+            k = step.doublings if meth != "svd" else ""
             rep(f"{d:>5} {label:40} {1e3 * t:9.2f} {ratio} {k:>3} {peak:12.0f}")
             del step, model
             if device.type == "cuda":
@@ -299,6 +305,8 @@ def main() -> None:
     ap.add_argument("--budget-s", type=float, default=330.0)
     ap.add_argument("--max-d", type=int, default=4096)
     ap.add_argument("--train-steps", type=int, default=40)
+    ap.add_argument("--sections", nargs="+", default=SECTIONS, choices=SECTIONS)
+    ap.add_argument("--b4-sizes", type=int, nargs="+", help="B4 sizes (default by device)")
     args = ap.parse_args()
     device = torch.device(args.device)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -308,21 +316,26 @@ def main() -> None:
     if tiny:
         torch.set_num_threads(1)
     info = {"device": card, "torch": torch.__version__}
-    ok = correctness(Report(args.out, "correctness.txt", f"Correctness on {head}"), device)
-    info["correctness_ok"] = ok
-    micro_sizes = ([(2, 32), (2, 64)] if tiny else
-                   [(16, 28), (2, 128), (2, 512), (2, 1024), (2, 2048), (2, 4096)])
-    micro(Report(args.out, "micro.txt", f"spectral_apply forward+backward, {head}"), device,
-          micro_sizes, args.budget_s)
-    b1(Report(args.out, "b1.txt", f"B1 MNIST configuration step time, {head}"), device,
-       10 if tiny else 50, args.budget_s)
-    sizes = [16, 32] if tiny else [s for s in (32, 64, 128, 256, 512, 1024, 2048, 4096)
-                                  if s <= args.max_d]
-    b4(Report(args.out, "b4.txt", f"B4 widths [2, 2] step time, float32, {head}"), device,
-       sizes, args.budget_s)
-    train_big(Report(args.out, "train.txt", f"Large SNN training, {head}"), device,
-              32 if tiny else args.max_d, 20 if tiny else args.train_steps,
-              args.budget_s + 60)
+    if "correctness" in args.sections:
+        info["correctness_ok"] = correctness(
+            Report(args.out, "correctness.txt", f"Correctness on {head}"), device)
+    if "micro" in args.sections:
+        micro_sizes = ([(2, 32), (2, 64)] if tiny else
+                       [(16, 28), (2, 128), (2, 512), (2, 1024), (2, 2048), (2, 4096)])
+        micro(Report(args.out, "micro.txt", f"spectral_apply forward+backward, {head}"),
+              device, micro_sizes, args.budget_s)
+    if "b1" in args.sections:
+        b1(Report(args.out, "b1.txt", f"B1 MNIST configuration step time, {head}"), device,
+           10 if tiny else 50, args.budget_s)
+    if "b4" in args.sections:
+        sizes = args.b4_sizes or ([16, 32] if tiny else [
+            s for s in (32, 64, 128, 256, 512, 1024, 2048, 4096) if s <= args.max_d])
+        b4(Report(args.out, "b4.txt", f"B4 widths [2, 2] step time, float32, {head}"), device,
+           sizes, args.budget_s)
+    if "train" in args.sections:
+        train_big(Report(args.out, "train.txt", f"Large SNN training, {head}"), device,
+                  32 if tiny else args.max_d, 20 if tiny else args.train_steps,
+                  args.budget_s + 60)
     info["seconds"] = time.perf_counter() - T0
     (args.out / "info.json").write_text(json.dumps(info, indent=1) + "\n")
     print(f"total {info['seconds']:.0f} s", flush=True)

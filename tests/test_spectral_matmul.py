@@ -165,3 +165,9 @@ def test_auto_off_the_cpu_picks_by_size_and_capture():
     with matmul_options(doublings=3):            # inside a captured step: always matmul
         assert _resolve_method(small, act, "auto") == "matmul"
     assert _resolve_method(big, get_activation("clamp"), "auto") == "svd"
+
+
+def test_non_finite_input_gives_non_finite_output():
+    X = torch.eye(4, dtype=F64)
+    X[1, 2] = float("nan")
+    assert not bool(torch.isfinite(spectral_apply(X, method="matmul")).all())

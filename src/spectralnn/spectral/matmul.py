@@ -213,9 +213,10 @@ def current_options() -> _Options:
 
 
 def doublings_for(norm: float) -> int:
-    """Fewest doublings k with ``norm/2^k ≤ s₀``."""
+    """Fewest doublings k with ``norm/2^k ≤ s₀`` (0 for a non-finite norm: a NaN or inf input
+    then gives a non-finite output, which callers such as the trainer detect, as with the SVD)."""
     if not math.isfinite(norm):
-        raise ConfigError(f"input norm must be finite, got {norm}")
+        return 0
     return max(0, math.ceil(math.log2(max(norm, 1e-300) / S0)))
 
 
