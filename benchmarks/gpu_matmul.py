@@ -213,6 +213,8 @@ def b1(rep: Report, device: torch.device, reps: int, budget: float) -> None:
                     f"{str(exc).splitlines()[0][:120]}")
                 continue
             base = t if base is None else base
+            if graph and not step.graphed:
+                label = label.replace("captured graph", "same step, eager")
             rep(f"{str(dtype)[6:]:8} {label:44} {1e3 * t:8.3f} {t / base:7.2f}"
                 + (f"   k={step.doublings}" if meth == "matmul" else ""))
 
@@ -264,10 +266,12 @@ def b4(rep: Report, device: torch.device, sizes: list[int], budget: float) -> No
                     f"{str(exc).splitlines()[0][:120]}")
                 continue
             base = t if (base is None and meth == "svd") else base
+            if graph and not step.graphed:
+                label = label.replace("captured graph", "same step, eager")
             peak = (torch.cuda.max_memory_allocated(device) / 2**20
                     if device.type == "cuda" else float("nan"))
             ratio = f"{t / base:7.2f}" if base else f"{'':>7}"
-            k = step.doublings if meth != "svd" else ""
+            k = step.doublings if meth == "matmul" else ""
             rep(f"{d:>5} {label:40} {1e3 * t:9.2f} {ratio} {k:>3} {peak:12.0f}")
             del step, model
             if device.type == "cuda":
