@@ -12,7 +12,8 @@ one hidden layer of two blocks, one output block; rank r = d, tanh) is trained b
   excluded;
 - ``floor ms``: the linear algebra a step cannot avoid, timed alone on the same iterate: the
   batched decompositions of the forward pass (one ``eigh`` of the Gram matrices per layer, or
-  one SVD where ``method="auto"`` would take the SVD) plus one ``A(X)`` and one ``A*(r)``;
+  one SVD where ``--method`` would take the SVD; for ``method="matmul"`` the forward chain of
+  products itself) plus one ``A(X)`` and one ``A*(r)``;
 - ``peak RSS``: ``ru_maxrss`` of a fresh process that ran only that configuration, minus that
   of a baseline process that imported the same modules and built nothing; on CUDA also the
   peak of ``torch.cuda.max_memory_allocated``;
@@ -27,6 +28,7 @@ process runs with ``--threads`` PyTorch threads (default 1).
 
     python benchmarks/scaling.py [--quick] [--sizes 32 64 128 256 512] [--fraction 0.3]
         [--widths 2 2] [--dtype float32] [--device cpu|cuda] [--budget-gib 4] [--threads 1]
+        [--method auto|svd|gram|matmul]
 """
 
 from __future__ import annotations
@@ -98,7 +100,7 @@ def worker(args: argparse.Namespace) -> dict:
         spectral_apply,
     )
     from spectralnn.sensing import EntrySampling, GaussianOperator, SubsampledDCT
-    from spectralnn.spectral import _use_gram
+    from spectralnn.spectral import _resolve_method
 
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
@@ -116,7 +118,7 @@ def worker(args: argparse.Namespace) -> dict:
         op = EntrySampling.random((d, d), m=m, seed=args.seed, dtype=dtype, device=device)
     problem = SensingProblem(X_star=X, operator=op, y=op(X), scale=scale, name=f"camera-{d}")
     model = SNN((d, d), args.widths, init="random", init_scale=d ** -0.75, rank=d,
-                seed=args.seed, dtype=dtype, device=device)
+                seed=args.seed, dtype=dtype, device=device, method=args.method)
 
     # Steps 0 and `steps` log metrics; the steps in between are plain GD steps.
     steps = args.warmup + args.reps + 1
@@ -136,16 +138,19 @@ def worker(args: argparse.Namespace) -> dict:
         inputs, Q = [], model.inputs()
         for alpha in model.alphas:
             inputs.append(Q.clone())
-            Q = torch.einsum("...kij,...kl->...lij", spectral_apply(Q, model.activation), alpha)
+            Q = torch.einsum("...kij,...kl->...lij",
+                             spectral_apply(Q, model.activation, method=model.method), alpha)
         Xout = Q.squeeze(-3)
         r = op(Xout) - problem.y
         # The evaluation each layer's spectral_apply actually chooses for this input.
-        gram = [_use_gram(Qi, model.activation, model.method) for Qi in inputs]
+        which = [_resolve_method(Qi, model.activation, model.method) for Qi in inputs]
 
         def decompositions() -> None:
-            for Qi, use_gram in zip(inputs, gram):
-                if use_gram:
+            for Qi, how in zip(inputs, which):
+                if how == "gram":
                     torch.linalg.eigh(Qi.mT @ Qi)
+                elif how == "matmul":  # no decomposition: the forward chain of products
+                    spectral_apply(Qi, model.activation, method="matmul")
                 else:
                     torch.linalg.svd(Qi, full_matrices=False)
 
@@ -158,7 +163,8 @@ def worker(args: argparse.Namespace) -> dict:
         op_s = _timed(torch, device, operator_pair, reps)
     out = {"ms_step": 1e3 * step_s, "ms_decomp": 1e3 * dec_s, "ms_op": 1e3 * op_s,
            "rss": _peak_rss_bytes(), "op_bytes": op.nbytes(), "m": m,
-           "decomp": "eigh" if all(gram) else "svd" if not any(gram) else "mixed"}
+           "decomp": ({"gram": "eigh", "svd": "svd", "matmul": "mm"}[which[0]]
+                      if len(set(which)) == 1 else "mixed")}
     if device.type == "cuda":
         out["gpu_peak"] = torch.cuda.max_memory_allocated(device)
     return out
@@ -168,6 +174,7 @@ def _run_child(args: argparse.Namespace, extra: list[str]) -> dict:
     cmd = [sys.executable, os.path.abspath(__file__), "--device", args.device, "--dtype",
            args.dtype, "--threads", str(args.threads), "--fraction", str(args.fraction),
            "--seed", str(args.seed), "--warmup", str(args.warmup), "--reps", str(args.reps),
+           "--method", args.method,
            "--widths", *map(str, args.widths), *extra]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
@@ -193,6 +200,8 @@ def main() -> None:
     parser.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per process")
+    parser.add_argument("--method", choices=("auto", "svd", "gram", "matmul"), default="auto",
+                        help="evaluation of the spectral activation (spectral_apply's method)")
     parser.add_argument("--budget-gib", type=float, default=4.0,
                         help="largest dense Gaussian operator to build")
     parser.add_argument("--warmup", type=int, default=2)
@@ -222,7 +231,7 @@ def main() -> None:
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"B4 scaling: torch {torch.__version__}, {label}, {args.dtype}, threads "
           f"{args.threads}, SNN widths {args.widths} rank d tanh, m = {args.fraction:g}·d², "
-          f"plain GD; load average {load:.2f}")
+          f"plain GD, method={args.method}; load average {load:.2f}")
     base = _run_child(args, ["--baseline"])
     if "error" in base:
         sys.exit(f"baseline process failed: {base['error']}")
@@ -254,8 +263,9 @@ def main() -> None:
                 line += f" {_mib(res['gpu_peak']):>12}"
             print(line, flush=True)
     print("floor = the forward pass's decompositions (column 'dec': eigh of the Gram matrices "
-          "or SVD, as method='auto' picks; one batched call per layer) + one A(X) + one A*(r), "
-          "timed alone on the same iterate")
+          "or SVD, as the method picks; one batched call per layer; 'mm': the matmul "
+          "evaluation's forward chain instead) + one A(X) + one A*(r), timed alone on the same "
+          "iterate")
 
 
 if __name__ == "__main__":

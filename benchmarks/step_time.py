@@ -6,6 +6,8 @@ at a generic point (random factors of scale 0.3, where plain SVD autograd is def
 Rows (ratios are to row (a), all measured in one run):
   (a)  spectralnn SNN, method="auto" (Gram evaluation X·h(XᵀX) within its error budget)
   (a') spectralnn SNN, method="svd" (SVD with the closed-form backward)
+  (a") spectralnn SNN, method="matmul" (products and small solves only, no decomposition; on a
+       GPU see benchmarks/gpu_matmul.py for the step captured as one CUDA graph)
   (b)  straightforward notebook implementation: a Python loop over blocks and input matrices,
        one torch.linalg.svd per matrix differentiated by autograd, measurements as an
        (m, d, d) stack contracted with the output
@@ -109,7 +111,7 @@ def main() -> None:
         A = (D * torch.randn(M, D * D, generator=gen, dtype=torch.float64)).to(device, dtype)
         y = torch.randn(M, generator=gen, dtype=torch.float64).to(device, dtype)
         models = {m: SNN((D, D), WIDTHS, init="random", init_scale=0.3, method=m, dtype=dtype,
-                         device=device) for m in ("auto", "svd")}
+                         device=device) for m in ("auto", "svd", "matmul")}
         ref = models["auto"]
         params = (ref.U.detach().clone().requires_grad_(),
                   ref.V.detach().clone().requires_grad_(),
@@ -123,6 +125,7 @@ def main() -> None:
         rows = [
             ("(a)  spectralnn SNN (method=auto)", partial(snn_step, models["auto"], A, y)),
             ("(a') spectralnn SNN (method=svd)", partial(snn_step, models["svd"], A, y)),
+            ('(a") spectralnn SNN (method=matmul)', partial(snn_step, models["matmul"], A, y)),
             ("(b)  notebook: loops + svd autograd", partial(notebook_step, params,
                                                             A.reshape(M, D, D), y)),
             ("(b') vectorised svd autograd", partial(vectorised_autograd_step, params, A, y)),

@@ -33,18 +33,23 @@ from dataclasses import dataclass, field
 
 import torch
 
-from . import _kernels
-from .errors import ConfigError, ShapeError, unknown_name
+from .. import _kernels
+from ..errors import ConfigError, ShapeError, unknown_name
+from . import matmul as _matmul
+from .matmul import matmul_options
 
 TensorFn = Callable[[torch.Tensor], torch.Tensor]
 
 __all__ = [
     "GRAM_ERROR_BUDGET",
+    "MATMUL_MIN_SIDE_CUDA",
     "METHODS",
     "Activation",
     "available_activations",
     "divided_difference",
     "get_activation",
+    "matmul_error_bound",
+    "matmul_options",
     "register_activation",
     "spectral_apply",
     "spectral_derivative",
@@ -179,6 +184,8 @@ class Activation:
     #: Optional fused ``(λ, M) ↦ D ∘ (M + Mᵀ)``, the product the Gram backward needs.
     h_sym: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = field(default=None,
                                                                                repr=False)
+    #: Optional ``(a, b)`` with ``f(s) = a·tanh(b·s)``: enables ``method="matmul"``.
+    tanh_form: tuple[float, float] | None = field(default=None, repr=False)
 
     def gram_sym(self, lam: torch.Tensor, M: torch.Tensor) -> torch.Tensor:
         """``D ∘ (M + Mᵀ)`` with ``D`` from :meth:`gram_kernel`; lam (..., n), M (..., n, n)."""
@@ -200,7 +207,7 @@ class Activation:
 def _tanh() -> Activation:
     return Activation("tanh", torch.tanh, lambda s: 1.0 - torch.tanh(s) ** 2,
                       _tanh_divided_difference, _tanh_gram_h, _tanh_gram_dd, _tanh_gram_kernel,
-                      _tanh_gram_sym)
+                      _tanh_gram_sym, (1.0, 1.0))
 
 
 def _shifted_sigmoid(c: float = 2.0) -> Activation:
@@ -216,6 +223,7 @@ def _shifted_sigmoid(c: float = 2.0) -> Activation:
         lambda li, lj: 0.0625 * c * _tanh_gram_dd(0.25 * li, 0.25 * lj),
         lambda lam: 0.0625 * c * _tanh_gram_kernel(0.25 * lam),
         lambda lam, M: 0.0625 * c * _tanh_gram_sym(0.25 * lam, M),
+        (0.5 * c, 0.5),
     )
 
 
@@ -395,7 +403,7 @@ class _GramFunction(torch.autograd.Function):
         return (GW * hv + XW @ S) @ W.mT, None
 
 
-METHODS = ("auto", "svd", "gram")
+METHODS = ("auto", "svd", "gram", "matmul")
 
 #: ``method="auto"`` uses the Gram form when ``eps·max‖X‖_F³`` is at most this. The Gram
 #: form's absolute error is about ``eps·‖X‖₂³·max|h'|`` (Weyl's bound on the eigenvalues of
@@ -403,29 +411,73 @@ METHODS = ("auto", "svd", "gram")
 GRAM_ERROR_BUDGET = 1e-3
 
 
-def _use_gram(X: torch.Tensor, act: Activation, method: str) -> bool:
+#: On CUDA, ``method="auto"`` takes the matmul path from this smaller side on (eager steps).
+MATMUL_MIN_SIDE_CUDA = 128
+
+
+def _resolve_method(X: torch.Tensor, act: Activation, method: str) -> str:
+    """The evaluation ``spectral_apply`` uses: "svd", "gram" or "matmul".
+
+    ``"auto"`` (measured on an NVIDIA H200, torch 2.11, float32, two runs of
+    ``benchmarks/gpu_matmul.sh``; numbers in docs/gpu.md):
+
+    - CUDA, tanh family: ``"matmul"`` inside a captured step (fixed doublings: one CUDA graph,
+      1.38–1.41 ms per MNIST-configuration step against 5.2–6.0 ms eager SVD) and for eager
+      calls when ``min(d1, d2) ≥ MATMUL_MIN_SIDE_CUDA`` (widths [2, 2] eager step: 7.4–9.6 vs
+      15–17 ms SVD at d = 128, 7.1–9.3 vs 86–88 ms at 512; at d = 64 the two runs disagreed,
+      7.6 vs 8.7 and 10.4 vs 8.7 ms; at 28–32 the SVD was faster eagerly, 3.8–5.2 vs 6–17 ms:
+      the chain's ~10² launches and one host synchronisation dominate there);
+    - CUDA, other activations or small eager inputs: SVD (faster than Gram there: 5.2 vs 7.7 ms);
+    - CPU: the Gram form within its error budget, else SVD; never matmul (product-bound there:
+      forward + backward of two 512×512 matrices with σ on [0, 5] took 6.5× the Gram path's
+      time, 1 thread).
+    """
     if method not in METHODS:
         raise unknown_name("method", method, METHODS)
     if method == "svd":
-        return False
-    if act.h is None or act.h_dd is None:
-        if method == "gram":
-            raise ConfigError(f"activation {act.name!r} has no Gram form; use method='svd'")
-        return False
+        return "svd"
+    if method == "matmul":
+        if act.tanh_form is None:
+            raise ConfigError(f"activation {act.name!r} has no matmul form (only tanh and "
+                              "shifted_sigmoid); use method='svd' or 'gram'")
+        return "matmul"
+    has_gram = act.h is not None and act.h_dd is not None
     if method == "gram":
-        return True
-    if X.numel() == 0 or X.device.type != "cpu":
-        # On an H200 the SVD path was the faster one (7.6–8.0 vs 8.7–10.2 ms per MNIST step):
-        # the Gram path's extra kernels and host synchronisations dominate there.
-        return False
+        if not has_gram:
+            raise ConfigError(f"activation {act.name!r} has no Gram form; use method='svd'")
+        return "gram"
+    if X.numel() == 0:
+        return "svd"
+    if X.device.type != "cpu":
+        if act.tanh_form is not None and (
+                _matmul.current_options().doublings is not None
+                or min(X.shape[-2], X.shape[-1]) >= MATMUL_MIN_SIDE_CUDA):
+            return "matmul"
+        return "svd"
+    if not has_gram:
+        return "svd"
     norm = float(torch.linalg.matrix_norm(X.detach()).max())
     limit = (GRAM_ERROR_BUDGET / torch.finfo(X.dtype).eps) ** (1.0 / 3.0)
-    return norm <= limit  # False for NaN/inf too
+    return "gram" if norm <= limit else "svd"  # SVD for NaN/inf too
+
+
+def _use_gram(X: torch.Tensor, act: Activation, method: str) -> bool:
+    """Whether ``spectral_apply(X, act, method=method)`` takes the Gram form."""
+    return _resolve_method(X, act, method) == "gram"
+
+
+def _check_tol(tol: float | None) -> float | None:
+    if tol is None:
+        return None
+    if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not 0 < tol < 1:
+        raise ConfigError(f"tol must be a number in (0, 1), got {tol!r}")
+    return float(tol)
 
 
 def spectral_apply(X: torch.Tensor,
                    activation: str | Activation | tuple[TensorFn, TensorFn] = "tanh",
-                   *, method: str = "auto", **params: float) -> torch.Tensor:
+                   *, method: str = "auto", tol: float | None = None,
+                   **params: float) -> torch.Tensor:
     """Apply ``f`` to the singular values: ``X = U diag(σ) Vᵀ  ↦  U diag(f(σ)) Vᵀ``.
 
     Args:
@@ -434,20 +486,55 @@ def spectral_apply(X: torch.Tensor,
             :class:`Activation`, or a pair ``(f, f')`` for ``s ≥ 0`` with ``f(0) = 0``.
         method: ``"svd"`` (thin SVD), ``"gram"`` (``X h(XᵀX)`` through a symmetric
             eigendecomposition of the smaller Gram matrix, about twice as fast; tanh,
-            shifted_sigmoid and identity) or ``"auto"`` (Gram on the CPU when available and
-            ``eps·max‖X‖_F³ ≤ GRAM_ERROR_BUDGET``, else SVD).
+            shifted_sigmoid and identity), ``"matmul"`` (matrix products and small solves only,
+            :mod:`spectralnn.spectral.matmul`; tanh and shifted_sigmoid, error within
+            :func:`matmul_error_bound`) or ``"auto"`` (CPU: Gram when available and
+            ``eps·max‖X‖_F³ ≤ GRAM_ERROR_BUDGET``, else SVD; CUDA: matmul for the tanh family
+            when the smaller side is ≥ 128 or inside a captured step, else SVD; see
+            ``_resolve_method`` for the measurements).
+        tol: for ``method="matmul"``, the certified approximation error to reach (defaults:
+            1e-6 in float32, 1e-12 in float64); ignored by the other methods.
         **params: parameters of a named activation (``c`` for shifted_sigmoid and clamp).
 
     Returns:
         (..., d1, d2) tensor. Differentiable, with an exact closed-form derivative (module
-        docstring) that is finite for repeated and zero singular values.
+        docstring) that is finite for repeated and zero singular values; for ``"matmul"``,
+        autograd through the chain of products (within ``sup|e'|`` of the exact one).
     """
     _check_input(X)
     act = get_activation(activation, **params)
-    fn = _GramFunction if _use_gram(X, act, method) else _SpectralFunction
-    if X.shape[-2] < X.shape[-1]:
-        return fn.apply(X.mT, act).mT
-    return fn.apply(X, act)
+    tol = _check_tol(tol)
+    which = _resolve_method(X, act, method)
+    wide = X.shape[-2] < X.shape[-1]
+    Xt = X.mT if wide else X
+    if which == "matmul":
+        a, b = act.tanh_form  # type: ignore[misc]
+        out = _matmul.tanh_matmul(Xt, tol=tol, out_scale=a, in_scale=b)
+    else:
+        out = (_GramFunction if which == "gram" else _SpectralFunction).apply(Xt, act)
+    return out.mT if wide else out
+
+
+def matmul_error_bound(X: torch.Tensor,
+                       activation: str | Activation = "tanh", *, tol: float | None = None,
+                       inverse: str = "auto", **params: float) -> float:
+    """Bound on ``max_batch ‖F̂(X) − F(X)‖₂`` for ``spectral_apply(X, method="matmul")``.
+
+    The sum of the certified approximation error (start polynomial: ``0.448·ρ/(1 − ρ)``,
+    whatever the number of doublings; polynomial inverse: ``k·δ``) and an estimate of the
+    rounding error (``u·σ_max`` for the input, ``u·√n`` per stage); see
+    :mod:`spectralnn.spectral.matmul`. The derivative's error is of the same order (divided
+    differences of the scalar error)."""
+    _check_input(X)
+    act = get_activation(activation, **params)
+    if act.tanh_form is None:
+        raise ConfigError(f"activation {act.name!r} has no matmul form (only tanh and "
+                          "shifted_sigmoid)")
+    if inverse not in _matmul.INVERSES:
+        raise unknown_name("inverse", inverse, _matmul.INVERSES)
+    a, b = act.tanh_form
+    return _matmul.error_bound(X, tol=_check_tol(tol), inverse=inverse, out_scale=a,
+                               in_scale=b)
 
 
 def spectral_derivative(X: torch.Tensor, E: torch.Tensor,

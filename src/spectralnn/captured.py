@@ -1,0 +1,219 @@
+"""One gradient-descent step captured as a single CUDA graph (forward, loss, backward, update).
+
+With the matmul-only spectral activation (``method="matmul"``, or ``"auto"`` on CUDA for the
+tanh family) a step of an SNN on matrix sensing has no decomposition and no host
+synchronisation once the number of doublings ``k`` is fixed, so the whole step can be recorded
+once with :class:`torch.cuda.CUDAGraph` and replayed: one launch per step instead of hundreds.
+
+    step = capture_step(model, problem, lr=1e-3)   # k from the current iterate, headroom 2×
+    for t in range(steps):
+        loss = step()                              # 0-dim tensor on the device (no sync)
+        if t % 100 == 0 and not step.in_range():   # every input had (Σσ⁸)^{1/8} ≤ 2^(k+1)?
+            ...                                    # else: step.recapture(), see train_captured
+
+The step minimises ``½·mean_i (⟨A_i, X⟩ − y_i)²`` (summed over replicas, as
+:class:`~spectralnn.train.Trainer`) with plain GD ``θ ← θ − η·∇θ``. A fixed ``k`` is certified
+only while every activation input satisfies ``(Σσ⁸)^{1/8} ≤ s₀·2^k`` (``s₀ = 2``); the step
+records the largest ratio in a device tensor (:meth:`CapturedStep.in_range` reads it).
+:func:`train_captured` checks it every ``check_every`` steps and, when it was exceeded, goes
+back to the last checked parameters and re-captures with more doublings.
+
+On a device other than CUDA the same object runs the step eagerly (same maths, no graph), so
+code written against it runs everywhere.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from .errors import ConfigError
+from .spectral import matmul as _matmul
+from .spectral import matmul_options
+
+__all__ = ["CapturedStep", "capture_step", "train_captured"]
+
+
+def _loss(model: nn.Module, operator, y: torch.Tensor) -> torch.Tensor:
+    X = model()
+    Xb = X if X.dim() == 3 else X.unsqueeze(0)
+    return 0.5 * (operator(Xb) - y).square().mean(-1).sum()
+
+
+class CapturedStep:
+    """A GD step of ``model`` on ``problem`` with learning rate ``lr``; see the module docstring.
+
+    Attributes:
+        doublings: the fixed number of doublings k of the matmul activation.
+        graphed: whether the step is a replayed CUDA graph (False: eager).
+        loss: the loss of the last step (a device tensor, overwritten by each step).
+    """
+
+    def __init__(self, model: nn.Module, problem, lr: float, *, doublings: int,
+                 inverse: str = "auto", warmup: int = 3, graph: bool = True) -> None:
+        self.model, self.problem = model, problem
+        self.params = [p for p in model.parameters() if p.requires_grad]
+        if not self.params:
+            raise ConfigError("the model has no trainable parameters")
+        device = self.params[0].device
+        self.device = device
+        self.lr = float(lr)
+        if not math.isfinite(self.lr) or self.lr <= 0:
+            raise ConfigError(f"lr must be a positive finite number, got {lr!r}")
+        self.inverse = inverse
+        self.warmup = int(warmup)
+        self.monitor = torch.zeros((), dtype=torch.float32, device=device)
+        self._neg_lr = torch.full((), -self.lr, dtype=self.params[0].dtype, device=device)
+        self.graphed = bool(graph) and device.type == "cuda"
+        if self.graphed and inverse == "cholesky":
+            # torch's batched Cholesky of small matrices goes through MAGMA, whose pointer
+            # arrays abort the process under stream capture (seen on an H200, torch 2.11).
+            raise ConfigError("a captured step needs inverse='poly' or 'auto' (the Cholesky "
+                              "inverse cannot be recorded in a CUDA graph)")
+        self.doublings = doublings
+        self._capture()
+
+    # ---- the step as a function of the static tensors
+    def _eager(self) -> torch.Tensor:
+        with matmul_options(doublings=self.doublings, inverse=self.inverse,
+                            monitor=self.monitor):
+            loss = _loss(self.model, self.problem.operator, self.problem.y)
+            grads = torch.autograd.grad(loss, self.params)
+        with torch.no_grad():
+            for p, g in zip(self.params, grads):
+                p.addcmul_(g, self._neg_lr)
+        return loss.detach()
+
+    def _capture(self) -> None:
+        self.graph = None
+        if not self.graphed:
+            return
+        saved = [p.detach().clone() for p in self.params]
+        side = torch.cuda.Stream(self.device)
+        side.wait_stream(torch.cuda.current_stream(self.device))
+        with torch.cuda.stream(side):
+            for _ in range(max(1, self.warmup)):  # allocations, cuBLAS handles, caches
+                self._eager()
+        torch.cuda.current_stream(self.device).wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            self.loss = self._eager()
+        with torch.no_grad():  # the warm-up steps updated the parameters: undo them
+            for p, s in zip(self.params, saved):
+                p.copy_(s)
+            self.monitor.zero_()
+        self.graph = graph
+
+    def __call__(self) -> torch.Tensor:
+        """One step; returns the loss at the parameters before the update (device tensor)."""
+        if self.graph is None:
+            self.loss = self._eager()
+        else:
+            self.graph.replay()
+        return self.loss
+
+    def in_range(self) -> bool:
+        """Whether every activation input since the last :meth:`reset_monitor` was within the
+        certified range of the fixed doublings (one host synchronisation)."""
+        return float(self.monitor) <= 1.0
+
+    def reset_monitor(self) -> None:
+        self.monitor.zero_()
+
+    def recapture(self, doublings: int) -> None:
+        """Record the step again with ``doublings`` doublings (the parameters are kept)."""
+        self.doublings = int(doublings)
+        self.reset_monitor()
+        self._capture()
+
+
+def _needed_doublings(model: nn.Module, problem, inverse: str) -> int:
+    """Doublings the current iterate needs: the largest ratio (Σσ⁸)^{1/8}/s₀ over all
+    activation inputs of one forward pass, as a power of two."""
+    norms: list[torch.Tensor] = []
+    with torch.no_grad(), matmul_options(inverse=inverse, norms=norms):
+        model()
+    if not norms:
+        return 0
+    return _matmul.doublings_for(float(torch.stack(norms).max()))
+
+
+def capture_step(model: nn.Module, problem, lr: float, *, headroom: float = 2.0,
+                 doublings: int | None = None, inverse: str = "auto",
+                 warmup: int = 3, graph: bool = True) -> CapturedStep:
+    """Build the captured GD step of ``model`` (whose ``forward()`` returns X, e.g. an
+    :class:`~spectralnn.nn.SNN` with ``method="matmul"`` or ``"auto"``) on ``problem`` (with
+    ``.operator`` and ``.y``).
+
+    Args:
+        lr: GD learning rate (baked into the graph; re-capture to change it).
+        headroom: ``k`` is chosen for inputs up to ``headroom`` times larger than now.
+        doublings: a fixed ``k`` instead.
+        inverse: inverse of the doubling step, ``"poly"``, ``"cholesky"`` or ``"auto"``.
+        warmup: eager steps before capture (undone afterwards).
+        graph: False runs the same step eagerly (for comparisons; any ``method`` then).
+    """
+    method = getattr(model, "method", "matmul")
+    device = next(model.parameters()).device
+    if graph and device.type == "cuda":
+        act = getattr(model, "activation", None)
+        if method not in ("auto", "matmul") or (act is not None and act.tanh_form is None):
+            raise ConfigError(f"a captured step needs method='matmul' or 'auto' with a tanh-family "
+                              f"activation (decompositions synchronise with the host), got "
+                              f"method={method!r}")
+    if not isinstance(headroom, (int, float)) or not headroom >= 1:
+        raise ConfigError(f"headroom must be a number ≥ 1, got {headroom!r}")
+    if doublings is None:
+        probe = _needed_doublings(model, problem, inverse)
+        doublings = probe + max(0, math.ceil(math.log2(headroom)))
+    return CapturedStep(model, problem, lr, doublings=doublings, inverse=inverse,
+                        warmup=warmup, graph=graph)
+
+
+def train_captured(model: nn.Module, problem, steps: int, lr: float, *,
+                   check_every: int = 100, headroom: float = 2.0,
+                   doublings: int | None = None, inverse: str = "auto") -> list[float]:
+    """``steps`` captured GD steps; every ``check_every`` steps the range monitor is read and,
+    if some input left the certified range, the parameters go back to the last check and the
+    step is re-captured with the doublings the iterate needs (plus headroom). Returns the loss
+    at each check (floats; the first at step 0). ``doublings``: the first capture's k (default:
+    from the initial iterate and ``headroom``)."""
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+        raise ConfigError(f"steps must be a non-negative integer, got {steps!r}")
+    if isinstance(check_every, bool) or not isinstance(check_every, int) or check_every < 1:
+        raise ConfigError(f"check_every must be a positive integer, got {check_every!r}")
+    step = capture_step(model, problem, lr, headroom=headroom, doublings=doublings,
+                        inverse=inverse)
+    losses: list[float] = []
+    done = retries = 0
+    while done < steps:
+        saved = [p.detach().clone() for p in step.params]
+        n = min(check_every, steps - done)
+        first = None
+        for i in range(n):
+            loss = step()
+            if i == 0:
+                first = loss.detach().clone()
+        ratio = float(step.monitor)
+        finite = math.isfinite(ratio) and math.isfinite(float(step.loss))
+        if not finite or ratio > 1.0:
+            # Out of range (the iterate outgrew the doublings), or diverged: go back, add
+            # doublings and retry; three retries in a row mean divergence.
+            retries += 1
+            if retries > 3:
+                raise ConfigError(f"training diverged between steps {done} and {done + n} "
+                                  f"(non-finite loss or activation input); lower lr={lr!r}")
+            with torch.no_grad():
+                for p, s in zip(step.params, saved):
+                    p.copy_(s)
+            need = _needed_doublings(model, problem, inverse)
+            step.recapture(max(step.doublings + 1,
+                               need + max(0, math.ceil(math.log2(headroom)))))
+            continue
+        retries = 0
+        step.reset_monitor()
+        losses.append(float(first))  # type: ignore[arg-type]
+        done += n
+    return losses
