@@ -12,7 +12,6 @@ from typing import Any
 import numpy as np
 
 from .._io import atomic_write, write_json
-from ..plotting import new_figure, save_figure
 from .table import table_bytes
 from .transition import PhaseTransition
 
@@ -38,6 +37,8 @@ def plot_phase_transition(pt: PhaseTransition, path: str | os.PathLike[str],
     Written atomically as PNG."""
     numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool)
                   for v in (*pt.xs, *pt.ys))
+    from ..plotting import new_figure, save_figure  # the `plots` extra, only when drawing
+
     n = max(1, len(pt.panels))
     fig, axes = new_figure(1, n, figsize=(3.6 * n + 1.2, 3.6), squeeze=False,
                              constrained_layout=True)
