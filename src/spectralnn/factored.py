@@ -57,6 +57,7 @@ from dataclasses import dataclass
 
 import torch
 
+from . import _sparse_kernels as _sk
 from .errors import ConfigError, ShapeError
 from .spectral import Activation, get_activation, spectral_apply
 
@@ -84,68 +85,91 @@ def use_factored(evaluation: str, shape: tuple[int, int], L0: int, rank: int) ->
 # ----------------------------------------------------------------------------- gathering
 
 
+def _numba_ok(*ts: torch.Tensor) -> bool:
+    return _sk.AVAILABLE and all(t.device.type == "cpu" for t in ts)
+
+
+def _np(t: torch.Tensor):
+    return t.detach().contiguous().numpy()
+
+
 def _gather_rows(left: torch.Tensor, right: torch.Tensor, rows: torch.Tensor,
-                 cols: torch.Tensor) -> torch.Tensor:
-    n, k = rows.numel(), left.shape[-1]
+                 cols: torch.Tensor, k: int) -> torch.Tensor:
+    """``Σ_{j<k} left[rows_i, j]·right[cols_i, j]``: (n,)."""
+    if _numba_ok(left, right):
+        return torch.from_numpy(_sk.gather_dot(_np(left), _np(right), _np(rows), _np(cols), k))
+    n = rows.numel()
     out = torch.empty(n, dtype=left.dtype, device=left.device)
     step = max(1, _CHUNK_ELEMENTS // max(k, 1))
     for a in range(0, n, step):
         b = min(n, a + step)
-        out[a:b] = (left[rows[a:b]] * right[cols[a:b]]).sum(-1)
+        out[a:b] = (left[rows[a:b], :k] * right[cols[a:b], :k]).sum(-1)
     return out
 
 
-def _scatter_rows(g: torch.Tensor, idx: torch.Tensor, other: torch.Tensor, other_idx: torch.Tensor,
-                  size: int) -> torch.Tensor:
-    """``Σ_i g_i e_{idx_i} other[other_idx_i]``: (size, k), chunked."""
-    k = other.shape[-1]
-    out = torch.zeros(size, k, dtype=other.dtype, device=other.device)
+def _scatter_rows(g: torch.Tensor, idx: torch.Tensor, other: torch.Tensor,
+                  other_idx: torch.Tensor, size: int, k: int) -> torch.Tensor:
+    """``Σ_i g_i e_{idx_i} other[other_idx_i, :k]``: (size, other.shape[1]), zero beyond k."""
+    if _numba_ok(g, other):
+        return torch.from_numpy(_sk.scatter_add_rows(_np(g), _np(idx), _np(other),
+                                                     _np(other_idx), size, k))
+    out = torch.zeros(size, other.shape[1], dtype=other.dtype, device=other.device)
     step = max(1, _CHUNK_ELEMENTS // max(k, 1))
     for a in range(0, g.numel(), step):
         b = min(g.numel(), a + step)
-        out.index_add_(0, idx[a:b], g[a:b].unsqueeze(-1) * other[other_idx[a:b]])
+        out[:, :k].index_add_(0, idx[a:b], g[a:b].unsqueeze(-1) * other[other_idx[a:b], :k])
     return out
 
 
 class _SampledProduct(torch.autograd.Function):
-    """``z_i = left[rows_i] · right[cols_i]`` and its adjoint, O(n·k) time, O(chunk·k) memory."""
+    """``z_i = left[rows_i, :kv] · right[cols_i, :kv]`` and its adjoint, O(n·k) time, no (n, k)
+    temporaries. Columns from ``kv`` on contribute 0 to the value (``right[:, kv:]`` is zero
+    in value), so the forward skips them and ``∂/∂left[:, kv:] = S·right[:, kv:] = 0``."""
 
     @staticmethod
-    def forward(ctx, left, right, rows, cols):  # type: ignore[override]
+    def forward(ctx, left, right, rows, cols, kv):  # type: ignore[override]
         ctx.save_for_backward(left, right, rows, cols)
-        return _gather_rows(left, right, rows, cols)
+        ctx.kv = kv
+        return _gather_rows(left, right, rows, cols, kv)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, g):  # type: ignore[override]
         left, right, rows, cols = ctx.saved_tensors
+        g = g.contiguous()
         gl = gr = None
         if ctx.needs_input_grad[0]:
-            gl = _scatter_rows(g, rows, right, cols, left.shape[0])
+            gl = _scatter_rows(g, rows, right, cols, left.shape[0], ctx.kv)
         if ctx.needs_input_grad[1]:
-            gr = _scatter_rows(g, cols, left, rows, right.shape[0])
-        return gl, gr, None, None
+            gr = _scatter_rows(g, cols, left, rows, right.shape[0], left.shape[1])
+        return gl, gr, None, None, None
 
 
 def sampled_product(left: torch.Tensor, right: torch.Tensor, rows: torch.Tensor,
-                    cols: torch.Tensor) -> torch.Tensor:
+                    cols: torch.Tensor, *, value_cols: int | None = None) -> torch.Tensor:
     """Entries ``(left @ rightᵀ)[rows, cols]`` without forming the product.
 
     Args:
         left: (…, d1, k); right: (…, d2, k) with the same leading batch shape.
         rows, cols: (n,) integer indices.
+        value_cols: when the columns of ``right`` from this one on are zero in value (but carry
+            gradients), skip them in the forward (default: ``k``, none skipped).
 
     Returns:
         (…, n). Differentiable in ``left`` and ``right``; the backward is a scatter-add,
         ``∂/∂left = S·right`` with ``S`` the sparse (d1×d2) matrix of upstream gradients.
+        A numba loop on the CPU, a chunked torch gather elsewhere.
     """
+    kv = left.shape[-1] if value_cols is None else int(value_cols)
+    rows = rows.to(device=left.device, dtype=torch.int64)
+    cols = cols.to(device=left.device, dtype=torch.int64)
     batch = left.shape[:-2]
     if batch:
         Lf = left.reshape(-1, *left.shape[-2:])
         Rf = right.reshape(-1, *right.shape[-2:])
-        out = torch.stack([_SampledProduct.apply(a, b, rows, cols) for a, b in zip(Lf, Rf)])
+        out = torch.stack([_SampledProduct.apply(a, b, rows, cols, kv) for a, b in zip(Lf, Rf)])
         return out.reshape(*batch, rows.numel())
-    return _SampledProduct.apply(left, right, rows, cols)
+    return _SampledProduct.apply(left, right, rows, cols, kv)
 
 
 # ----------------------------------------------------------------------------- low rank
@@ -157,10 +181,13 @@ class LowRank:
 
     Attributes:
         left: (…, d1, k); right: (…, d2, k).
+        value_cols: ``right[..., value_cols:]`` is zero in value (it only carries gradients;
+            see :func:`factored_output`); ``None``: every column counts.
     """
 
     left: torch.Tensor
     right: torch.Tensor
+    value_cols: int | None = None
 
     # ---- tensor-like views (what the trainer's bookkeeping needs)
     @property
@@ -184,26 +211,31 @@ class LowRank:
     def dim(self) -> int:
         return self.left.dim()
 
+    def _map(self, fn) -> LowRank:
+        return LowRank(fn(self.left), fn(self.right), self.value_cols)
+
     def detach(self) -> LowRank:
-        return LowRank(self.left.detach(), self.right.detach())
+        """Detached, and without the zero-valued gradient columns."""
+        k = self.rank_bound if self.value_cols is None else self.value_cols
+        return LowRank(self.left[..., :k].detach(), self.right[..., :k].detach())
 
     def clone(self) -> LowRank:
-        return LowRank(self.left.clone(), self.right.clone())
+        return self._map(torch.clone)
 
     def cpu(self) -> LowRank:
-        return LowRank(self.left.cpu(), self.right.cpu())
+        return self._map(lambda t: t.cpu())
 
     def to(self, *args, **kwargs) -> LowRank:
-        return LowRank(self.left.to(*args, **kwargs), self.right.to(*args, **kwargs))
+        return self._map(lambda t: t.to(*args, **kwargs))
 
     def unsqueeze(self, dim: int) -> LowRank:
         if dim != 0:
             raise ShapeError(f"LowRank.unsqueeze supports dim=0 only, got {dim}")
-        return LowRank(self.left.unsqueeze(0), self.right.unsqueeze(0))
+        return self._map(lambda t: t.unsqueeze(0))
 
     def __getitem__(self, idx) -> LowRank:
         """Select along the leading batch dimension(s)."""
-        return LowRank(self.left[idx], self.right[idx])
+        return self._map(lambda t: t[idx])
 
     # ---- maths
     def dense(self, max_elements: int = DENSE_LIMIT) -> torch.Tensor:
@@ -216,7 +248,7 @@ class LowRank:
 
     def entries(self, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
         """``X[…, rows, cols]``: (…, n), O(n·k), differentiable (:func:`sampled_product`)."""
-        return sampled_product(self.left, self.right, rows, cols)
+        return sampled_product(self.left, self.right, rows, cols, value_cols=self.value_cols)
 
     def svdvals(self) -> torch.Tensor:
         """Singular values of ``X`` from the factors: (…, min(d1, d2, k)), descending.
@@ -270,7 +302,8 @@ def factored_output(U: torch.Tensor, V: torch.Tensor, alphas: Sequence[torch.Ten
     Returns:
         ``LowRank(left, right)`` with ``left`` (…, d1, R2 + L0·r) and ``right``
         (…, d2, R2 + L0·r) (``left`` (…, d1, R2), ``right = Q`` with ``basis_gradient``);
-        ``left @ rightᵀ`` equals the dense network's output, value and gradient.
+        ``left @ rightᵀ`` equals the dense network's output, value and gradient;
+        ``value_cols = R2`` (the last ``L0·r`` columns of ``right`` are zero in value).
     """
     act = get_activation(activation)
     L0, d1, r = U.shape[-3:]
@@ -317,4 +350,4 @@ def factored_output(U: torch.Tensor, V: torch.Tensor, alphas: Sequence[torch.Ten
     Vperp = _zero_valued(Vb - Qd @ (Qd.mT @ Vb))
     left = torch.cat([PN + Uperp @ T, P @ S], -1)
     right = torch.cat([Q.expand(*batch, d2, R2), Vperp], -1)
-    return LowRank(left, right)
+    return LowRank(left, right, value_cols=R2)
