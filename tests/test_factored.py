@@ -259,3 +259,28 @@ def test_float32_training_from_identity_init_stays_finite():
     assert all(math.isfinite(r["train_loss"]) for r in res.history)
     assert res.history[-1]["train_loss"] < 0.5 * res.history[0]["train_loss"]
     assert all(bool(torch.isfinite(p).all()) for p in model.parameters())
+
+
+@pytest.mark.parametrize("measurement", ["dct", "gaussian", "entries"])
+def test_trainer_factored_and_dense_agree_for_every_operator(measurement):
+    from spectralnn.sensing.problem import make_problem
+
+    g = torch.Generator().manual_seed(4)
+    X_star = torch.randn(16, 2, generator=g, dtype=F64) @ torch.randn(2, 12, generator=g,
+                                                                        dtype=F64)
+    problem = make_problem(X_star, measurement, fraction=0.5, seed=1)
+    out = []
+    for ev in ("factored", "dense"):
+        model = SNN((16, 12), [2], init="random", rank=2, init_scale=0.3, dtype=F64,
+                    evaluation=ev)
+        out.append(Trainer(10, 1e-2, log_every=5).fit(model, problem))
+    assert torch.allclose(out[0].X, out[1].X, atol=1e-12)
+    for a, b in zip(out[0].history, out[1].history):
+        for key in ("train_loss", "test_loss", "relative_error", "nuclear_norm", "grad_norm"):
+            assert math.isclose(a[key], b[key], rel_tol=1e-8, abs_tol=1e-13), key
+
+
+def test_factored_dense_refuses_matrices_over_the_limit():
+    lr = LowRank(torch.zeros(10, 2), torch.zeros(20, 2))
+    with pytest.raises(ConfigError, match="max_elements = 100"):
+        lr.dense(max_elements=100)

@@ -3,7 +3,9 @@
 Public API (stable names):
 
 - :func:`spectral_apply`, :class:`SpectralActivation`: ``X ↦ U f(Σ) Vᵀ`` with an exact gradient.
-- :class:`SNN`: the Spectral Neural Network of Chu, Ghosh, Lam & Mukherjee (ICML 2024).
+- :class:`SNN`: the Spectral Neural Network of Chu, Ghosh, Lam & Mukherjee (ICML 2024);
+  exact factored evaluation on R×R cores for rank-r inputs (:class:`LowRank` outputs).
+- :class:`RatingsCompleter`: ratings completion (fit / predict on row, column, value triplets).
 - Sensing problems: operators (:class:`GaussianOperator`, :class:`WellSpecifiedOperator`,
   :class:`EntrySampling`, :class:`SubsampledDCT`), :class:`SensingProblem`,
   :func:`make_problem` and the paper's problems; ground truths from :mod:`spectralnn.data`.
@@ -28,8 +30,10 @@ from .data import (
     synthetic_low_rank,
 )
 from .errors import ConfigError, DataError, ShapeError, SolverError, SpectralNNError
+from .factored import LowRank
 from .metrics import RunResult
 from .nn import SNN, SpectralActivation
+from .ratings import RatingsCompleter
 from .sensing import (
     DenseOperator,
     EntrySampling,
@@ -74,6 +78,8 @@ __all__ = [
     "DenseOperator",
     "EntrySampling",
     "GaussianOperator",
+    "LowRank",
+    "RatingsCompleter",
     "RunResult",
     "SensingOperator",
     "SensingProblem",
