@@ -284,3 +284,17 @@ def test_factored_dense_refuses_matrices_over_the_limit():
     lr = LowRank(torch.zeros(10, 2), torch.zeros(20, 2))
     with pytest.raises(ConfigError, match="max_elements = 100"):
         lr.dense(max_elements=100)
+
+
+def test_training_state_of_a_factored_model_round_trips_weights_only(tmp_path):
+    problem = _completion_problem((20, 15), 0.4, F64)
+    states = []
+    model = SNN((20, 15), [2], init="random", rank=2, init_scale=0.3, dtype=F64)
+    first = Trainer(12, 1e-2, checkpoint_every=6).fit(
+        model, problem, on_checkpoint=lambda t, s: states.append(s))
+    assert isinstance(states[0]["last_X"], LowRank)
+    torch.save(states[0], tmp_path / "state.pt")
+    state = torch.load(tmp_path / "state.pt", weights_only=True)
+    again = SNN((20, 15), [2], init="random", rank=2, init_scale=0.3, dtype=F64)
+    resumed = Trainer(12, 1e-2, checkpoint_every=6).fit(again, problem, state=state)
+    assert torch.equal(first.X, resumed.X)

@@ -266,6 +266,11 @@ class LowRank:
         return ((self.left.mT @ self.left) * (self.right.mT @ self.right)).sum((-2, -1))
 
 
+# Training states hold the last iterate of a factored model as a LowRank: let checkpoints
+# written with torch.save load with torch.load(weights_only=True) (tensors and an int only).
+torch.serialization.add_safe_globals([LowRank])
+
+
 # ----------------------------------------------------------------------------- the network
 
 
