@@ -92,6 +92,12 @@ def test_input_errors_are_one_line_and_typed():
         est.fit(rows, cols, values, shape=(10, 50))
     with pytest.raises(ConfigError, match="validation"):
         RatingsCompleter(validation=1.5).fit(rows, cols, values)
+    with pytest.raises(ConfigError, match="rating_range"):
+        RatingsCompleter(rating_range=(1,)).fit(rows, cols, values)
+    with pytest.raises(ConfigError, match="widths"):
+        RatingsCompleter(widths=[]).fit(rows, cols, values)
+    with pytest.raises(ConfigError, match="rank"):
+        RatingsCompleter(rank=0).fit(rows, cols, values)
     with pytest.raises(ConfigError, match="unknown parameter"):
         est.set_params(depth=3)
     est.fit(rows, cols, values, shape=(60, 50))

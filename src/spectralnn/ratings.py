@@ -242,7 +242,10 @@ class RatingsCompleter:
         def options(name: str) -> list[Any]:
             val = getattr(self, name)
             if name == "widths":
-                if isinstance(val, Sequence) and val and all(
+                if isinstance(val, (str, bytes)) or not isinstance(val, Sequence) or not val:
+                    raise ConfigError(f"widths must be a list of positive integers (or a list "
+                                      f"of such lists), got {val!r}")
+                if all(
                         isinstance(w, Sequence) and not isinstance(w, str) for w in val):
                     return [tuple(w) for w in val]
                 return [tuple(val) if isinstance(val, Sequence) else val]
@@ -276,6 +279,12 @@ class RatingsCompleter:
             raise ConfigError(f"dtype must be torch.float32 or torch.float64, got {self.dtype!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise ConfigError(f"seed must be an integer, got {self.seed!r}")
+        rr = self.rating_range
+        if rr is not None and (not isinstance(rr, (tuple, list)) or len(rr) != 2 or any(
+                x is not None and not (isinstance(x, (int, float)) and math.isfinite(x))
+                for x in rr)):
+            raise ConfigError(f"rating_range must be a pair (lo, hi) of numbers or None, "
+                              f"got {rr!r}")
 
     # ---------------------------------------------------------------- training
     def _model(self, s: dict[str, Any], shape: tuple[int, int]) -> SNN:
