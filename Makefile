@@ -5,7 +5,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install reproduce reproduce-quick demo test test-all lint bench bench-quick clean
+.PHONY: install reproduce reproduce-quick demo test test-all lint typecheck bench bench-quick clean
 
 OUT ?= results
 
@@ -34,6 +34,9 @@ test-all: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks $(wildcard examples)
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
 
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py

@@ -13,7 +13,7 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from spectralnn.sweep import load_sweep_config, run_sweep
+from spectralnn.sweeps import load_sweep_config, run_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -23,6 +23,9 @@ from spectralnn.sensing.problem import make_problem
 from spectralnn.train import train
 
 F64 = torch.float64
+# Statuses of a usable answer: interior-point solvers may report 'optimal_inaccurate' at a
+# relative gap of ~1e-8 depending on the platform's floating point; the values are checked.
+SOLVED = ("optimal", "optimal_inaccurate")
 
 
 def test_lg_converges_to_minimum_frobenius_interpolant():
@@ -106,7 +109,7 @@ def test_nnm_known_answer(solver):
     """min ‖X‖_* s.t. diag(X) = d has the answer diag(d), value Σ|d_i| (‖X‖_* ≥ Σ|X_ii|)."""
     d = torch.tensor([1.0, -2.0, 0.5], dtype=F64)
     X, status, value, info = solve_nuclear_norm(_diagonal_constraints(d, 4), d, solver=solver)
-    assert status == "optimal"
+    assert status in SOLVED
     assert value == pytest.approx(3.5, abs=1e-6)
     expected = torch.zeros(3, 4, dtype=F64)
     expected[range(3), range(3)] = d
@@ -118,7 +121,7 @@ def test_nnm_noise_tolerant_constraint():
     """min ‖X‖_* s.t. |X_11 − 1| ≤ 0.25: X = 0.75·e1e1ᵀ."""
     A = _diagonal_constraints(torch.ones(1, dtype=F64), 3)
     X, status, value, _ = solve_nuclear_norm(A, torch.ones(1, dtype=F64), delta=0.25)
-    assert status == "optimal" and value == pytest.approx(0.75, abs=1e-6)
+    assert status in SOLVED and value == pytest.approx(0.75, abs=1e-6)
     assert X[0, 0] == pytest.approx(0.75, abs=1e-5) and abs(X).sum() == pytest.approx(0.75,
                                                                                        abs=1e-5)
 
@@ -146,9 +149,9 @@ def test_nnm_on_a_problem_recovers_low_rank():
     X = synthetic_low_rank(8, 1, psd=False, seed=2)
     problem = make_problem(X, "gaussian", m=40, seed=0, std=1.0)  # 40 ≫ r(2n − r) = 15
     res = nuclear_norm_minimization(problem, solver="clarabel")
-    assert res.status == "optimal" and res.model == "nnm"
+    assert res.status in SOLVED and res.model == "nnm"
     assert res.final["relative_error"] < 1e-4
-    assert res.summary()["accurate"] is True
+    assert res.summary()["accurate"] is (res.status == "optimal")
     assert res.summary()["objective"] == pytest.approx(1.0, abs=1e-4)  # ‖X*‖_* = 1
 
 

@@ -38,7 +38,8 @@ def test_quick_and_overrides():
     assert quick["train"]["steps"] == 1001
     assert quick["models"]["df"]["steps"] == 2002          # DF keeps twice the steps
     over = load_figure_config("fig4", overrides={"steps": 11, "rates": [1e-4], "digits": [3]})
-    assert over["train"]["steps"] == 11 and over["train"]["rates"] == [1e-4]
+    assert over["train"]["steps"] == 11 and over["train"]["lr"] == [1e-4]
+    assert over["model"]["dtype"] == "float32" and "rates" not in over["train"]
     assert over["problem"]["digits"] == [3]
     with pytest.raises(ConfigError, match="unknown figure 'fig9'"):
         load_figure_config("fig9")
@@ -46,6 +47,45 @@ def test_quick_and_overrides():
         load_figure_config("fig2", overrides={"lr": 1.0})
     with pytest.raises(ConfigError, match="steps must be a positive integer, got 0"):
         load_figure_config("fig2", overrides={"steps": 0})
+
+
+def test_fig4_rows_start_at_the_initial_models(tmp_path, monkeypatch):
+    """Each row's "step 0" image is the model before training (LG starts at X = 0: black),
+    and later snapshots differ from it (LG's forward returns its parameter itself)."""
+    import numpy as np
+
+    from spectralnn.experiments import figures
+
+    captured = {}
+
+    def keep_rows(rows, truth, path, title):
+        captured["rows"] = rows
+        return path
+
+    monkeypatch.setattr(figures, "plot_image_evolution", keep_rows)
+    cfg = load_figure_config("fig4", quick=True, overrides={"steps": 6, "rates": [1e-4]})
+    cfg["models"] = {"lg": {}}
+    cfg["train"]["snapshots"] = 4
+    figures.run_fig4(cfg, tmp_path, progress=False)
+    (label, snaps), = captured["rows"]
+    assert label.startswith("LG") and [t for t, _ in snaps] == [0, 2, 6]
+    assert np.all(snaps[0][1] == 0)
+    assert np.abs(snaps[-1][1]).max() > 1 and not np.array_equal(snaps[1][1], snaps[2][1])
+
+
+def test_figure_configs_speak_the_run_vocabulary_and_old_names_still_load():
+    from spectralnn.experiments.config import upgrade_keys
+
+    for figure in FIGURES:
+        cfg = load_figure_config(figure)
+        assert cfg["train"]["lr"] == "search" and "rates" not in cfg["train"]
+        assert "dtype" not in cfg["train"] and "device" not in cfg["train"]
+    old = {"train": {"rates": "paper", "dtype": "float32", "device": "cpu", "steps": 3}}
+    assert upgrade_keys(old, "old.toml") == {
+        "train": {"lr": "search", "steps": 3}, "model": {"dtype": "float32", "device": "cpu"}}
+    with pytest.raises(ConfigError, match=r"\[train\] rates and \[train\] lr both given in "
+                                          r"x.toml; expected only \[train\] lr"):
+        upgrade_keys({"train": {"rates": [1.0], "lr": [1.0]}}, "x.toml")
 
 
 def test_resolve_figures():

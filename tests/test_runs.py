@@ -129,11 +129,15 @@ def test_image_problem_writes_pngs(tmp_path):
     assert summary["psnr"] is not None and summary["psnr"] > 10
 
 
-def test_solver_run_has_the_same_layout(tmp_path):
+@pytest.mark.parametrize("solver", ["CLARABEL", "SCS"])
+def test_solver_run_has_the_same_layout(tmp_path, solver):
     cfg = {"problem": {"kind": "synthetic", "n": 5, "rank": 1, "m": 20, "std": 1.0},
-           "model": {"name": "nnm", "solver": "CLARABEL"}}
+           "model": {"name": "nnm", "solver": solver}}
     summary = run_experiment(cfg, tmp_path / "nnm")
-    assert summary["status"] == "optimal" and summary["relative_error"] < 1e-4
+    # Interior-point solvers may stop at 'optimal_inaccurate' (a relative gap of ~1e-8) on
+    # some platforms: the answer is what is checked, with a tolerance.
+    assert summary["status"] in ("optimal", "optimal_inaccurate")
+    assert summary["relative_error"] < 1e-4
     assert sorted(p.name for p in (tmp_path / "nnm").iterdir()) == sorted(
         ["config.json", "problem.npz", "metrics.csv", "summary.json", "X.npy",
          "checkpoint.pt"])
@@ -185,7 +189,7 @@ def test_example_configs_resolve():
     import tomllib
     from pathlib import Path
 
-    from spectralnn.sweep import expand_grid, load_sweep_config
+    from spectralnn.sweeps import expand_grid, load_sweep_config
 
     files = sorted((Path(__file__).parent.parent / "configs").glob("*.toml"))
     kinds = {"run": 0, "sweep": 0}

@@ -13,7 +13,8 @@ from spectralnn.cli import app
 from spectralnn.data import synthetic_low_rank
 from spectralnn.sensing.problem import make_problem
 from spectralnn.theory import well_specified_optimum
-from spectralnn.theory.study import COLUMNS, StudyConfig, run_study, write_study
+from spectralnn.theory.study import COLUMNS, StudyConfig, run_study
+from spectralnn.theory.study_report import write_study
 
 
 def _tiny() -> StudyConfig:
@@ -36,7 +37,8 @@ def test_study_small_init_reaches_the_optimum_large_does_not(tmp_path):
     assert {"study.json", "study.csv", "study.md", "loss.png", "gap.png"} <= names
     doc = json.loads((tmp_path / "study" / "study.json").read_text())
     assert len(doc["rows"]) == 4 and doc["optimum"]["nuclear_norm"] == pytest.approx(1.0)
-    rows = list(csv.DictReader((tmp_path / "study" / "study.csv").open()))
+    with (tmp_path / "study" / "study.csv").open(newline="") as f:
+        rows = list(csv.DictReader(f))
     assert list(rows[0]) == list(COLUMNS) and len(rows) == 4
     md = (tmp_path / "study" / "study.md").read_text()
     assert "| flow | 0.01 |" in md and "What holds" in md

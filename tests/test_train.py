@@ -7,22 +7,15 @@ import math
 import pytest
 import torch
 
-from spectralnn.baselines import LinearModel, build_model
+from spectralnn.baselines import DeepFactorization, LinearModel, build_model
 from spectralnn.data import synthetic_low_rank
 from spectralnn.errors import ConfigError, ShapeError
 from spectralnn.metrics import METRIC_NAMES, effective_rank, matrix_metrics, psnr
 from spectralnn.nn import SNN
+from spectralnn.rates import paper_lr_grid, paper_lr_search, stack_models, sweep
 from spectralnn.sensing.problem import make_problem
-from spectralnn.train import (
-    Trainer,
-    paper_lr_grid,
-    paper_lr_search,
-    split_state,
-    stack_models,
-    stack_states,
-    sweep,
-    train,
-)
+from spectralnn.train import Trainer, train
+from spectralnn.train_state import split_state, stack_states
 
 F64 = torch.float64
 
@@ -226,10 +219,25 @@ def test_bad_settings_raise_typed_errors(problem):
         Trainer(5, [1e-2, 1e-3]).fit(model, problem)
     with pytest.raises(ShapeError, match="expected the problem's shape"):
         Trainer(5).fit(LinearModel((3, 3), dtype=F64), problem)
-    with pytest.raises(ConfigError, match="dtype"):
-        Trainer(5).fit(LinearModel(problem.shape, dtype=torch.float32), problem)
     with pytest.raises(ConfigError, match="batch_size 99 exceeds"):
         Trainer(5, batch_size=99).fit(model, problem)
+
+
+def test_models_follow_the_problem_dtype_with_every_default():
+    """``train(SNN(shape), make_problem(X))``: float32 model, float64 problem — the model is
+    moved to the problem's dtype (in place) and trained."""
+    X = synthetic_low_rank(5, 1, seed=0)
+    problem = make_problem(X, m=15)
+    assert problem.dtype == torch.float64
+    for model in (SNN((5, 5), [2, 2]), LinearModel((5, 5)), DeepFactorization((5, 5))):
+        assert next(model.parameters()).dtype == torch.float32
+        res = train(model, problem, steps=3, lr=1e-3)
+        assert all(p.dtype == torch.float64 for p in model.parameters())
+        assert math.isfinite(res.final["train_loss"])
+    low = problem.to(dtype=torch.float32)
+    model = LinearModel((5, 5), dtype=F64)
+    train(model, low, steps=2, lr=1e-3)
+    assert model.W.dtype == torch.float32
 
 
 # ---------------------------------------------------------------------- metrics

@@ -20,7 +20,6 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from .baselines.registry import MODELS, build_model, solve
 from .data import (
     available_images,
     load_matrix,
@@ -32,7 +31,9 @@ from .data import (
 from .errors import ConfigError, DataError, ShapeError, SolverError, SpectralNNError
 from .factored import LowRank
 from .metrics import RunResult
+from .models import MODELS, build_model, solve
 from .nn import SNN, SpectralActivation
+from .rates import paper_lr_search, sweep
 from .ratings import RatingsCompleter
 from .sensing import (
     DenseOperator,
@@ -55,11 +56,11 @@ from .spectral import (
     spectral_apply,
     spectral_derivative,
 )
-from .train import Trainer, paper_lr_search, sweep, train
+from .train import Trainer, train
 
 __version__ = "0.1.0"
 
-_LAZY = ("theory", "experiments")
+_LAZY = ("theory", "experiments", "sweeps")
 
 
 def __getattr__(name: str) -> Any:

@@ -1,8 +1,10 @@
-"""File output: atomic writes (every file appears whole or not at all), JSON-ready values."""
+"""File output: atomic writes (every file appears whole or not at all), JSON-ready values,
+JSON files. Every file the library writes goes through :func:`atomic_write`."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import os
 import tempfile
@@ -10,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
 
-__all__ = ["atomic_write", "jsonable"]
+__all__ = ["atomic_write", "json_bytes", "jsonable", "write_json"]
 
 
 def atomic_write(path: str | os.PathLike[str],
@@ -51,3 +53,16 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+def json_bytes(obj: Any, *, indent: int = 2, sort_keys: bool = True) -> bytes:
+    """``obj`` as UTF-8 JSON text ending in a newline, through :func:`jsonable` (NaN and inf
+    become ``null``: strict JSON)."""
+    text = json.dumps(jsonable(obj), indent=indent, sort_keys=sort_keys, allow_nan=False)
+    return (text + "\n").encode()
+
+
+def write_json(path: str | os.PathLike[str], obj: Any, *, indent: int = 2,
+               sort_keys: bool = True) -> Path:
+    """Write ``obj`` to ``path`` as JSON (:func:`json_bytes`), atomically."""
+    return atomic_write(path, json_bytes(obj, indent=indent, sort_keys=sort_keys))

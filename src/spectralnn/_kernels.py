@@ -11,9 +11,11 @@ the torch formulation otherwise.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
+numba: Any
 try:
     import numba
 except ImportError:  # pragma: no cover - numba is a regular dependency
@@ -83,8 +85,8 @@ def _h(lam: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover
         out[i] = 1.0 + li * (-1.0 / 3.0 + (2.0 / 15.0) * li) if si < 1e-2 else math.tanh(si) / si
 
 
-_compiled = numba.njit(cache=True, nogil=True)(_kernel) if AVAILABLE else None
-_compiled_h = numba.njit(cache=True, nogil=True)(_h) if AVAILABLE else None
+_compiled: Any = numba.njit(cache=True, nogil=True)(_kernel) if AVAILABLE else None
+_compiled_h: Any = numba.njit(cache=True, nogil=True)(_h) if AVAILABLE else None
 
 
 def tanh_gram_h(lam: np.ndarray) -> np.ndarray:

@@ -142,8 +142,8 @@ def recover(
     --fraction 0.6 and the defaults this is the paper's MNIST setting (470 Gaussian
     measurements, noise 1e-2, 2501 steps).
     """
-    from .baselines.registry import MODELS, TRAINABLE_MODELS
     from .errors import ConfigError, unknown_name
+    from .models import MODELS, TRAINABLE_MODELS
     from .runs import run_experiment
 
     if model not in MODELS:
@@ -253,7 +253,8 @@ def theory(
     each end point gets the nuclear-norm gap, the KKT certificate and the fitted rate, per
     initial scale and learning rate. Writes OUT/study.json, study.csv, study.md and plots.
     """
-    from .theory.study import StudyConfig, config_with, quick_config, run_study, write_study
+    from .theory.study import StudyConfig, config_with, quick_config, run_study
+    from .theory.study_report import write_study
 
     seed_list = _floats(seeds, "seeds")
     base = quick_config() if quick else StudyConfig()
@@ -344,7 +345,7 @@ def sweep(
     With a [report] table the phase-transition study is written too (phase_transition.png,
     .csv, .json). Exits 1 when some runs failed (their errors are in OUT/status.json).
     """
-    from .sweep import load_sweep_config, run_sweep
+    from .sweeps import load_sweep_config, run_sweep
 
     result = run_sweep(load_sweep_config(config), out, backend=backend, jobs=jobs or None,
                        address=address, threads=threads or None, progress=not quiet)
@@ -378,12 +379,14 @@ def main(argv: list[str] | None = None) -> None:
         code = 130
     except Exception as exc:
         # Click's exceptions (vendored by typer) carry format_message() and exit_code.
-        if type(exc).__name__ == "NoArgsIsHelpError" and getattr(exc, "ctx", None):
-            typer.echo(exc.ctx.get_help())
+        ctx = getattr(exc, "ctx", None)
+        exit_code = getattr(exc, "exit_code", None)
+        if type(exc).__name__ == "NoArgsIsHelpError" and ctx:
+            typer.echo(ctx.get_help())
             code = 0
-        elif hasattr(exc, "format_message") and isinstance(getattr(exc, "exit_code", None), int):
+        elif hasattr(exc, "format_message") and isinstance(exit_code, int):
             typer.echo(f"error: {' '.join(exc.format_message().split())}", err=True)
-            code = exc.exit_code
+            code = exit_code
         else:
             raise
     raise SystemExit(code if isinstance(code, int) else 0)

@@ -52,6 +52,7 @@ from typing import Any
 import torch
 
 from .errors import ConfigError, DataError, unknown_name
+from .validate import DTYPES
 
 __all__ = [
     "PROBLEM_KINDS",
@@ -80,7 +81,6 @@ _TRAIN_KEYS: dict[str, Any] = {
     "keep": 3, "probe_steps": None,
 }
 _SECTIONS = ("model", "problem", "train")
-_DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
 
 def read_toml(path: str | os.PathLike[str], what: str = "config file") -> dict[str, Any]:
@@ -122,7 +122,7 @@ def resolve_config(raw: dict[str, Any]) -> dict[str, Any]:
 
     Raises :class:`~spectralnn.errors.ConfigError` naming the first unknown key or bad value.
     """
-    from .baselines.registry import MODELS, TRAINABLE_MODELS, model_options
+    from .models import MODELS, TRAINABLE_MODELS, model_options
     from .train import OPTIMIZERS
 
     if not isinstance(raw, dict):
@@ -150,8 +150,8 @@ def resolve_config(raw: dict[str, Any]) -> dict[str, Any]:
     allowed = {*_MODEL_KEYS, *model_options(name)} - {"phi", "psi"}
     _check_keys(model, allowed, "model")
     model = {**_MODEL_KEYS, **model}
-    if model["dtype"] not in _DTYPES:
-        raise unknown_name("dtype", model["dtype"], _DTYPES)
+    if model["dtype"] not in DTYPES:
+        raise unknown_name("dtype", model["dtype"], tuple(DTYPES))
 
     if name in TRAINABLE_MODELS:
         _check_keys(train, _TRAIN_KEYS, "train")
@@ -186,7 +186,7 @@ def load_image(spec: str, size: int | list[int] | None = None) -> tuple[torch.Te
 
     if not isinstance(spec, str) or not spec:
         raise ConfigError(f"image must be a non-empty string, got {spec!r}")
-    sz = tuple(size) if isinstance(size, list) else size
+    sz: Any = tuple(size) if isinstance(size, list) else size  # checked by the loaders
     for prefix in ("mnist:", "mnist-class:"):
         if spec.startswith(prefix):
             text = spec[len(prefix):]

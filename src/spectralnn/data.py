@@ -19,7 +19,8 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from spectralnn.errors import ConfigError, DataError, ShapeError, unknown_name
+from spectralnn.errors import ConfigError, DataError, unknown_name
+from spectralnn.validate import as_matrix as _as_matrix
 
 __all__ = [
     "MNISTDigit",
@@ -83,28 +84,6 @@ def _seeded(seed: object) -> torch.Generator:
     return g
 
 
-def _as_matrix(X: object, name: str = "X") -> torch.Tensor:
-    """A finite 2-D real tensor from a tensor or array (non-floating input becomes float64)."""
-    if isinstance(X, np.ndarray):
-        if not (np.issubdtype(X.dtype, np.number) or X.dtype == np.bool_) or np.iscomplexobj(X):
-            raise DataError(f"{name} has dtype {X.dtype}; expected a real numeric array")
-        X = torch.from_numpy(np.array(X, dtype=np.float64))
-    if not isinstance(X, torch.Tensor):
-        raise ShapeError(f"{name} must be a 2-D tensor or array, got {type(X).__name__}")
-    if X.dim() != 2:
-        raise ShapeError(f"{name} has shape {tuple(X.shape)}; expected a 2-D matrix (d1, d2)")
-    if X.numel() == 0:
-        raise ShapeError(f"{name} has shape {tuple(X.shape)}; expected no empty dimension")
-    if X.is_complex():
-        raise DataError(f"{name} has dtype {X.dtype}; expected a real dtype")
-    if not X.dtype.is_floating_point:
-        X = X.to(torch.float64)
-    if not bool(torch.isfinite(X).all()):
-        bad = int((~torch.isfinite(X)).sum())
-        raise DataError(f"{name} contains {bad} NaN/Inf value(s); expected only finite values")
-    return X
-
-
 def _size_pair(size: object) -> tuple[int, int] | None:
     if size is None:
         return None
@@ -127,7 +106,7 @@ def _resize(arr: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
 
 
 def synthetic_low_rank(
-    n: int, rank: int, psd: bool = True, seed: int = 0, d2: int | None = None
+    n: int, rank: int, *, psd: bool = True, seed: int = 0, d2: int | None = None
 ) -> torch.Tensor:
     """A random low-rank ground truth (float64), the paper's construction.
 
@@ -177,7 +156,7 @@ class MNISTDigit(NamedTuple):
 
     image: torch.Tensor
     label: int
-    index: int
+    index: int  # type: ignore[assignment]  # a field named like tuple.index, by design
 
 
 def _mnist_path() -> Path:

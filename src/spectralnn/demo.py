@@ -8,6 +8,7 @@ import torch
 
 from .data import synthetic_low_rank
 from .errors import ConfigError
+from .metrics import RunResult
 from .nn import SNN
 from .sensing.problem import make_problem
 from .train import train
@@ -39,7 +40,7 @@ class DemoResult:
         ])
 
 
-def run_demo(n: int = 12, rank: int = 2, m: int | None = None, steps: int = 3000,
+def run_demo(n: int = 12, rank: int = 2, *, m: int | None = None, steps: int = 3000,
              lr: float = 1e-3, seed: int = 0) -> DemoResult:
     """Train ``SNN((n, n), [2, 2, 2], init="identity")`` on ``m`` measurements of a PSD rank-r
     matrix of nuclear norm 1 with Gaussian ``A_i`` (entries N(0, n²), as in the paper)."""
@@ -53,6 +54,7 @@ def run_demo(n: int = 12, rank: int = 2, m: int | None = None, steps: int = 3000
                            normalize="nuclear", held_out=False, dtype=torch.float32)
     model = SNN((n, n), [2, 2, 2], init="identity", seed=seed)
     result = train(model, problem, steps=steps, lr=lr)
+    assert isinstance(result, RunResult)  # one model, one result
     s = torch.linalg.svdvals(result.X)
     return DemoResult(
         n=n, rank=rank, m=m, steps=steps, initial_loss=result.history[0]["train_loss"],

@@ -23,8 +23,9 @@ class DataError(SpectralNNError):
     """Input data is missing, corrupt or not finite."""
 
 
-class SolverError(RuntimeError):
-    """An external solver failed or returned a status that cannot be trusted."""
+class SolverError(SpectralNNError, RuntimeError):
+    """An external solver failed or returned a status that cannot be trusted (also a
+    ``RuntimeError``, as it was before it joined the family)."""
 
 
 def unknown_name(kind: str, name: object, valid: list[str] | tuple[str, ...]) -> ConfigError:

@@ -25,7 +25,7 @@ import math
 
 import torch
 
-from .errors import ShapeError
+from .errors import ConfigError, ShapeError
 
 __all__ = [
     "METRIC_NAMES",
@@ -154,6 +154,13 @@ class RunResult:
         self.converged_step = converged_step
         self.status = status
         self.info = dict(info or {})
+
+    @property
+    def rate(self) -> float:
+        """The learning rate of a trained run (:class:`ConfigError` for a solver's result)."""
+        if self.lr is None:
+            raise ConfigError(f"a {self.model!r} result has no learning rate (a solver's)")
+        return float(self.lr)
 
     @property
     def final(self) -> dict[str, float]:

@@ -40,10 +40,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from ._io import atomic_write
-from .config import _DTYPES, build_problem, resolve_config
+from ._io import atomic_write, json_bytes
+from .config import build_problem, resolve_config
 from .errors import ConfigError, DataError
 from .metrics import METRIC_NAMES, RunResult, to_pixels
+from .validate import DTYPES
 
 __all__ = [
     "RUN_FILES",
@@ -59,10 +60,6 @@ IMAGE_FILES = ("truth.png", "reconstruction.png")
 
 
 # ---------------------------------------------------------------------- atomic files
-
-
-def _json_bytes(obj: Any) -> bytes:
-    return (json.dumps(obj, indent=2, sort_keys=True, allow_nan=False) + "\n").encode()
 
 
 def _csv_bytes(history: list[dict[str, float]]) -> bytes:
@@ -102,14 +99,14 @@ def _load_torch(path: Path) -> Any:
 # ---------------------------------------------------------------------- one run directory
 
 
-def write_run(directory: str | os.PathLike[str], result: RunResult, problem, config: dict,
+def write_run(directory: str | os.PathLike[str], result: RunResult, problem, config: dict, *,
               image: bool, checkpoint: Any, extra: dict | None = None) -> dict:
     """Write the files of a finished run into ``directory`` (created if needed); returns the
     summary. ``config.json`` and ``problem.npz`` are written unless already present."""
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
     if not (d / "config.json").is_file():
-        atomic_write(d / "config.json", _json_bytes(config))
+        atomic_write(d / "config.json", json_bytes(config))
     if not (d / "problem.npz").is_file():
         problem.save(d / "problem.npz")
     atomic_write(d / "X.npy", lambda f: np.save(f, result.X.numpy(), allow_pickle=False))
@@ -122,7 +119,7 @@ def write_run(directory: str | os.PathLike[str], result: RunResult, problem, con
     summary = result.summary()
     summary["problem"] = problem.name
     summary.update(extra or {})
-    atomic_write(d / "summary.json", _json_bytes(summary))
+    atomic_write(d / "summary.json", json_bytes(summary))
     return summary
 
 
@@ -160,8 +157,8 @@ def _prepare_dir(out: Path, config: dict) -> bool:
         old = json.loads(cfg_file.read_text())
     except (OSError, ValueError) as exc:
         raise DataError(f"cannot read {str(cfg_file)!r}: {exc}") from None
-    if old != json.loads(_json_bytes(config)):
-        diff = _first_difference(old, json.loads(_json_bytes(config)))
+    if old != json.loads(json_bytes(config)):
+        diff = _first_difference(old, json.loads(json_bytes(config)))
         raise ConfigError(f"output directory {str(out)!r} holds a run with a different "
                           f"configuration ({diff}); use another directory")
     return True
@@ -194,7 +191,7 @@ def run_experiment(
     cfg = resolve_config(config)
     out = Path(out)
     mcfg, tcfg = cfg["model"], cfg["train"]
-    dtype = _DTYPES[mcfg["dtype"]]
+    dtype = DTYPES[mcfg["dtype"]]
     device = mcfg["device"]
     try:
         torch.empty(0, device=device)
@@ -213,7 +210,7 @@ def run_experiment(
     if done.is_file():
         return json.loads(done.read_text())
 
-    from .baselines.registry import SOLVER_MODELS, build_model, solve
+    from .models import SOLVER_MODELS, build_model, solve
 
     name = mcfg["name"]
     options = {k: v for k, v in mcfg.items() if k not in ("name", "seed", "dtype", "device")}
@@ -223,7 +220,7 @@ def run_experiment(
                        **options)
         ckpt = {"format": "spectralnn.SolverState/1", "X": result.X,
                 "history": result.history, "step": result.steps, "status": result.status}
-        return write_run(out, result, problem, cfg, image, ckpt)
+        return write_run(out, result, problem, cfg, image=image, checkpoint=ckpt)
 
     def make_model(replicas: int | None):
         return build_model(name, problem.shape, replicas=replicas, seed=mcfg["seed"],
@@ -240,7 +237,7 @@ def run_experiment(
     out.mkdir(parents=True, exist_ok=True)
     if not (out / "config.json").is_file():
         problem.save(out / "problem.npz")
-        atomic_write(out / "config.json", _json_bytes(cfg))
+        atomic_write(out / "config.json", json_bytes(cfg))
     if _is_sweep(tcfg):
         return _run_sweep(out, cfg, problem, image, make_model, trainer_opts, progress, callback)
     return _run_single(out, cfg, problem, image, make_model, trainer_opts, progress, callback)
@@ -268,11 +265,12 @@ def _run_single(out, cfg, problem, image, make_model, opts, progress, callback) 
     result = trainer.fit(make_model(None), problem, state=state,
                          on_checkpoint=_checkpointer(ckpt), callback=callback)
     assert isinstance(result, RunResult)
-    return write_run(out, result, problem, cfg, image, trainer.state_)
+    return write_run(out, result, problem, cfg, image=image, checkpoint=trainer.state_)
 
 
 def _run_sweep(out, cfg, problem, image, make_model, opts, progress, callback) -> dict:
-    from .train import Trainer, paper_lr_search, split_state, stack_models
+    from .rates import fit_rates, search_rates
+    from .train_state import split_state
 
     tcfg = cfg["train"]
     steps = tcfg["steps"]
@@ -283,39 +281,36 @@ def _run_sweep(out, cfg, problem, image, make_model, opts, progress, callback) -
         else:
             probe = tcfg["probe_steps"] or max(1, steps // 10)
             probe_opts = {k: v for k, v in opts.items() if k != "checkpoint_every"}
-            kept, rejected = paper_lr_search(make_model, problem, probe, keep=tcfg["keep"],
-                                             image=image, **probe_opts)
-            rates = [float(r.lr) for r in kept]
-            atomic_write(search_file, _json_bytes(
+            kept, rejected = search_rates(make_model, problem, probe, keep=tcfg["keep"],
+                                          image=image, **probe_opts)
+            rates = [r.rate for r in kept]
+            atomic_write(search_file, json_bytes(
                 {"probe_steps": probe, "kept": rates, "rejected": rejected}))
     else:
         rates = [float(v) for v in tcfg["lr"]]
     R = len(rates)
     ckpt = out / "checkpoint.pt"
     state = _load_torch(ckpt) if ckpt.is_file() else None
-    single = make_model(None)
-    model = stack_models(make_model(R), [single] * R)
-    trainer = Trainer(steps, rates, image=image, progress=progress, name=cfg["model"]["name"],
-                      **opts)
-    results = trainer.fit(model, problem, state=state, on_checkpoint=_checkpointer(ckpt),
-                          callback=callback)
-    assert isinstance(results, list)
-    states = split_state(trainer.state_)
+    results, final_state = fit_rates(make_model, problem, rates, steps, state=state,
+                                     on_checkpoint=_checkpointer(ckpt), callback=callback,
+                                     image=image, progress=progress,
+                                     name=cfg["model"]["name"], **opts)
+    states = split_state(final_state)
     entries = []
     runs_dir = out / "runs"
     runs_dir.mkdir(exist_ok=True)
     for i, (res, st) in enumerate(zip(results, states)):
-        sub_cfg = json.loads(_json_bytes(cfg))
+        sub_cfg = json.loads(json_bytes(cfg))
         sub_cfg["train"]["lr"] = res.lr
         rel = f"runs/{i:02d}-lr-{res.lr:g}"
         _link_or_copy(out / "problem.npz", out / rel / "problem.npz")
-        summary = write_run(out / rel, res, problem, sub_cfg, image, st,
+        summary = write_run(out / rel, res, problem, sub_cfg, image=image, checkpoint=st,
                             extra={"batched_replicas": R})
         entries.append({"dir": rel, **{k: summary[k] for k in (
             "learning_rate", "diverged", "diverged_step", "relative_error", "train_loss",
             "psnr", "seconds")}})
     sweep = {"model": cfg["model"]["name"], "learning_rates": rates, "runs": entries}
-    atomic_write(out / "sweep.json", _json_bytes(sweep))
+    atomic_write(out / "sweep.json", json_bytes(sweep))
     with contextlib.suppress(FileNotFoundError):
         ckpt.unlink()
     return sweep

@@ -40,8 +40,9 @@ input; such errors are caught and attributed to the replicas whose parameters ar
 ``max(1, steps // 100)``: 1 % of the run, as the paper), at the last step and when a replica is
 frozen — one batched SVD per logging step, no synchronisation between them.
 
-**Learning-rate sweeps.** :func:`sweep` trains one batched model with one rate per replica;
-:func:`paper_lr_search` reproduces the paper's search over ``{5, 1} × 10^k``.
+**Learning-rate sweeps** (:mod:`spectralnn.rates`): one batched model with one rate per
+replica, and the paper's search over ``{5, 1} × 10^k``. Optimizer rules:
+:mod:`spectralnn.updates`; the state and checkpoints: :mod:`spectralnn.train_state`.
 """
 
 from __future__ import annotations
@@ -59,58 +60,26 @@ from .metrics import RunResult, history_row
 
 # Factored evaluation seam: X may be a LowRank (never formed); these helpers handle both kinds.
 from .prediction import as_dense, keep_where, model_output, predict, snapshot_metrics
+from .train_state import TrainState
+from .updates import OPTIMIZERS, UPDATE_RULES, Hyper
+from .validate import int_at_least, learning_rates, positive_number
 
-__all__ = [
-    "OPTIMIZERS",
-    "Trainer",
-    "paper_lr_grid",
-    "paper_lr_search",
-    "split_state",
-    "stack_models",
-    "stack_states",
-    "sweep",
-    "train",
-]
+__all__ = ["OPTIMIZERS", "Trainer", "train"]
 
-OPTIMIZERS = ("adam", "gd", "momentum", "normalized", "sgd")
+# Names that moved to their own modules; still importable from here.
+_MOVED = {"paper_lr_grid": "rates", "paper_lr_search": "rates", "stack_models": "rates",
+          "sweep": "rates", "split_state": "train_state", "stack_states": "train_state"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _MOVED:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_MOVED[name]}", __package__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 Callback = Callable[[int, dict[str, Any]], None]
-
-
-def paper_lr_grid(k_max: int = 1, k_min: int = -11) -> list[float]:
-    """The paper's learning-rate grid ``{5, 1} × 10^k``, ``k = k_max, …, k_min``, descending:
-    ``[50, 10, 5, 1, 0.5, 0.1, …, 5e-11, 1e-11]``."""
-    out = []
-    for k in range(k_max, k_min - 1, -1):
-        out += [float(f"5e{k}"), float(f"1e{k}")]
-    return out
-
-
-def _check_int(value: object, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"{name} must be an integer ≥ {minimum}, got {value!r}")
-    return int(value)
-
-
-def _check_pos(value: object, name: str, allow_zero: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigError(f"{name} must be a {'non-negative' if allow_zero else 'positive'} "
-                          f"finite number, got {value!r}")
-    v = float(value)
-    if not math.isfinite(v) or v < 0 or (v == 0 and not allow_zero):
-        raise ConfigError(f"{name} must be a {'non-negative' if allow_zero else 'positive'} "
-                          f"finite number, got {value!r}")
-    return v
-
-
-def _check_lrs(lr: float | Sequence[float] | torch.Tensor) -> list[float]:
-    if isinstance(lr, torch.Tensor):
-        lr = lr.tolist()
-    if isinstance(lr, (list, tuple)):
-        if len(lr) == 0:
-            raise ConfigError("lr must be a positive number or a non-empty list of them, got []")
-        return [_check_pos(v, "lr") for v in lr]
-    return [_check_pos(lr, "lr")]
 
 
 class Trainer:
@@ -156,29 +125,30 @@ class Trainer:
         progress: bool = False,
         name: str = "model",
     ) -> None:
-        self.steps = _check_int(steps, "steps", 0)
-        self.lrs = _check_lrs(lr)
+        self.steps = int_at_least(steps, "steps", 0)
+        self.lrs = learning_rates(lr)
         if optimizer not in OPTIMIZERS:
             raise unknown_name("optimizer", optimizer, OPTIMIZERS)
         self.optimizer = optimizer
-        self.momentum = _check_pos(momentum, "momentum", allow_zero=True)
+        self.momentum = positive_number(momentum, "momentum", allow_zero=True)
         if not self.momentum < 1:
             raise ConfigError(f"momentum must be in [0, 1), got {momentum!r}")
         if (not isinstance(betas, (tuple, list)) or len(betas) != 2
                 or not all(isinstance(b, (int, float)) and 0 <= b < 1 for b in betas)):
             raise ConfigError(f"betas must be a pair of numbers in [0, 1), got {betas!r}")
         self.betas = (float(betas[0]), float(betas[1]))
-        self.eps = _check_pos(eps, "eps")
-        self.batch_size = None if batch_size is None else _check_int(batch_size, "batch_size", 1)
+        self.eps = positive_number(eps, "eps")
+        self.batch_size = (None if batch_size is None
+                           else int_at_least(batch_size, "batch_size", 1))
         if optimizer == "sgd" and self.batch_size is None:
             raise ConfigError("optimizer 'sgd' needs batch_size (a positive integer), got None")
-        self.tol = None if tol is None else _check_pos(tol, "tol", allow_zero=True)
+        self.tol = None if tol is None else positive_number(tol, "tol", allow_zero=True)
         self.log_every = (max(1, self.steps // 100) if log_every is None
-                          else _check_int(log_every, "log_every", 1))
-        self.divergence_factor = _check_pos(divergence_factor, "divergence_factor")
+                          else int_at_least(log_every, "log_every", 1))
+        self.divergence_factor = positive_number(divergence_factor, "divergence_factor")
         self.checkpoint_every = (None if checkpoint_every is None
-                                 else _check_int(checkpoint_every, "checkpoint_every", 1))
-        self.seed = _check_int(seed, "seed", 0)
+                                 else int_at_least(checkpoint_every, "checkpoint_every", 1))
+        self.seed = int_at_least(seed, "seed", 0)
         self.image = bool(image)
         self.progress = bool(progress)
         self.name = str(name)
@@ -193,8 +163,13 @@ class Trainer:
         on_checkpoint: Callback | None = None,
         callback: Callback | None = None,
     ) -> RunResult | list[RunResult]:
-        """Train ``model`` on ``problem`` (a :class:`~spectralnn.sensing.problem.SensingProblem`
-        on the model's device and dtype).
+        """Train ``model`` on ``problem`` (a :class:`~spectralnn.sensing.problem.SensingProblem`).
+
+        The model follows the problem: if its parameters are not in the problem's dtype and on
+        its device, it is moved there first, in place (``model.to(device, dtype)``), so that
+        ``train(SNN(shape), make_problem(X))`` works with every default. (A model built
+        directly in the problem's dtype draws its initialisation in that dtype; one converted
+        here was drawn in its own.)
 
         Args:
             state: a state from ``on_checkpoint`` (see :meth:`state_dict`) to resume from; the
@@ -211,6 +186,10 @@ class Trainer:
         params = dict(model.named_parameters())
         if not params:
             raise ConfigError(f"model {type(model).__name__} has no parameters to train")
+        if any(p.dtype != problem.dtype or p.device != problem.device
+               for p in params.values()):
+            model.to(device=problem.device, dtype=problem.dtype)
+            params = dict(model.named_parameters())
         with torch.no_grad():
             X0 = model_output(model)  # factored seam: a LowRank for factored models
         if not hasattr(X0, "shape") or X0.dim() not in (2, 3):
@@ -250,85 +229,39 @@ class Trainer:
 
 
 class _Run:
-    """The mutable state of one (possibly batched) training run."""
+    """One (possibly batched) training run: the trainer's settings, the model, the problem and
+    the mutable :class:`~spectralnn.train_state.TrainState` ``st``."""
 
     def __init__(self, tr: Trainer, model: nn.Module, problem, params: dict[str, nn.Parameter],
                  batched: bool, R: int, X0: torch.Tensor) -> None:
         self.tr, self.model, self.problem = tr, model, problem
         self.params, self.batched, self.R = params, batched, R
+        self.rule = UPDATE_RULES[tr.optimizer]
+        self.hyper = Hyper(momentum=tr.momentum, betas=tr.betas, eps=tr.eps)
         dev, dt = X0.device, X0.dtype
         lr = self.tr.lrs * R if len(self.tr.lrs) == 1 else self.tr.lrs
         self.lr_values = [float(v) for v in lr]   # as given (results report these exactly)
-        self.lr = torch.tensor(lr, dtype=dt, device=dev)
-        self.step = 0
-        self.seconds = 0.0
-        self.active = torch.ones(R, dtype=torch.bool, device=dev)
-        self.diverged_step = torch.full((R,), -1, dtype=torch.long)
-        self.converged_step = torch.full((R,), -1, dtype=torch.long)
-        self.last_X = (X0 if batched else X0.unsqueeze(0)).detach().clone()
-        self.init_loss: torch.Tensor | None = None
-        self.init_params = {k: p.detach().clone() for k, p in params.items()}
-        self.buffers: dict[str, dict[str, torch.Tensor]] = {}
-        if tr.optimizer == "momentum":
-            self.buffers["velocity"] = {k: torch.zeros_like(p) for k, p in params.items()}
-        elif tr.optimizer == "adam":
-            self.buffers["m"] = {k: torch.zeros_like(p) for k, p in params.items()}
-            self.buffers["v"] = {k: torch.zeros_like(p) for k, p in params.items()}
-        self.history: list[list[dict[str, float]]] = [[] for _ in range(R)]
-        self.gen = torch.Generator().manual_seed(tr.seed)
+        self.st = TrainState(
+            optimizer=tr.optimizer, batched=batched, replicas=R,
+            lr=torch.tensor(lr, dtype=dt, device=dev),
+            active=torch.ones(R, dtype=torch.bool, device=dev),
+            last_X=(X0 if batched else X0.unsqueeze(0)).detach().clone(),
+            init_params={k: p.detach().clone() for k, p in params.items()},
+            buffers={b: {k: torch.zeros_like(p) for k, p in params.items()}
+                     for b in self.rule.buffers},
+            gen=torch.Generator().manual_seed(tr.seed),
+            diverged_step=torch.full((R,), -1, dtype=torch.long),
+            converged_step=torch.full((R,), -1, dtype=torch.long),
+            history=[[] for _ in range(R)],
+        )
 
     # ---- state
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue bit-for-bit (tensors cloned to the CPU)."""
-        def cpu(t: torch.Tensor) -> torch.Tensor:
-            return t.detach().cpu().clone()
-
-        return {
-            "format": "spectralnn.TrainState/1",
-            "step": self.step,
-            "seconds": self.seconds,
-            "batched": self.batched,
-            "replicas": self.R,
-            "optimizer": self.tr.optimizer,
-            "lr": cpu(self.lr),
-            "model": {k: cpu(v) for k, v in self.model.state_dict().items()},
-            "init_params": {k: cpu(v) for k, v in self.init_params.items()},
-            "buffers": {b: {k: cpu(v) for k, v in d.items()} for b, d in self.buffers.items()},
-            "active": cpu(self.active),
-            "diverged_step": cpu(self.diverged_step),
-            "converged_step": cpu(self.converged_step),
-            "last_X": cpu(self.last_X),
-            "init_loss": None if self.init_loss is None else cpu(self.init_loss),
-            "history": [list(h) for h in self.history],
-            "rng": self.gen.get_state(),
-        }
+        return self.st.to_dict(self.model)
 
     def load(self, state: dict[str, Any]) -> None:
-        if not isinstance(state, dict) or state.get("format") != "spectralnn.TrainState/1":
-            raise ConfigError("state is not a training state written by Trainer")
-        if state["replicas"] != self.R or state["batched"] != self.batched:
-            raise ConfigError(f"state holds {state['replicas']} replica(s); expected {self.R}")
-        if state["optimizer"] != self.tr.optimizer:
-            raise ConfigError(f"state was written with optimizer {state['optimizer']!r}; "
-                              f"expected {self.tr.optimizer!r}")
-        if state["step"] > self.tr.steps:
-            raise ConfigError(f"state is at step {state['step']}, beyond steps={self.tr.steps}")
-        dev, dt = self.last_X.device, self.last_X.dtype
-        self.model.load_state_dict(state["model"])
-        self.step = int(state["step"])
-        self.seconds = float(state["seconds"])
-        self.lr = state["lr"].to(device=dev, dtype=dt)
-        self.init_params = {k: v.to(dev) for k, v in state["init_params"].items()}
-        self.buffers = {b: {k: v.to(dev) for k, v in d.items()}
-                        for b, d in state["buffers"].items()}
-        self.active = state["active"].to(dev)
-        self.diverged_step = state["diverged_step"].clone()
-        self.converged_step = state["converged_step"].clone()
-        self.last_X = state["last_X"].to(dev)
-        il = state["init_loss"]
-        self.init_loss = None if il is None else il.to(dev)
-        self.history = [list(h) for h in state["history"]]
-        self.gen.set_state(state["rng"])
+        self.st.load(state, self.model, self.tr.steps)
 
     # ---- helpers
     def _view(self, v: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
@@ -343,7 +276,7 @@ class _Run:
         return t.square().sum().reshape(1)
 
     def _bad_params(self) -> torch.Tensor:
-        bad = torch.zeros(self.R, dtype=torch.bool, device=self.active.device)
+        bad = torch.zeros(self.R, dtype=torch.bool, device=self.st.active.device)
         with torch.no_grad():
             for p in self.params.values():
                 fin = torch.isfinite(p)
@@ -354,7 +287,7 @@ class _Run:
         """Put the parameters of the replicas in ``which`` back to their initial values."""
         with torch.no_grad():
             for k, p in self.params.items():
-                p.copy_(torch.where(self._view(which, p), self.init_params[k], p))
+                p.copy_(torch.where(self._view(which, p), self.st.init_params[k], p))
 
     def _forward(self):
         """``(X, A(X))`` with a leading replica dimension (factored seam: see
@@ -362,10 +295,10 @@ class _Run:
         try:
             X, AX = predict(self.model, self.problem.operator)
         except RuntimeError:
-            bad = self._bad_params() & self.active
+            bad = self._bad_params() & self.st.active
             if not bool(bad.any()):
                 raise
-            self._freeze_diverged(bad, self.step)
+            self._freeze_diverged(bad, self.st.step)
             self._reset(bad)
             X, AX = predict(self.model, self.problem.operator)
         return (X, AX) if self.batched else (X.unsqueeze(0), AX.unsqueeze(0))
@@ -373,12 +306,12 @@ class _Run:
     def _freeze_diverged(self, which: torch.Tensor, step: int) -> None:
         idx = which.nonzero().flatten().tolist()
         for r in idx:
-            self.diverged_step[r] = step
-            self.history[r].append(_diverged_row(step, self._elapsed(), math.nan))
-        self.active &= ~which
+            self.st.diverged_step[r] = step
+            self.st.history[r].append(_diverged_row(step, self._elapsed(), math.nan))
+        self.st.active &= ~which
 
     def _elapsed(self) -> float:
-        return self.seconds + (time.perf_counter() - self._t0)
+        return self.st.seconds + (time.perf_counter() - self._t0)
 
     # ---- main loop
     def loop(self, on_checkpoint: Callback | None, callback: Callback | None):
@@ -388,40 +321,40 @@ class _Run:
         if tr.progress:
             from tqdm.auto import tqdm
 
-            bar = tqdm(total=tr.steps, initial=self.step, desc=tr.name, leave=False,
+            bar = tqdm(total=tr.steps, initial=self.st.step, desc=tr.name, leave=False,
                        dynamic_ncols=True)
         m = problem.num_measurements
         try:
-            while self.step <= tr.steps and bool(self.active.any()):
-                t = self.step
+            while self.st.step <= tr.steps and bool(self.st.active.any()):
+                t = self.st.step
                 if (on_checkpoint is not None and tr.checkpoint_every is not None
                         and t % tr.checkpoint_every == 0 and t > 0):
-                    self.seconds = self._elapsed()
+                    self.st.seconds = self._elapsed()
                     self._t0 = time.perf_counter()
                     on_checkpoint(t, self.state_dict())
                 X, AX = self._forward()  # (R, d1, d2) or its LowRank, (R, m)
                 residual = AX - problem.y  # (R, m)
                 loss = 0.5 * residual.square().mean(-1)  # (R,)
                 if tr.batch_size is not None and tr.batch_size < m:
-                    idx = torch.randperm(m, generator=self.gen)[: tr.batch_size]
+                    idx = torch.randperm(m, generator=self.st.gen)[: tr.batch_size]
                     idx = idx.to(residual.device)
                     objective = 0.5 * residual[:, idx].square().mean(-1)
                 else:
                     objective = loss
                 lv = loss.detach()
-                if self.init_loss is None:
-                    self.init_loss = lv.clone()
-                limit = tr.divergence_factor * self.init_loss.clamp_min(
+                if self.st.init_loss is None:
+                    self.st.init_loss = lv.clone()
+                limit = tr.divergence_factor * self.st.init_loss.clamp_min(
                     torch.finfo(lv.dtype).tiny)
-                bad = (~torch.isfinite(lv) | (lv > limit)) & self.active
+                bad = (~torch.isfinite(lv) | (lv > limit)) & self.st.active
                 newly_div = bad if bool(bad.any()) else None
-                good = self.active & ~bad
-                self.last_X = keep_where(good, X, self.last_X)
+                good = self.st.active & ~bad
+                self.st.last_X = keep_where(good, X, self.st.last_X)
                 froze = bad.clone()
                 if tr.tol is not None:
                     conv = good & (lv <= tr.tol)
                     if bool(conv.any()):
-                        self.converged_step[conv.cpu()] = t
+                        self.st.converged_step[conv.cpu()] = t
                         froze |= conv
                 log_now = t % tr.log_every == 0 or t == tr.steps or bool(froze.any())
                 need_grad = t < tr.steps or log_now
@@ -435,20 +368,20 @@ class _Run:
                 if log_now:
                     self._log(t, X, good, grads, bar)
                 if tr.tol is not None:
-                    self.active &= ~(froze & ~bad)
-                if t < tr.steps and bool(self.active.any()):
+                    self.st.active &= ~(froze & ~bad)
+                if t < tr.steps and bool(self.st.active.any()):
                     self._update(grads, t)
                 if newly_div is not None:
                     self._reset(newly_div)
-                self.step = t + 1
+                self.st.step = t + 1
                 if bar is not None:
                     bar.update(1)
                 if callback is not None:
-                    callback(t, {"loss": lv, "active": self.active.clone()})
+                    callback(t, {"loss": lv, "active": self.st.active.clone()})
         finally:
             if bar is not None:
                 bar.close()
-        self.seconds = self._elapsed()
+        self.st.seconds = self._elapsed()
         for p in self.params.values():
             p.grad = None
         return self._results()
@@ -467,63 +400,47 @@ class _Run:
         gnorm = gsq.sqrt().tolist()
         elapsed = self._elapsed()
         for j, r in enumerate(idx):
-            self.history[r].append(history_row(t, elapsed, values, j, gnorm[r]))
+            self.st.history[r].append(history_row(t, elapsed, values, j, gnorm[r]))
         if bar is not None:
-            best = min(idx, key=lambda r: self.history[r][-1]["train_loss"])
-            row = self.history[best][-1]
+            best = min(idx, key=lambda r: self.st.history[r][-1]["train_loss"])
+            row = self.st.history[best][-1]
             bar.set_postfix(loss=f"{row['train_loss']:.3e}",
                             error=f"{row['relative_error']:.3e}", refresh=False)
 
     def _update(self, grads: dict[str, torch.Tensor | None], t: int) -> None:
-        tr = self.tr
+        """One step of the optimizer's rule (:data:`~spectralnn.updates.UPDATE_RULES`) for
+        every active replica."""
+        rule, st = self.rule, self.st
         with torch.no_grad():
-            if tr.optimizer == "normalized":
-                gsq = torch.zeros(self.R, dtype=self.lr.dtype, device=self.lr.device)
+            rate = st.lr
+            if rule.normalized:
+                gsq = torch.zeros(self.R, dtype=st.lr.dtype, device=st.lr.device)
                 for g in grads.values():
                     if g is not None:
                         gsq = gsq + self._per_replica_sq(g)
                 gn = gsq.sqrt()
-                scale = torch.where(gn > 0, self.lr / torch.where(gn > 0, gn, 1.0),
-                                    torch.zeros_like(gn))
+                rate = torch.where(gn > 0, st.lr / torch.where(gn > 0, gn, 1.0),
+                                   torch.zeros_like(gn))
             for k, p in self.params.items():
                 g = grads[k]
                 if g is None:
                     continue
-                act = self._view(self.active, p)
-                lr = self._view(self.lr, p)
-                if tr.optimizer in ("gd", "sgd"):
-                    new = p - lr * g
-                elif tr.optimizer == "momentum":
-                    vel = self.buffers["velocity"][k]
-                    v_new = tr.momentum * vel + g
-                    vel.copy_(torch.where(act, v_new, vel))
-                    new = p - lr * v_new
-                elif tr.optimizer == "adam":
-                    b1, b2 = tr.betas
-                    m_b, v_b = self.buffers["m"][k], self.buffers["v"][k]
-                    m_new = b1 * m_b + (1 - b1) * g
-                    v_new = b2 * v_b + (1 - b2) * g * g
-                    m_b.copy_(torch.where(act, m_new, m_b))
-                    v_b.copy_(torch.where(act, v_new, v_b))
-                    n = t + 1
-                    m_hat = m_new / (1 - b1**n)
-                    v_hat = v_new / (1 - b2**n)
-                    new = p - lr * m_hat / (v_hat.sqrt() + tr.eps)
-                else:  # normalized
-                    new = p - self._view(scale, p) * g
+                act = self._view(st.active, p)
+                buf = {b: st.buffers[b][k] for b in rule.buffers}
+                new = rule.step(p, g, buf, self._view(rate, p), act, t, self.hyper)
                 p.copy_(torch.where(act, new, p))
 
     def _results(self) -> RunResult | list[RunResult]:
         out = []
-        done = min(self.step, self.tr.steps + 1)
+        done = min(self.st.step, self.tr.steps + 1)
         for r in range(self.R):
-            ds = int(self.diverged_step[r])
-            cs = int(self.converged_step[r])
+            ds = int(self.st.diverged_step[r])
+            cs = int(self.st.converged_step[r])
             status = "diverged" if ds >= 0 else "converged" if cs >= 0 else "ok"
             steps = ds if ds >= 0 else cs if cs >= 0 else max(done - 1, 0)
             out.append(RunResult(
-                self.tr.name, as_dense(self.last_X[r]).detach().cpu().to(torch.float64),
-                self.history[r], lr=self.lr_values[r], steps=steps, seconds=self.seconds,
+                self.tr.name, as_dense(self.st.last_X[r]).detach().cpu().to(torch.float64),
+                self.st.history[r], lr=self.lr_values[r], steps=steps, seconds=self.st.seconds,
                 diverged=ds >= 0, diverged_step=ds if ds >= 0 else None,
                 converged_step=cs if cs >= 0 else None, status=status,
                 info={"optimizer": self.tr.optimizer}))
@@ -547,152 +464,3 @@ def train(model: nn.Module, problem, steps: int = 1000, lr: float | Sequence[flo
     fit_keys = {"state", "on_checkpoint", "callback"}
     fit_opts = {k: options.pop(k) for k in list(options) if k in fit_keys}
     return Trainer(steps, lr, **options).fit(model, problem, **fit_opts)
-
-
-def stack_models(batched: nn.Module, models: Sequence[nn.Module]) -> nn.Module:
-    """Copy the parameters of ``R`` single models into ``batched`` (built with ``replicas=R``),
-    so that replica ``r`` is exactly ``models[r]``; returns ``batched``.
-
-    Parameter names must match, and each batched parameter must be ``(R, *single.shape)``.
-    """
-    singles = [dict(m.named_parameters()) for m in models]
-    with torch.no_grad():
-        for name, p in batched.named_parameters():
-            try:
-                stacked = torch.stack([s[name].detach() for s in singles])
-            except KeyError:
-                raise ConfigError(f"parameter {name!r} of the batched model is missing in the "
-                                  "single models") from None
-            if stacked.shape != p.shape:
-                raise ShapeError(f"parameter {name!r}: stacked shape {tuple(stacked.shape)}, "
-                                 f"expected {tuple(p.shape)}")
-            p.copy_(stacked)
-    return batched
-
-
-def split_state(state: dict[str, Any]) -> list[dict[str, Any]]:
-    """Split a batched training state into ``R`` single-run states (as if each replica had been
-    trained alone; its ``model`` entry loads into the unbatched model)."""
-    R = state["replicas"]
-    if not state["batched"]:
-        return [state]
-    out = []
-    for r in range(R):
-        def one(t, r=r):
-            return None if t is None else t[r : r + 1].clone()
-
-        out.append({
-            **{k: state[k] for k in ("format", "step", "seconds", "optimizer", "rng")},
-            "batched": False,
-            "replicas": 1,
-            "lr": state["lr"][r : r + 1].clone(),
-            "model": {k: v[r].clone() for k, v in state["model"].items()},
-            "init_params": {k: v[r].clone() for k, v in state["init_params"].items()},
-            "buffers": {b: {k: v[r].clone() for k, v in d.items()}
-                        for b, d in state["buffers"].items()},
-            "active": one(state["active"]),
-            "diverged_step": one(state["diverged_step"]),
-            "converged_step": one(state["converged_step"]),
-            "last_X": one(state["last_X"]),
-            "init_loss": one(state["init_loss"]),
-            "history": [list(state["history"][r])],
-        })
-    return out
-
-
-def stack_states(states: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Inverse of :func:`split_state`: one batched state from single-run states at the same
-    step."""
-    steps = {s["step"] for s in states}
-    if len(steps) != 1:
-        raise ConfigError(f"states are at different steps {sorted(steps)}; expected one step")
-    first = states[0]
-
-    def cat(key):
-        vals = [s[key] for s in states]
-        return None if vals[0] is None else torch.cat(vals)
-
-    return {
-        **{k: first[k] for k in ("format", "step", "optimizer", "rng")},
-        "seconds": max(s["seconds"] for s in states),
-        "batched": True,
-        "replicas": len(states),
-        "lr": cat("lr"),
-        "model": {k: torch.stack([s["model"][k] for s in states]) for k in first["model"]},
-        "init_params": {k: torch.stack([s["init_params"][k] for s in states])
-                        for k in first["init_params"]},
-        "buffers": {b: {k: torch.stack([s["buffers"][b][k] for s in states]) for k in d}
-                    for b, d in first["buffers"].items()},
-        "active": cat("active"),
-        "diverged_step": cat("diverged_step"),
-        "converged_step": cat("converged_step"),
-        "last_X": cat("last_X"),
-        "init_loss": cat("init_loss"),
-        "history": [s["history"][0] for s in states],
-    }
-
-
-def sweep(make_model: Callable[[int | None], nn.Module], problem, lrs: Sequence[float],
-          steps: int, **options: Any) -> list[RunResult]:
-    """Train one run per learning rate, all together as one batched model.
-
-    Args:
-        make_model: ``make_model(replicas)`` builds the model (``replicas=None``: a single one;
-            ``replicas=R``: the batched one). Every replica starts from the single model's
-            parameters (the same initialisation for every rate, as in the paper).
-        lrs: the learning rates, one replica each.
-        steps, options: as for :class:`Trainer`.
-
-    Returns:
-        One :class:`~spectralnn.metrics.RunResult` per rate, in order; diverged rates are
-        flagged and keep their history, the others are unaffected by them.
-    """
-    lrs = _check_lrs(list(lrs))
-    single = make_model(None)
-    batched = stack_models(make_model(len(lrs)), [single] * len(lrs))
-    out = Trainer(steps, lrs, **options).fit(batched, problem)
-    assert isinstance(out, list)
-    return out
-
-
-def paper_lr_search(make_model: Callable[[int | None], nn.Module], problem, steps: int,
-                    keep: int = 5, grid: Sequence[float] | None = None,
-                    probe_steps: int | None = None, chunk: int | None = None,
-                    **options: Any) -> tuple[list[RunResult], list[float]]:
-    """The paper's learning-rate search: try the rates of ``grid`` (default
-    :func:`paper_lr_grid`, descending) and keep the first ``keep`` that do not diverge.
-
-    Rates are tried ``chunk`` at a time (default ``keep + 2``) as one batched model. With
-    ``probe_steps=None`` each try is the full ``steps``-step run (exactly the paper's
-    procedure; the kept runs are returned as they are). With ``probe_steps = s < steps`` the
-    tries are ``s``-step probes and the kept rates are then trained for ``steps`` in one
-    batched sweep (a rate that survives the probe may still diverge later: it is reported).
-
-    Returns:
-        ``(results of the kept rates, every rate tried that diverged)``.
-
-    Raises:
-        ConfigError: when fewer than ``keep`` rates of the grid survive.
-    """
-    grid = paper_lr_grid() if grid is None else _check_lrs(list(grid))
-    keep = _check_int(keep, "keep", 1)
-    chunk = keep + 2 if chunk is None else _check_int(chunk, "chunk", 1)
-    probe = steps if probe_steps is None else min(_check_int(probe_steps, "probe_steps", 1),
-                                                  steps)
-    kept: list[RunResult] = []
-    rejected: list[float] = []
-    i = 0
-    while len(kept) < keep and i < len(grid):
-        rates = grid[i : i + chunk]
-        i += len(rates)
-        for res in sweep(make_model, problem, rates, probe, **options):
-            if res.diverged:
-                rejected.append(float(res.lr))
-            elif len(kept) < keep:
-                kept.append(res)
-    if len(kept) < keep:
-        raise ConfigError(f"only {len(kept)} of the {len(grid)} learning rates did not "
-                          f"diverge; expected at least keep={keep}")
-    if probe < steps:
-        kept = sweep(make_model, problem, [float(r.lr) for r in kept], steps, **options)
-    return kept, rejected

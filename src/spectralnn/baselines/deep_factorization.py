@@ -18,8 +18,8 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError, unknown_name
-from ..nn import _check_shape
-from .linear import _check_replicas
+from ..validate import replicas as _check_replicas
+from ..validate import shape_pair as _check_shape
 
 __all__ = ["DeepFactorization"]
 

@@ -15,16 +15,10 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from ..nn import _check_shape
+from ..validate import replicas as _check_replicas
+from ..validate import shape_pair as _check_shape
 
 __all__ = ["LinearModel"]
-
-
-def _check_replicas(replicas: object) -> int | None:
-    if replicas is not None and (isinstance(replicas, bool) or not isinstance(replicas, int)
-                                 or replicas <= 0):
-        raise ConfigError(f"replicas must be a positive integer or None, got {replicas!r}")
-    return replicas
 
 
 class LinearModel(nn.Module):

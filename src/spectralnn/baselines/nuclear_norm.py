@@ -10,10 +10,12 @@ with the constraint built from ``operator.dense()`` reshaped to the ``(m, d1·d2
 (``d1·d2`` up to a few thousand); for larger ones use
 :func:`~spectralnn.baselines.svt.singular_value_thresholding`.
 
-The solver's status is always checked: ``infeasible``/``unbounded`` (and their inaccurate
-forms) and solver failures raise :class:`~spectralnn.errors.SolverError`; an
-``optimal_inaccurate`` or ``user_limit`` answer is returned with that status (and
-``accurate=False`` in the summary), or raises when ``allow_inaccurate=False``.
+:func:`minimize_nuclear_norm` is the library's one nuclear-norm program (also behind
+:func:`spectralnn.theory.nuclear_norm_optimum`). The solver's status is always checked:
+``infeasible``/``unbounded`` (and their inaccurate forms) and solver failures raise
+:class:`~spectralnn.errors.SolverError`; an ``optimal_inaccurate`` or ``user_limit`` answer
+is returned with that status (and ``accurate=False`` in the summary), or raises when
+``allow_inaccurate=False``.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from __future__ import annotations
 import math
 import time
 import warnings
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -28,7 +32,8 @@ import torch
 from ..errors import ConfigError, SolverError, unknown_name
 from ..metrics import RunResult, history_row, matrix_metrics
 
-__all__ = ["SOLVERS", "nuclear_norm_minimization", "solve_nuclear_norm"]
+__all__ = ["SOLVERS", "minimize_nuclear_norm", "nuclear_norm_minimization",
+           "solve_nuclear_norm"]
 
 SOLVERS = ("CLARABEL", "SCS")
 
@@ -39,13 +44,90 @@ _DEFAULT_OPTIONS = {
 }
 
 
+def minimize_nuclear_norm(
+    M: np.ndarray,
+    b: np.ndarray,
+    shape: tuple[int, int],
+    *,
+    delta: float | None = None,
+    solvers: Sequence[str] = ("SCS",),
+    allow_inaccurate: bool = True,
+    **solver_options: Any,
+) -> tuple[np.ndarray, str, float, dict]:
+    """The one cvxpy program of the library: ``min ‖X‖_*`` s.t. ``M vec(X) = b`` (or
+    ``‖M vec(X) − b‖₂ ≤ delta``), ``vec`` row-major, ``X`` of ``shape``.
+
+    ``solvers`` are tried in order (each with the tight defaults of ``_DEFAULT_OPTIONS``,
+    overridden by ``solver_options``) until one returns an accepted answer: ``optimal``, or
+    also ``optimal_inaccurate``/``user_limit`` with ``allow_inaccurate``. Infeasible or
+    unbounded programs, solver failures and unaccepted statuses move on to the next solver;
+    when none is left, :class:`SolverError` lists every solver's reason.
+
+    Returns:
+        ``(X float64 array, status, optimal value, {"solver", "solve_seconds",
+        "iterations"})``.
+    """
+    import cvxpy as cp
+
+    names = [str(s).upper() for s in solvers]
+    for name, given in zip(names, solvers):
+        if name not in SOLVERS:
+            raise unknown_name("solver", given, SOLVERS)
+    if delta is not None:
+        delta = float(delta)
+        if not math.isfinite(delta) or delta < 0:
+            raise ConfigError(f"delta must be a finite number ≥ 0 or None, got {delta!r}")
+    d1, d2 = shape
+    x = cp.Variable(d1 * d2)
+    X = cp.reshape(x, (d1, d2), order="C")
+    residual = M @ x - b
+    constraint = [residual == 0] if delta is None else [cp.norm(residual, 2) <= delta]
+    prob = cp.Problem(cp.Minimize(cp.normNuc(X)), constraint)
+    what = "A(X) = y" if delta is None else f"‖A(X) − y‖₂ ≤ {delta:g}"
+    reasons = []
+    for name in names:
+        options = {**_DEFAULT_OPTIONS[name], **solver_options}
+        try:
+            with warnings.catch_warnings():  # the status is checked and reported below
+                warnings.simplefilter("ignore", UserWarning)
+                prob.solve(solver=name, **options)
+        except cp.error.SolverError as exc:
+            reasons.append(f"nuclear-norm solver {name} failed: "
+                           f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
+            continue
+        status = str(prob.status)
+        if status in (cp.INFEASIBLE, cp.INFEASIBLE_INACCURATE, cp.UNBOUNDED,
+                      cp.UNBOUNDED_INACCURATE):
+            reasons.append(f"nuclear-norm program is {status} (solver {name}, "
+                           f"constraint {what})")
+        elif x.value is None or status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE,
+                                               cp.USER_LIMIT):
+            reasons.append(f"nuclear-norm solver {name} returned status {status!r} "
+                           "without a usable solution")
+        elif status != cp.OPTIMAL and not allow_inaccurate:
+            reasons.append(f"nuclear-norm solver {name} returned status {status!r}; "
+                           "expected 'optimal' (tighten tolerances or try solver='CLARABEL')")
+        else:
+            stats = prob.solver_stats
+            info = {
+                "solver": name,
+                "solve_seconds": (float(stats.solve_time) if stats.solve_time is not None
+                                  else math.nan),
+                "iterations": int(stats.num_iters) if stats.num_iters is not None else -1,
+            }
+            Xv = np.asarray(x.value, dtype=np.float64).reshape(d1, d2)
+            return Xv, status, float(prob.value), info
+    raise SolverError("; ".join(reasons))
+
+
 def solve_nuclear_norm(
     A: torch.Tensor,
     y: torch.Tensor,
+    *,
     delta: float | None = None,
     solver: str = "SCS",
     allow_inaccurate: bool = True,
-    **solver_options,
+    **solver_options: Any,
 ) -> tuple[np.ndarray, str, float, dict]:
     """Minimise ``‖X‖_*`` subject to ``A(X) = y`` (or ``‖A(X) − y‖₂ ≤ delta``).
 
@@ -64,55 +146,16 @@ def solve_nuclear_norm(
     Raises:
         SolverError: infeasible, unbounded, failed, or inaccurate when not allowed.
     """
-    import cvxpy as cp
-
-    name = str(solver).upper()
-    if name not in SOLVERS:
-        raise unknown_name("solver", solver, SOLVERS)
-    if delta is not None:
-        delta = float(delta)
-        if not math.isfinite(delta) or delta < 0:
-            raise ConfigError(f"delta must be a finite number ≥ 0 or None, got {delta!r}")
     m, d1, d2 = A.shape
     M = A.detach().cpu().to(torch.float64).reshape(m, d1 * d2).numpy()
     b = y.detach().cpu().to(torch.float64).numpy()
-    x = cp.Variable(d1 * d2)
-    X = cp.reshape(x, (d1, d2), order="C")
-    residual = M @ x - b
-    constraint = [residual == 0] if delta is None else [cp.norm(residual, 2) <= delta]
-    prob = cp.Problem(cp.Minimize(cp.normNuc(X)), constraint)
-    options = {**_DEFAULT_OPTIONS[name], **solver_options}
-    try:
-        with warnings.catch_warnings():  # the status is checked and reported below
-            warnings.simplefilter("ignore", UserWarning)
-            prob.solve(solver=name, **options)
-    except cp.error.SolverError as exc:
-        raise SolverError(f"nuclear-norm solver {name} failed: "
-                          f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
-                          ) from None
-    status = str(prob.status)
-    if status in (cp.INFEASIBLE, cp.INFEASIBLE_INACCURATE, cp.UNBOUNDED,
-                  cp.UNBOUNDED_INACCURATE):
-        what = "A(X) = y" if delta is None else f"‖A(X) − y‖₂ ≤ {delta:g}"
-        raise SolverError(f"nuclear-norm program is {status} (solver {name}, constraint {what})")
-    if x.value is None or status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE, cp.USER_LIMIT):
-        raise SolverError(f"nuclear-norm solver {name} returned status {status!r} "
-                          "without a usable solution")
-    if status != cp.OPTIMAL and not allow_inaccurate:
-        raise SolverError(f"nuclear-norm solver {name} returned status {status!r}; "
-                          "expected 'optimal' (tighten tolerances or try solver='CLARABEL')")
-    stats = prob.solver_stats
-    info = {
-        "solver": name,
-        "solve_seconds": float(stats.solve_time) if stats.solve_time is not None else math.nan,
-        "iterations": int(stats.num_iters) if stats.num_iters is not None else -1,
-    }
-    Xv = np.asarray(x.value, dtype=np.float64).reshape(d1, d2)
-    return Xv, status, float(prob.value), info
+    return minimize_nuclear_norm(M, b, (d1, d2), delta=delta, solvers=(solver,),
+                                 allow_inaccurate=allow_inaccurate, **solver_options)
 
 
 def nuclear_norm_minimization(
     problem,
+    *,
     delta: float | None = None,
     solver: str = "SCS",
     allow_inaccurate: bool = True,
@@ -126,7 +169,8 @@ def nuclear_norm_minimization(
     """
     start = time.perf_counter()
     A = problem.operator.dense()
-    X, status, value, info = solve_nuclear_norm(A, problem.y, delta, solver, allow_inaccurate,
+    X, status, value, info = solve_nuclear_norm(A, problem.y, delta=delta, solver=solver,
+                                                allow_inaccurate=allow_inaccurate,
                                                 **solver_options)
     seconds = time.perf_counter() - start
     Xt = torch.from_numpy(X)

@@ -71,6 +71,7 @@ def svt_defaults(problem, seed: int = 0, probes: int = 16) -> tuple[float, float
 
 def singular_value_thresholding(
     problem,
+    *,
     tau: float | None = None,
     step: float | None = None,
     max_iters: int = 2000,
@@ -108,6 +109,7 @@ def singular_value_thresholding(
     every = max(1, max_iters // 100) if log_every is None else int(log_every)
     if every < 1:
         raise ConfigError(f"log_every must be a positive integer, got {log_every!r}")
+    assert tau is not None and step is not None  # given, or both from svt_defaults
     op, y = problem.operator, problem.y
     ynorm = float(torch.linalg.vector_norm(y))
     Aty = op.adjoint(y)

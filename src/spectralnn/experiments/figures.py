@@ -17,17 +17,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..baselines.registry import build_model, solve
 from ..errors import ConfigError
 from ..metrics import RunResult, history_row, matrix_metrics, to_pixels
+from ..models import build_model, solve
+from ..rates import OnUpdate, fit_rates, paper_lr_search
 from ..sensing.problem import SensingProblem, paper_mnist_problem, paper_synthetic_problem
-from ..train import Trainer, paper_lr_search, stack_models
+from ..train import Trainer
+from ..validate import dtype_from_name
 from .plots import Curve, plot_image_evolution, plot_image_grid, plot_training_panels
 
 __all__ = ["FIGURE_RUNNERS", "FigureResult", "RunRecord"]
-
-_DTYPES = {"float32": torch.float32, "float64": torch.float64}
-
 
 @dataclass
 class RunRecord:
@@ -35,7 +34,7 @@ class RunRecord:
 
     model: str
     result: RunResult
-    problem: str
+    problem: str | None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
@@ -59,14 +58,11 @@ class FigureResult:
 
 
 def _dtype(cfg: dict) -> torch.dtype:
-    name = cfg["train"].get("dtype", "float64")
-    if name not in _DTYPES:
-        raise ConfigError(f"dtype must be one of {sorted(_DTYPES)}, got {name!r}")
-    return _DTYPES[name]
+    return dtype_from_name(cfg.get("model", {}).get("dtype", "float64"))
 
 
 def _device(cfg: dict) -> torch.device:
-    dev = torch.device(cfg["train"].get("device", "cpu"))
+    dev = torch.device(cfg.get("model", {}).get("device", "cpu"))
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"device {str(dev)!r} requested but CUDA is not available")
     return dev
@@ -82,37 +78,25 @@ def _model_table(cfg: dict, name: str) -> tuple[dict, int, int, int]:
 
 
 def _rates(cfg: dict) -> str | list[float]:
-    rates = cfg["train"].get("rates", "paper")
-    if rates == "paper":
+    """``"search"`` (the paper's) or the configured rates, from ``[train] lr``."""
+    rates = cfg["train"].get("lr", "search")
+    if rates == "search":
         return rates
     if isinstance(rates, (int, float)):
         rates = [rates]
     if not isinstance(rates, list) or not rates or not all(
             isinstance(r, (int, float)) and r > 0 for r in rates):
-        raise ConfigError(f"rates must be 'paper' or a list of positive numbers, got {rates!r}")
+        raise ConfigError(f"[train] lr must be 'search' or a list of positive numbers, "
+                          f"got {rates!r}")
     return [float(r) for r in rates]
 
 
-def _train_rates(make_model: Callable[[int | None], torch.nn.Module], problem: SensingProblem,
-                 rates: list[float], steps: int, name: str, progress: bool, image: bool = False,
-                 callback: Callable | None = None) -> list[RunResult]:
-    """One batched run with one replica per rate, all from the same initialisation."""
-    single = make_model(None)
-    batched = stack_models(make_model(len(rates)), [single] * len(rates))
-    trainer = Trainer(steps, rates, name=name, progress=progress, image=image)
-    hook = None
-    if callback is not None:  # callback(k, model) with the model after k updates
-        callback(0, batched)
-        hook = lambda t, info: callback(min(t + 1, steps), batched)  # noqa: E731
-    out = trainer.fit(batched, problem, callback=hook)
-    return out if isinstance(out, list) else [out]
-
-
 def _search_and_train(cfg: dict, name: str, problem: SensingProblem, progress: bool,
-                      image: bool = False, callback: Callable | None = None,
+                      image: bool = False, on_update: OnUpdate | None = None,
                       ) -> tuple[list[RunResult], list[float]]:
     """Learning rates for model ``name`` (the paper's search, or the configured list) and the
-    runs at those rates. Returns ``(runs, rates rejected as divergent)``."""
+    runs at those rates (:mod:`spectralnn.rates`). Returns ``(runs, rates rejected as
+    divergent)``."""
     options, steps, keep, seed = _model_table(cfg, name)
     dtype, device = problem.dtype, problem.device
 
@@ -121,23 +105,19 @@ def _search_and_train(cfg: dict, name: str, problem: SensingProblem, progress: b
                            device=device, problem=problem, **options)
 
     rates = _rates(cfg)
-    rejected: list[float] = []
-    if rates == "paper":
+    if isinstance(rates, str):  # "search"
         probe = cfg["train"].get("probe_steps")
         if cfg["models"][name].get("full_search", False):
             probe = None   # screen on full-length runs (a rate can diverge late)
-        probe = None if probe is None else min(int(probe), steps)
-        found, rejected = paper_lr_search(make_model, problem, probe or steps, keep=keep,
-                                          name=name, progress=progress, image=image)
-        rates = [float(r.lr) for r in found]
-        if probe is None and callback is None:
-            return found, rejected
-    runs = _train_rates(make_model, problem, rates, steps, name, progress, image, callback)
-    return runs, rejected
+        return paper_lr_search(make_model, problem, steps, keep=keep, probe_steps=probe,
+                               on_update=on_update, name=name, progress=progress, image=image)
+    runs, _ = fit_rates(make_model, problem, rates, steps, on_update=on_update, name=name,
+                        progress=progress, image=image)
+    return runs, []
 
 
 def _curves(runs: list[RunResult]) -> list[Curve]:
-    return [Curve(r.model, float(r.lr), r.history, r.diverged) for r in runs]
+    return [Curve(r.model, r.rate, r.history, r.diverged) for r in runs]
 
 
 def _pixels(X: torch.Tensor, problem: SensingProblem) -> np.ndarray:
@@ -187,7 +167,7 @@ def _excess_loss_rate(run: RunResult, floor: float) -> dict[str, Any] | None:
     if not phases:
         return None
     last = phases[-1]
-    return {"lr": float(run.lr), "rate": last.rate, "r2": last.r2,
+    return {"lr": run.rate, "rate": last.rate, "r2": last.r2,
             "window": [int(last.start), int(last.stop)], "floor": floor,
             "phases": [p.as_dict() for p in phases]}
 
@@ -207,12 +187,12 @@ def run_fig2(cfg: dict, out: Path, progress: bool) -> FigureResult:
                                  init_scale=float(options.get("init_scale", 1.0)),
                                  activation=options.get("activation", "tanh"))
     rates = _rates(cfg)
-    grid = paper_lr_grid() if rates == "paper" else rates
+    grid = paper_lr_grid() if isinstance(rates, str) else rates
     batch = ReducedSNN.concatenate([single] * len(grid))
     y = problem.y.detach().cpu().double().numpy()
     hist = batch.fit(y, grid, steps, record_x=True)
     ok = [b for b in range(len(grid)) if not hist.diverged[b]]
-    keep_idx = ok[:keep] if rates == "paper" else list(range(len(grid)))
+    keep_idx = ok[:keep] if isinstance(rates, str) else list(range(len(grid)))
     if not keep_idx:
         raise ConfigError(f"every learning rate diverged on fig2: {grid}")
     runs = _reduced_runs(problem, batch, hist, keep_idx, steps)
@@ -225,6 +205,7 @@ def run_fig2(cfg: dict, out: Path, progress: bool) -> FigureResult:
     lr0 = float(hist.lr[keep_idx[0]])
     full = Trainer(check_steps, lr0, name="snn (full check)", progress=progress).fit(
         single.to_snn(dtype=problem.dtype).to(problem.device), problem)
+    assert isinstance(full, RunResult)  # one model, one result
     short = single.copy()
     short.fit(y, lr0, check_steps)
     X_red = short.full_matrix(problem.dtype)
@@ -238,7 +219,7 @@ def run_fig2(cfg: dict, out: Path, progress: bool) -> FigureResult:
                                reference_nuclear_norm=optimum.nuclear_norm,
                                reference_label="exact min-nuclear-norm LS solution")
     findings = [{
-        "lr": float(r.lr),
+        "lr": r.rate,
         "final_nuclear_norm": r.final["nuclear_norm"],
         "optimal_nuclear_norm": optimum.nuclear_norm,
         "nuclear_norm_gap": abs(r.final["nuclear_norm"] - optimum.nuclear_norm),
@@ -248,7 +229,7 @@ def run_fig2(cfg: dict, out: Path, progress: bool) -> FigureResult:
     extra = {
         "reduced_vs_full": {"steps": check_steps, "lr": lr0, "relative_difference": check_diff,
                             "full_seconds": full.seconds},
-        "kkt": {"lr": float(best.lr), "holds": bool(cert.holds),
+        "kkt": {"lr": best.rate, "holds": bool(cert.holds),
                 "primal_residual": cert.primal_residual,
                 "tangent_residual": cert.tangent_residual, "normal_norm": cert.normal_norm,
                 "rank": cert.rank, "target": "least_squares"},
@@ -315,10 +296,12 @@ def run_fig4(cfg: dict, out: Path, progress: bool) -> FigureResult:
 
         def grab(t: int, model, marks=marks, snaps=snaps) -> None:
             if t in marks:
+                # A copy: LG's forward returns its parameter W itself, which the trainer
+                # updates in place (without the copy every LG snapshot showed the last step).
                 with torch.no_grad():
-                    snaps[t] = model().detach().cpu()
+                    snaps[t] = model().detach().cpu().clone()
 
-        runs, _ = _search_and_train(cfg, name, problem, progress, image=True, callback=grab)
+        runs, _ = _search_and_train(cfg, name, problem, progress, image=True, on_update=grab)
         for j, r in enumerate(runs):
             records.append(RunRecord(name, r, problem.name, {"digit_index": index}))
             text = f"{name.upper()} lr={r.lr:g}" + (" (diverged)" if r.diverged else "")
@@ -342,7 +325,7 @@ def run_fig5(cfg: dict, out: Path, progress: bool) -> FigureResult:
     for name in trainable:  # the paper's search, on the first digit
         runs, _ = _search_and_train(cfg, name, problems[0], progress, image=True)
         ok = [r for r in runs if not r.diverged]
-        chosen[name] = float((ok or runs)[0].lr)
+        chosen[name] = (ok or runs)[0].rate
     records: list[RunRecord] = []
     images: dict[str, list[np.ndarray]] = {"truth": []}
     captions: dict[str, list[str]] = {"truth": []}
@@ -358,15 +341,17 @@ def run_fig5(cfg: dict, out: Path, progress: bool) -> FigureResult:
                 options, steps, _, seed = _model_table(cfg, name)
                 model = build_model(name, problem.shape, seed=seed, dtype=problem.dtype,
                                     device=problem.device, **options)
-                res = Trainer(steps, chosen[name], name=name, progress=progress,
-                              image=True).fit(model, problem)
+                fitted = Trainer(steps, chosen[name], name=name, progress=progress,
+                                 image=True).fit(model, problem)
+                assert isinstance(fitted, RunResult)  # one model, one result
+                res = fitted
             records.append(RunRecord(name, res, label, {"digit": k}))
             images.setdefault(name, []).append(_pixels(res.X, problem))
             captions.setdefault(name, []).append(
                 f"err {res.final.get('relative_error', math.nan):.3f}")
     names = ["truth", *cfg["models"]]
     rows = [(n.upper() if n != "truth" else "ground truth", images[n]) for n in names]
-    columns = [p.name.split("-digit-")[-1] for p in problems]
+    columns = [str(p.name).split("-digit-")[-1] for p in problems]
     png = plot_image_grid([f"digit {c}" for c in columns], rows, out / "fig5.png",
                           cfg["title"], captions=[captions[n] for n in names])
     settings = _settings(cfg, problems[0])
@@ -381,7 +366,7 @@ def _image_findings(records: list[RunRecord]) -> list[dict[str, Any]]:
     for rec in records:
         if rec.result.diverged:
             continue
-        row = out.setdefault(rec.problem, {"problem": rec.problem})
+        row = out.setdefault(str(rec.problem), {"problem": rec.problem})
         err = rec.result.final.get("relative_error", math.nan)
         if err < row.get(f"{rec.model}_relative_error", math.inf):
             row[f"{rec.model}_relative_error"] = err

@@ -1,4 +1,5 @@
-"""Figures in the paper's layout (matplotlib, Agg backend, PNG).
+"""Figures in the paper's layout (matplotlib figures rendered to PNG; no pyplot, no backend
+switch: see :mod:`spectralnn.plotting`).
 
 - :func:`plot_training_panels`: training error, nuclear norm and the 3 leading singular values
   against iteration, one curve per (model, learning rate) — paper Figs. 2–3.
@@ -12,13 +13,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.figure import Figure
 
-from .._io import atomic_write
+from .. import plotting
+from ..plotting import colormap, new_figure
 
 __all__ = ["Curve", "plot_image_evolution", "plot_image_grid", "plot_training_panels",
            "save_figure"]
@@ -40,14 +39,9 @@ class Curve:
         return np.array([row.get(key, np.nan) for row in self.history], dtype=float)
 
 
-def save_figure(fig, path: Path, dpi: int = 130) -> Path:
-    """Write ``fig`` to ``path`` atomically (temporary file in the same folder, then rename)."""
-    path = Path(path)
-    try:
-        atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=dpi, bbox_inches="tight"))
-    finally:
-        plt.close(fig)
-    return path
+def save_figure(fig: Figure, path: Path, dpi: int = 130) -> Path:
+    """Write ``fig`` to ``path`` atomically as PNG, cropped to its content."""
+    return plotting.save_figure(fig, path, dpi=dpi, bbox_inches="tight")
 
 
 def _label(c: Curve, several_models: bool) -> str:
@@ -61,9 +55,9 @@ def plot_training_panels(curves: Sequence[Curve], path: Path, title: str,
                          reference_label: str = "min-nuclear-norm solution") -> Path:
     """Three panels against iteration: training error (log scale), nuclear norm, and the
     three leading singular values (one colour per curve; sv1 solid, sv2 dashed, sv3 dotted)."""
-    fig, axes = plt.subplots(1, 3, figsize=(16, 4.6))
+    fig, axes = new_figure(1, 3, figsize=(16, 4.6))
     several = len({c.model for c in curves}) > 1
-    cmap = plt.get_cmap("tab10" if len(curves) <= 10 else "tab20")
+    cmap = colormap("tab10" if len(curves) <= 10 else "tab20")
     for i, c in enumerate(curves):
         color = cmap(i % cmap.N)
         ls = _LINESTYLES.get(c.model, "-") if several else "-"
@@ -107,7 +101,7 @@ def plot_image_evolution(rows: Sequence[tuple[str, Sequence[tuple[int, np.ndarra
                          truth: np.ndarray, path: Path, title: str) -> Path:
     """Rows of ``(label, [(step, image in pixels), ...])``; the ground truth ends each row."""
     ncols = max(len(snaps) for _, snaps in rows) + 1
-    fig, axes = plt.subplots(len(rows), ncols, figsize=(1.35 * ncols + 1.2, 1.45 * len(rows)),
+    fig, axes = new_figure(len(rows), ncols, figsize=(1.35 * ncols + 1.2, 1.45 * len(rows)),
                              squeeze=False)
     for r, (label, snaps) in enumerate(rows):
         for c in range(ncols):
@@ -131,7 +125,7 @@ def plot_image_grid(columns: Sequence[str], rows: Sequence[tuple[str, Sequence[n
     """A grid: one row per ``(label, images)``, one column per entry of ``columns``;
     ``captions[r][c]`` is written under each image (e.g. its relative error)."""
     n = len(columns)
-    fig, axes = plt.subplots(len(rows), n, figsize=(1.3 * n + 1.2, 1.55 * len(rows)),
+    fig, axes = new_figure(len(rows), n, figsize=(1.3 * n + 1.2, 1.55 * len(rows)),
                              squeeze=False)
     for r, (label, images) in enumerate(rows):
         for c, img in enumerate(images):

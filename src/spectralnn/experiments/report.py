@@ -22,6 +22,12 @@ class Block:
     content: Any
 
 
+
+def _rates_text(train: dict) -> str:
+    """How the rates were chosen (``[train] lr``; ``rates`` in older summaries)."""
+    lr = train.get("lr", train.get("rates", "search"))
+    return "paper" if lr in ("search", "paper") else str(lr)
+
 def _fmt(v: Any) -> str:
     if v is None:
         return "—"
@@ -131,7 +137,7 @@ def build_report(figures: list[dict], total_seconds: float, quick: bool) -> list
                 f"{prob.get('measurements')} training measurements (+ as many held out), "
                 f"noise std {prob.get('noise_std')}; {s['dtype']} on {s['device']}; "
                 f"{s['train'].get('steps')} steps; learning rates: "
-                f"{s['train'].get('rates', 'paper')} (keep {s['train'].get('keep', '—')}).")
+                f"{_rates_text(s['train'])} (keep {s['train'].get('keep', '—')}).")
         if "engine" in s:
             desc += f" Engine: {s['engine']}."
         if "learning_rates" in s:

@@ -28,7 +28,7 @@ import abc
 import copy
 import math
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import numpy as np
 import torch
@@ -163,6 +163,7 @@ class SensingOperator(abc.ABC):
     shape: tuple[int, int]
     num_measurements: int
     _dtype: torch.dtype
+    _device: torch.device
 
     # ---- shape helpers
     @property
@@ -407,7 +408,7 @@ class DenseOperator(SensingOperator):
         return {"matrix": self.matrix.detach().cpu().numpy()}
 
     @classmethod
-    def _from_arrays(cls, shape, dtype, state):  # type: ignore[override]
+    def _from_arrays(cls, shape, dtype, state):
         matrix = _state_tensor(state, "matrix").to(dtype)
         if matrix.dim() != 2 or matrix.shape[1] != shape[0] * shape[1]:
             raise DataError(
@@ -469,7 +470,7 @@ class GaussianOperator(DenseOperator):
         return out
 
     @classmethod
-    def _from_arrays(cls, shape, dtype, state):  # type: ignore[override]
+    def _from_arrays(cls, shape, dtype, state):
         op = super()._from_arrays(shape, dtype, state)
         op.std = float(_state_array(state, "std"))
         op.seed = int(_state_array(state, "seed"))
@@ -590,7 +591,7 @@ class WellSpecifiedOperator(SensingOperator):
         }
 
     @classmethod
-    def _from_arrays(cls, shape, dtype, state):  # type: ignore[override]
+    def _from_arrays(cls, shape, dtype, state):
         op = cls(
             _state_tensor(state, "phi").to(dtype),
             _state_tensor(state, "psi").to(dtype),
@@ -685,7 +686,7 @@ class EntrySampling(SensingOperator):
         idx = torch.nonzero(mk.flatten().cpu()).flatten()
         if idx.numel() == 0:
             raise ConfigError("mask has no True entry; expected at least one observed entry")
-        return cls(tuple(mk.shape), idx, dtype=dtype, device=device)
+        return cls((int(mk.shape[0]), int(mk.shape[1])), idx, dtype=dtype, device=device)
 
     def mask(self) -> torch.Tensor:
         """Boolean ``(d1, d2)`` tensor, ``True`` at the observed entries."""
@@ -705,7 +706,7 @@ class EntrySampling(SensingOperator):
         return {"indices": self.indices.cpu().numpy()}
 
     @classmethod
-    def _from_arrays(cls, shape, dtype, state):  # type: ignore[override]
+    def _from_arrays(cls, shape, dtype, state):
         return cls(shape, _state_tensor(state, "indices"), dtype=dtype)
 
 
@@ -888,13 +889,13 @@ class SubsampledDCT(SensingOperator):
         """``√(d1·d2/m)``."""
         return math.sqrt(self.shape[0] * self.shape[1] / self.num_measurements)
 
-    def to(self, device=None, dtype=None) -> SubsampledDCT:  # type: ignore[override]
+    def to(self, device=None, dtype=None) -> SubsampledDCT:
         if dtype is not None and dtype not in (torch.float32, torch.float64):
             raise ConfigError(f"dtype {dtype} is not supported by the FFT; expected float32/64")
-        new = super().to(device=device, dtype=dtype)
+        new = cast(SubsampledDCT, super().to(device=device, dtype=dtype))
         if self._cols is self._rows:  # keep the shared plan shared
             new._cols = new._rows
-        return new  # type: ignore[return-value]
+        return new
 
     def _forward(self, X: torch.Tensor) -> torch.Tensor:
         C = _dct2(X * self.signs, self._rows, self._cols)
@@ -913,7 +914,7 @@ class SubsampledDCT(SensingOperator):
         }
 
     @classmethod
-    def _from_arrays(cls, shape, dtype, state):  # type: ignore[override]
+    def _from_arrays(cls, shape, dtype, state):
         op = cls.__new__(cls)
         op._build(
             shape, _state_tensor(state, "signs"), _state_tensor(state, "indices"), dtype, None

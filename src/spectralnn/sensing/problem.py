@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from spectralnn._io import atomic_write
-from spectralnn.data import _as_matrix, mnist_digit, synthetic_low_rank
+from spectralnn.data import mnist_digit, synthetic_low_rank
 from spectralnn.data import normalize as normalize_matrix
 from spectralnn.errors import ConfigError, DataError, ShapeError, unknown_name
 from spectralnn.sensing.operators import (
@@ -34,6 +34,7 @@ from spectralnn.sensing.operators import (
     measurements_from_fraction,
     operator_from_state,
 )
+from spectralnn.validate import as_matrix as _as_matrix
 
 __all__ = [
     "MEASUREMENTS",
@@ -290,7 +291,7 @@ class SensingProblem:
 
 
 def _write_npz(f: BinaryIO, arrays: Mapping[str, np.ndarray]) -> None:
-    np.savez(f, **arrays)
+    np.savez(f, **arrays)  # type: ignore[arg-type]  # numpy's stub types **kwds as allow_pickle
 
 
 def _prefixed(arrays: Mapping[str, Any], prefix: str) -> dict[str, Any]:
@@ -307,6 +308,7 @@ def _measurement_seed(seed: int) -> int:
 def make_problem(
     X_star: torch.Tensor | np.ndarray,
     measurement: str = "gaussian",
+    *,
     m: int | None = None,
     fraction: float | None = None,
     noise_std: float = 0.0,
@@ -314,7 +316,6 @@ def make_problem(
     std: float | None = None,
     normalize: str | None = "nuclear",
     held_out: bool = True,
-    *,
     dtype: torch.dtype = torch.float64,
     name: str | None = None,
 ) -> SensingProblem:

@@ -58,6 +58,7 @@ import torch
 
 from ..errors import ConfigError, ShapeError
 from ..sensing.operators import SensingOperator, as_operator
+from ..validate import as_float64_array as _as_array
 
 __all__ = [
     "KKTCertificate",
@@ -173,20 +174,6 @@ class KKTCertificate:
 # --------------------------------------------------------------------------------------------
 # Inputs
 # --------------------------------------------------------------------------------------------
-
-
-def _as_array(a: object, name: str) -> np.ndarray:
-    if isinstance(a, torch.Tensor):
-        a = a.detach().cpu().to(torch.float64).numpy()
-    if not isinstance(a, np.ndarray):
-        raise ShapeError(f"{name} must be a torch.Tensor or numpy array, got {type(a).__name__}")
-    if not np.issubdtype(a.dtype, np.number) or np.iscomplexobj(a):
-        raise ConfigError(f"{name} has dtype {a.dtype}; expected a real floating dtype")
-    out = a.astype(np.float64, copy=False)
-    if not np.all(np.isfinite(out)):
-        bad = int(np.sum(~np.isfinite(out)))
-        raise ConfigError(f"{name} contains {bad} NaN/Inf value(s); expected finite values")
-    return out
 
 
 def sensing_matrix(A: SensingOperator | torch.Tensor | np.ndarray) -> np.ndarray:
@@ -332,8 +319,8 @@ def kkt_certificate(
     # Primal feasibility, with the operator itself when one was given.
     y_eff = project_onto_range(Amat, ya) if target == "least_squares" else ya
     if isinstance(A, SensingOperator):
-        AX = A.forward(torch.as_tensor(Xa).to(dtype=A.dtype, device=A.device))
-        AX = AX.detach().cpu().to(torch.float64).numpy()
+        AX = (A.forward(torch.as_tensor(Xa).to(dtype=A.dtype, device=A.device))
+              .detach().cpu().to(torch.float64).numpy())
     else:
         AX = np.einsum("mij,ij->m", Amat, Xa)
     y_norm = float(np.linalg.norm(y_eff))

@@ -11,7 +11,8 @@
   minimum-ℓ1 *least-squares* solution ``min ‖x‖₁ s.t. x ∈ argmin ‖Dx − y‖``, i.e.
   ``D x = ŷ`` with ``ŷ`` the projection of ``y`` onto the range of ``D`` (written in an
   orthonormal basis of that range, so the equality system is consistent and of full rank).
-- In general: ``min ‖X‖_*`` with cvxpy (Clarabel, then SCS), the solver status checked.
+- In general: ``min ‖X‖_*`` with cvxpy (Clarabel, then SCS), the solver status checked —
+  the same program as the NNM baseline (:mod:`spectralnn.baselines.nuclear_norm`).
 """
 
 from __future__ import annotations
@@ -22,9 +23,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..baselines.nuclear_norm import minimize_nuclear_norm
 from ..errors import ConfigError, ShapeError, SolverError
 from ..sensing.operators import SensingOperator
-from .kkt import _as_array, sensing_matrix
+from ..validate import as_float64_array as _as_array
+from .kkt import sensing_matrix
 from .reduced import diagonal_data
 
 __all__ = [
@@ -132,9 +135,9 @@ def nuclear_norm_optimum(A: SensingOperator | torch.Tensor | np.ndarray,
                          feasibility_tol: float = 1e-9) -> Optimum:
     """``argmin ‖X‖_* s.t. A(X) = y`` (``ŷ`` with ``least_squares``) for any linear ``A``,
     with cvxpy. The constraint is imposed in an orthonormal basis of range(A) (consistent,
-    full row rank). Raises :class:`SolverError` unless a solver reports ``optimal``."""
-    import cvxpy as cp
-
+    full row rank). The program is
+    :func:`~spectralnn.baselines.nuclear_norm.minimize_nuclear_norm`; raises
+    :class:`SolverError` unless a solver reports ``optimal``."""
     Amat = sensing_matrix(A)
     m, d1, d2 = Amat.shape
     ya = _as_array(y, "y")
@@ -146,28 +149,14 @@ def nuclear_norm_optimum(A: SensingOperator | torch.Tensor | np.ndarray,
         raise ConfigError(f"y is not in the range of A (relative misfit {misfit:.2e} > "
                           f"{feasibility_tol:g}); expected exact data, or least_squares=True")
     scale = float(np.abs(c).max(initial=0.0)) or 1.0
-    Xv = cp.Variable((d1, d2))
-    problem = cp.Problem(cp.Minimize(cp.normNuc(Xv)),
-                         [C @ cp.vec(Xv, order="C") == c / scale])
-    reasons = []
-    for name in solvers:
-        if name not in cp.installed_solvers():
-            reasons.append(f"{name} not installed")
-            continue
-        try:
-            problem.solve(solver=name)
-        except cp.error.SolverError as exc:
-            reasons.append(f"{name}: {str(exc).splitlines()[0] if str(exc) else 'error'}")
-            continue
-        if problem.status == cp.OPTIMAL and Xv.value is not None:
-            X = np.asarray(Xv.value) * scale
-            ny = float(np.linalg.norm(ya))
-            residual = float(np.linalg.norm(M @ X.reshape(-1) - ya)) / (ny if ny > 0 else 1.0)
-            return Optimum(X=torch.from_numpy(X), nuclear_norm=float(
-                np.linalg.svd(X, compute_uv=False).sum()), residual=residual, x=None,
-                method=f"cvxpy:{name}", least_squares=least_squares)
-        reasons.append(f"{name}: status {problem.status}")
-    raise SolverError("nuclear-norm minimisation failed: " + "; ".join(reasons))
+    X, _, _, info = minimize_nuclear_norm(C, c / scale, (d1, d2), solvers=solvers,
+                                          allow_inaccurate=False)
+    X = X * scale
+    ny = float(np.linalg.norm(ya))
+    residual = float(np.linalg.norm(M @ X.reshape(-1) - ya)) / (ny if ny > 0 else 1.0)
+    return Optimum(X=torch.from_numpy(X), nuclear_norm=float(
+        np.linalg.svd(X, compute_uv=False).sum()), residual=residual, x=None,
+        method=f"cvxpy:{info['solver']}", least_squares=least_squares)
 
 
 def min_frobenius_interpolant(A: SensingOperator | torch.Tensor | np.ndarray,
