@@ -7,8 +7,11 @@ installed; the torch formulation (chunked gather / ``index_add_``) is the fallba
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
+numba: Any
 try:
     import numba
 except ImportError:  # pragma: no cover - numba is a regular dependency
@@ -40,8 +43,8 @@ def _scatter_add_rows(g: np.ndarray, idx: np.ndarray, other: np.ndarray,
             out[r, j] += gi * other[c, j]
 
 
-_gd = numba.njit(cache=True, nogil=True)(_gather_dot) if AVAILABLE else None
-_sa = numba.njit(cache=True, nogil=True)(_scatter_add_rows) if AVAILABLE else None
+_gd: Any = numba.njit(cache=True, nogil=True)(_gather_dot) if AVAILABLE else None
+_sa: Any = numba.njit(cache=True, nogil=True)(_scatter_add_rows) if AVAILABLE else None
 
 
 def gather_dot(a: np.ndarray, b: np.ndarray, rows: np.ndarray, cols: np.ndarray,

@@ -127,14 +127,14 @@ class _SampledProduct(torch.autograd.Function):
     in value), so the forward skips them and ``∂/∂left[:, kv:] = S·right[:, kv:] = 0``."""
 
     @staticmethod
-    def forward(ctx, left, right, rows, cols, kv):  # type: ignore[override]
+    def forward(ctx, left, right, rows, cols, kv):
         ctx.save_for_backward(left, right, rows, cols)
         ctx.kv = kv
         return _gather_rows(left, right, rows, cols, kv)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
-    def backward(ctx, g):  # type: ignore[override]
+    def backward(ctx, g):
         left, right, rows, cols = ctx.saved_tensors
         g = g.contiguous()
         gl = gr = None

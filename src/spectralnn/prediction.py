@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import weakref
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -46,9 +47,10 @@ def _is_factored(model: nn.Module) -> bool:
     return bool(getattr(model, "factored", False)) and callable(getattr(model, "low_rank", None))
 
 
-def model_output(model: nn.Module) -> torch.Tensor | LowRank:
-    """``model.low_rank()`` for a model with factored evaluation, else ``model()``."""
-    return model.low_rank() if _is_factored(model) else model()
+def model_output(model: nn.Module) -> Any:
+    """``model.low_rank()`` (a :class:`LowRank`) for a model with factored evaluation, else
+    ``model()`` (a tensor). Typed ``Any``: the trainer keeps either where it kept a tensor."""
+    return cast(Any, model).low_rank() if _is_factored(model) else model()
 
 
 def measure(operator: SensingOperator, X: torch.Tensor | LowRank) -> torch.Tensor:
@@ -70,7 +72,7 @@ def predict(model: nn.Module, operator: SensingOperator,
 
 
 def keep_where(good: torch.Tensor, new: torch.Tensor | LowRank,
-               old: torch.Tensor | LowRank) -> torch.Tensor | LowRank:
+               old: torch.Tensor | LowRank) -> Any:
     """Per replica (leading dimension), ``new`` where ``good`` else ``old``; detached."""
     new = new.detach()
     if isinstance(new, LowRank) and isinstance(old, LowRank):
@@ -85,8 +87,9 @@ def keep_where(good: torch.Tensor, new: torch.Tensor | LowRank,
     return torch.where(good.view(-1, 1, 1), new, old)
 
 
-def as_dense(X: torch.Tensor | LowRank) -> torch.Tensor | LowRank:
-    """``X`` as a dense tensor where it fits (:data:`DENSE_LIMIT` entries), else unchanged."""
+def as_dense(X: torch.Tensor | LowRank) -> Any:
+    """``X`` as a dense tensor where it fits (:data:`DENSE_LIMIT` entries), else unchanged
+    (a :class:`LowRank`; typed ``Any`` as :func:`model_output`)."""
     if isinstance(X, LowRank):
         d1, d2 = X.shape[-2:]
         return X.dense() if d1 * d2 <= DENSE_LIMIT else X

@@ -164,7 +164,7 @@ class _Trial:
     best_rmse: float
     best_step: int
     seconds: float
-    model: SNN | None = None
+    model: SNN
 
 
 class RatingsCompleter:
@@ -298,7 +298,7 @@ class RatingsCompleter:
         rows, cols, target = fit
         model = self._model(s, shape)
         opt = torch.optim.Adam(model.parameters(), lr=float(s["lr"]))
-        best = (math.inf, 0, None)
+        best: tuple[float, int, dict[str, Any] | None] = (math.inf, 0, None)
         bad = 0
         t0 = time.perf_counter()
         bar = None
