@@ -121,3 +121,12 @@ def test_movielens_100k_from_the_wheel():
     assert rows.min() == 0 and cols.min() == 0
     assert set(np.unique(values)) == {1.0, 2.0, 3.0, 4.0, 5.0}
     assert len(set(zip(rows.tolist(), cols.tolist()))) == 100_000
+
+
+def test_rating_range_none_means_no_clipping():
+    rows, cols, values, _ = _synthetic(n=300, seed=6)
+    est = RatingsCompleter(max_steps=5, rating_range=(None, None)).fit(rows, cols, values)
+    mu, b, c = est.global_mean_, est.row_bias_, est.col_bias_
+    with torch.no_grad():
+        x = est.model_.entries(torch.as_tensor(rows), torch.as_tensor(cols)).double().numpy()
+    assert np.allclose(est.predict(rows, cols), mu + b[rows] + c[cols] + x)

@@ -423,7 +423,7 @@ class RatingsCompleter:
             x = self.model_.entries(torch.as_tensor(r), torch.as_tensor(c))
         pred = x.double().numpy() + self.global_mean_ + self.row_bias_[r] + self.col_bias_[c]
         lo, hi = self.rating_range_
-        return np.clip(pred, lo, hi)
+        return pred if lo is None and hi is None else np.clip(pred, lo, hi)
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         """The constructor settings (scikit-learn convention)."""
