@@ -49,3 +49,24 @@ def test_recover_256_example_writes_png_and_summary(tmp_path):
     assert (tmp_path / "recover_256.png").stat().st_size > 0
     assert summary["m"] == round(0.3 * 32 * 32)
     assert summary["snn"]["optimizer"] == "gd" and summary["snn"]["psnr"] > 5
+
+
+@pytest.mark.slow
+def test_factored_scaling_quick_prints_its_table():
+    out = _run("benchmarks/factored_scaling.py", "--quick", "--threads", "1", timeout=600)
+    rows = [line.split() for line in out.splitlines() if line.strip().startswith("943×1682")]
+    assert [r[3] for r in rows] == ["factored", "dense"]
+    assert all(float(r[4]) > 0 for r in rows)
+    assert rows[1][-1].endswith("×")
+
+
+@pytest.mark.slow
+def test_ratings_benchmark_quick_prints_its_table():
+    out = _run("benchmarks/ratings_ml100k.py", "--quick", "--methods", "SNN", "soft-impute",
+               timeout=600)
+    if out.startswith("B6 skipped"):
+        pytest.skip(out.strip())
+    lines = [line.split() for line in out.splitlines() if line.strip().startswith("split80/20")]
+    assert [line[1] for line in lines] == ["SNN", "soft-impute"]
+    for line in lines:
+        assert 0.8 < float(line[3]) < 1.1  # RMSE on a 1–5 scale

@@ -3,7 +3,9 @@
 Public API (stable names):
 
 - :func:`spectral_apply`, :class:`SpectralActivation`: ``X ↦ U f(Σ) Vᵀ`` with an exact gradient.
-- :class:`SNN`: the Spectral Neural Network of Chu, Ghosh, Lam & Mukherjee (ICML 2024).
+- :class:`SNN`: the Spectral Neural Network of Chu, Ghosh, Lam & Mukherjee (ICML 2024);
+  exact factored evaluation on R×R cores for rank-r inputs (:class:`LowRank` outputs).
+- :class:`RatingsCompleter`: ratings completion (fit / predict on row, column, value triplets).
 - Sensing problems: operators (:class:`GaussianOperator`, :class:`WellSpecifiedOperator`,
   :class:`EntrySampling`, :class:`SubsampledDCT`), :class:`SensingProblem`,
   :func:`make_problem` and the paper's problems; ground truths from :mod:`spectralnn.data`.
@@ -34,10 +36,12 @@ from .errors import (
     SolverError,
     SpectralNNError,
 )
+from .factored import LowRank
 from .metrics import RunResult
 from .models import MODELS, build_model, solve
 from .nn import SNN, SpectralActivation
 from .rates import paper_lr_search, sweep
+from .ratings import RatingsCompleter
 from .sensing import (
     DenseOperator,
     EntrySampling,
@@ -84,7 +88,9 @@ __all__ = [
     "DenseOperator",
     "EntrySampling",
     "GaussianOperator",
+    "LowRank",
     "MissingDependencyError",
+    "RatingsCompleter",
     "RunResult",
     "SensingOperator",
     "SensingProblem",

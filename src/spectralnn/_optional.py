@@ -40,7 +40,8 @@ __all__ = ["EXTRAS", "available", "missing", "optional", "requires"]
 EXTRAS: dict[str, dict[str, str]] = {
     "convex": {"cvxpy": "cvxpy", "clarabel": "clarabel", "scs": "scs"},
     "fast": {"numba": "numba"},
-    "data": {"mlxtend": "mlxtend", "skimage": "scikit-image", "PIL": "pillow"},
+    "data": {"mlxtend": "mlxtend", "skimage": "scikit-image", "PIL": "pillow",
+             "neighbors": "neighbors"},
     "plots": {"matplotlib": "matplotlib"},
     "cli": {"typer": "typer", "click": "typer"},
     "sweep": {"dask": "dask", "distributed": "dask[distributed]"},
