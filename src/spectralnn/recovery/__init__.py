@@ -9,11 +9,13 @@
 - :mod:`.result`      :class:`Recovery` and its statuses and warning;
 - :mod:`.methods`     every method by name: ``snn``, ``softimpute``, ``svt``,
   ``nnm_noise`` (noise-aware nuclear norm), ``nnm`` (exact interpolation);
-- :mod:`.fit`         the path itself.
+- :mod:`.fit`         the path itself;
+- :mod:`.output`      the files of a recovery (``recover``'s output directory).
 """
 
 from .fit import DEFAULT_VALIDATION_FRACTION, fit
 from .methods import METHODS
+from .output import default_noise_std, prepare_output, write_recovery
 from .result import STATUSES, USELESS_ERROR, Recovery, warning_for
 from .stepsize import curvature, operator_norm_squared
 from .stopping import Monitor, StoppingRules
@@ -29,8 +31,11 @@ __all__ = [
     "StoppingRules",
     "Validation",
     "curvature",
+    "default_noise_std",
     "fit",
     "operator_norm_squared",
+    "prepare_output",
     "split_validation",
     "warning_for",
+    "write_recovery",
 ]
