@@ -123,10 +123,11 @@ def test_monitor_plateau_is_convergence_and_nan_is_divergence():
 # ---------------------------------------------------------------------- fit: every method
 
 
-@pytest.mark.parametrize("model", ["snn", "softimpute", "svt", "nnm_noise", "nnm"])
+@pytest.mark.parametrize("model", [pytest.param("snn", marks=pytest.mark.slow), "softimpute",
+                                   "svt", "nnm_noise", "nnm"])
 def test_every_method_recovers_a_low_rank_matrix(model):
     p = _problem("entries", n=12, rank=1, fraction=0.7, noise=0.0, seed=1)
-    r = fit(p, model, max_seconds=60)
+    r = fit(p, model)
     assert r.status in STATUSES and r.status != "diverged"
     assert r.X.shape == (12, 12) and r.X.dtype == torch.float64
     assert r.summary["relative_error"] < 0.3, r.summary
@@ -198,12 +199,13 @@ def test_softimpute_solution_is_a_fixed_point_of_its_proximal_map():
     assert float(torch.linalg.matrix_norm(again - X)) < 1e-8
 
 
+@pytest.mark.slow
 def test_noise_aware_nnm_meets_its_discrepancy_on_large_problems():
-    p = _problem("dct", n=72, rank=2, fraction=0.5, noise=1e-4, seed=0)
+    p = _problem("dct", n=66, rank=2, fraction=0.5, noise=1e-3, seed=0)
     fit_p, _ = split_validation(p, 0.1)
     r = fit(p, "nnm_noise")
     delta = r.summary["settings"]["delta"]
-    assert delta == pytest.approx(1e-4 * math.sqrt(fit_p.num_measurements))
+    assert delta == pytest.approx(1e-3 * math.sqrt(fit_p.num_measurements))
     res = float(torch.linalg.vector_norm(fit_p.operator(r.X.to(fit_p.dtype)) - fit_p.y))
     assert res <= delta * 1.0001
     assert r.status == "converged" and r.summary["relative_error"] < 0.1
