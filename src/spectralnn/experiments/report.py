@@ -114,8 +114,8 @@ def _claims(fig: dict) -> list[list[str]]:
                 won = sum(s < n for s, n in vs)
                 out.append([f"(extra) the SNN against {what}",
                             f"SNN error below it on {won} of {len(vs)} digit(s); mean relative "
-                            f"error SNN {sum(s for s, _ in vs) / len(vs):.3f} vs "
-                            f"{sum(n for _, n in vs) / len(vs):.3f}",
+                            f"error SNN {sum(s for s, _ in vs) / len(vs):.4f} vs "
+                            f"{sum(n for _, n in vs) / len(vs):.4f}",
                             "SNN better" if won > len(vs) / 2 else "SNN not better"])
     if not runs:
         out.append(["(runs)", "every run diverged", "no"])
