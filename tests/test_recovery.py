@@ -237,3 +237,13 @@ def test_entry_operator_subset_is_native():
     p = make_problem(np.ones((5, 6)), "entries", m=12, seed=0)
     fit_p, val = split_validation(p, 0.25)
     assert isinstance(fit_p.operator, type(op)) and isinstance(val.operator, type(op))
+
+
+def test_budget_after_validation_stalled_is_a_validation_stop():
+    rules = StoppingRules(max_steps=60, check_every=1, min_patience=10, patience_fraction=5.0)
+    errs = [0.5, 0.4, 0.3] + [0.31] * 100   # best at step 2, then flat: budget at step 60
+    step, status = _feed(Monitor(rules, _Val()), errs, [1.0 / (k + 1) for k in range(103)])
+    assert (step, status) == (60, "stopped_on_validation")
+    errs = [0.5 * 0.99**k for k in range(100)]  # still improving when the budget ends
+    step, status = _feed(Monitor(rules, _Val()), errs, [1.0 / (k + 1) for k in range(100)])
+    assert (step, status) == (60, "budget_reached")

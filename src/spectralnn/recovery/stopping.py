@@ -10,7 +10,7 @@
    last ``max(min_patience, patience_fraction·step)`` steps → ``"converged"``;
 3. **budget** — ``max_steps`` or ``max_seconds`` reached → ``"budget_reached"``, or
    ``"stopped_on_validation"`` when the validation error had already stopped improving for
-   ``max(min_patience, patience_fraction·step/2)`` steps;
+   ``min_patience`` steps;
 4. **divergence** — a non-finite training loss or validation error → ``"diverged"``.
 
 Rules 1 and 2 are armed only once the validation error has dropped below
@@ -90,10 +90,9 @@ class Monitor:
             self.best_error, self.best_step = err, step
             self.best_X = X.detach().clone()
         if budget:
-            # still improving lately (within the short patience)? else validation had stalled
-            quiet = max(r.min_patience, int(r.patience_fraction * step / 2))
+            # still improving lately (within min_patience steps)? else validation had stalled
             stalled = (self.validation is not None and self.armed
-                       and step - self.last_improved_step >= quiet)
+                       and step - self.last_improved_step >= r.min_patience)
             return "stopped_on_validation" if stalled else "budget_reached"
         if not self.armed:
             self.armed = self.validation is None or self.best_error < USELESS_ERROR
