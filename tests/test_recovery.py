@@ -123,8 +123,7 @@ def test_monitor_plateau_is_convergence_and_nan_is_divergence():
 # ---------------------------------------------------------------------- fit: every method
 
 
-@pytest.mark.parametrize("model", [pytest.param("snn", marks=pytest.mark.slow), "softimpute",
-                                   "svt", "nnm_noise", "nnm"])
+@pytest.mark.parametrize("model", ["snn", "softimpute", "svt", "nnm_noise", "nnm"])
 def test_every_method_recovers_a_low_rank_matrix(model):
     p = _problem("entries", n=12, rank=1, fraction=0.7, noise=0.0, seed=1)
     r = fit(p, model)
@@ -199,7 +198,6 @@ def test_softimpute_solution_is_a_fixed_point_of_its_proximal_map():
     assert float(torch.linalg.matrix_norm(again - X)) < 1e-8
 
 
-@pytest.mark.slow
 def test_noise_aware_nnm_meets_its_discrepancy_on_large_problems():
     p = _problem("dct", n=66, rank=2, fraction=0.5, noise=1e-3, seed=0)
     fit_p, _ = split_validation(p, 0.1)
