@@ -12,7 +12,8 @@ Public API (stable names):
 - Training: :class:`Trainer`, :func:`train`, :func:`sweep`, :func:`paper_lr_search`;
   baselines by name via :func:`build_model` / :func:`solve`.
 - Subpackages loaded on first use: ``spectralnn.theory`` (reduced dynamics, KKT certificate,
-  exact optima, rate fits), ``spectralnn.experiments`` (the paper's figures).
+  exact optima, rate fits), ``spectralnn.experiments`` (the paper's figures),
+  ``spectralnn.recovery`` (recovery without tuning: ``spectralnn.recovery.fit``).
 """
 
 from __future__ import annotations
@@ -69,11 +70,12 @@ from .train import Trainer, train
 # The one place the version is written; pyproject.toml reads it (setuptools dynamic version).
 __version__ = "0.1.0"
 
-_LAZY = ("theory", "experiments", "sweeps")
+_LAZY = ("theory", "experiments", "sweeps", "recovery")
 
 
 def __getattr__(name: str) -> Any:
-    """``spectralnn.theory`` and ``spectralnn.experiments`` are imported on first access."""
+    """``spectralnn.theory``, ``spectralnn.experiments`` and ``spectralnn.recovery`` are imported
+    on first access."""
     if name in _LAZY:
         return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'spectralnn' has no attribute {name!r}")

@@ -60,6 +60,6 @@ def run_demo(n: int = 12, rank: int = 2, *, m: int | None = None, steps: int = 3
         n=n, rank=rank, m=m, steps=steps, initial_loss=result.history[0]["train_loss"],
         final_loss=result.final["train_loss"], relative_error=result.final["relative_error"],
         nuclear_norm=float(s.sum()),
-        true_nuclear_norm=float(torch.linalg.svdvals(problem.X_star.double()).sum()),
+        true_nuclear_norm=float(torch.linalg.svdvals(problem.truth.double()).sum()),
         leading_singular_values=[float(v) for v in s[: min(3, n)]], seconds=result.seconds,
     )

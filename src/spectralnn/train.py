@@ -64,7 +64,7 @@ from .train_state import TrainState
 from .updates import OPTIMIZERS, UPDATE_RULES, Hyper
 from .validate import int_at_least, learning_rates, positive_number
 
-__all__ = ["OPTIMIZERS", "Trainer", "train"]
+__all__ = ["OPTIMIZERS", "StopTraining", "Trainer", "train"]
 
 # Names that moved to their own modules; still importable from here.
 _MOVED = {"paper_lr_grid": "rates", "paper_lr_search": "rates", "stack_models": "rates",
@@ -80,6 +80,12 @@ def __getattr__(name: str) -> Any:
 
 
 Callback = Callable[[int, dict[str, Any]], None]
+
+
+class StopTraining(Exception):
+    """Raised by a ``callback`` of :meth:`Trainer.fit` to end the run cleanly: the loop stops
+    after the current step and ``fit`` returns its results as usual (a stop hook for early
+    stopping; any other exception propagates)."""
 
 
 class Trainer:
@@ -177,7 +183,9 @@ class Trainer:
             on_checkpoint: ``f(step, state)`` called every ``checkpoint_every`` steps with the
                 full training state before step ``step`` is computed.
             callback: ``f(step, info)`` called after every step with ``info`` holding
-                ``"loss"`` (per-replica tensor) and ``"active"``; it may raise to stop the run.
+                ``"loss"`` (per-replica tensor), ``"active"`` and ``"X"`` (the iterate that
+                loss was computed at, detached); it may raise :class:`StopTraining` to end the
+                run cleanly, or anything else to abort it.
 
         Returns:
             One :class:`~spectralnn.metrics.RunResult` for a model returning ``(d1, d2)``, a
@@ -377,7 +385,12 @@ class _Run:
                 if bar is not None:
                     bar.update(1)
                 if callback is not None:
-                    callback(t, {"loss": lv, "active": self.st.active.clone()})
+                    # "X": the iterate whose loss is "loss" (before this step's update).
+                    try:
+                        callback(t, {"loss": lv, "active": self.st.active.clone(),
+                                     "X": X.detach() if self.batched else X.detach()[0]})
+                    except StopTraining:
+                        break
         finally:
             if bar is not None:
                 bar.close()
