@@ -9,6 +9,7 @@ Public API (stable names):
   :func:`make_problem` and the paper's problems; ground truths from :mod:`spectralnn.data`.
 - Training: :class:`Trainer`, :func:`train`, :func:`sweep`, :func:`paper_lr_search`;
   baselines by name via :func:`build_model` / :func:`solve`.
+- Completion of real data: :func:`complete`, :class:`SNNCompleter` (NaN = missing).
 - Subpackages loaded on first use: ``spectralnn.theory`` (reduced dynamics, KKT certificate,
   exact optima, rate fits), ``spectralnn.experiments`` (the paper's figures).
 """
@@ -19,6 +20,7 @@ import importlib
 from typing import Any
 
 from .baselines.registry import MODELS, build_model, solve
+from .completion import SNNCompleter, complete
 from .data import (
     available_images,
     load_matrix,
@@ -75,6 +77,7 @@ __all__ = [
     "EntrySampling",
     "GaussianOperator",
     "RunResult",
+    "SNNCompleter",
     "SensingOperator",
     "SensingProblem",
     "ShapeError",
@@ -89,6 +92,7 @@ __all__ = [
     "available_activations",
     "available_images",
     "build_model",
+    "complete",
     "get_activation",
     "load_matrix",
     "make_problem",
