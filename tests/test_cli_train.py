@@ -77,7 +77,8 @@ def test_recover_end_to_end(runner, tmp_path, model):
         assert isinstance(summary[key], float)
     assert (out / "truth.png").is_file() and (out / "reconstruction.png").is_file()
     if model == "nnm":
-        assert summary["status"] in ("optimal", "optimal_inaccurate")
+        assert summary["status"] == "converged"
+        assert summary["settings"]["solver_status"] in ("optimal", "optimal_inaccurate")
         # the image has rank 2; 51 of 64 generic measurements determine it
         assert summary["relative_error"] < 1e-3
 
@@ -106,7 +107,7 @@ def test_recover_offline_image_specs(runner, tmp_path):
     (["--image", "mnist:3", "--fraction", "0.5", "--model", "cnn"], "unknown model 'cnn'"),
     (["--image", "mnist:3", "--fraction", "0.5", "--measurement", "radon"],
      "unknown measurement 'radon'"),
-    (["--image", "mnist:3", "--fraction", "0.5", "--lr", "-1"], "lr must be a positive"),
+    (["--image", "mnist:3", "--fraction", "0.5", "--lr", "-1"], "--lr must be ≥ 0"),
     (["--image", "mnist:3", "--fraction", "0.5", "--dtype", "float16"], "unknown dtype"),
 ])
 def test_recover_bad_input(runner, tmp_path, args, message):

@@ -108,6 +108,7 @@ def train(
 
 
 _RECOVER_LR = {"snn": 1e-4, "lg": 1e-4, "df": 1e-2, "woa": 1e-4}
+_LEGACY_MODELS = ("df", "lg", "woa")
 
 
 @app.command()
@@ -118,40 +119,130 @@ def recover(
                               "all offline."),
     fraction: float = typer.Option(..., "--fraction", help="Measurements as a fraction of "
                                    "the pixels, in (0, 1]."),
-    model: str = typer.Option("snn", "--model", help="snn, lg, df, woa, nnm or svt."),
+    model: str = typer.Option("snn", "--model", help="snn, softimpute, svt, nnm_noise "
+                              "(noise-aware nuclear norm), nnm (exact interpolation, small "
+                              "images); lg, df, woa (trained with --lr/--steps)."),
     out: str = typer.Option(..., "--out", help="Output directory."),
     measurement: str = typer.Option("gaussian", "--measurement", help="gaussian (A_i = n·G_i, "
-                                    "the paper's), entries (inpainting) or dct."),
-    noise: float = typer.Option(0.01, "--noise", help="Std of the measurement noise "
-                                "(normalised units; the paper's 1e-2)."),
+                                    "the paper's; dense, small images only), entries "
+                                    "(inpainting) or dct."),
+    noise: float | None = typer.Option(None, "--noise", help="Std of the measurement noise in "
+                                       "normalised units (default: the paper's 1e-2 for "
+                                       "gaussian; 1 % of the measurements' RMS for entries "
+                                       "and dct)."),
     size: int = typer.Option(0, "--size", help="Resize the image to SIZE×SIZE (0: keep)."),
-    steps: int = typer.Option(2501, "--steps", help="Gradient steps (SVT: iterations)."),
-    lr: float = typer.Option(0.0, "--lr", help="Learning rate (0: 1e-4 for snn, woa, lg; "
-                             "1e-2 for df: the largest non-divergent rates of the paper's "
-                             "grid on its MNIST setting)."),
-    seed: int = typer.Option(0, "--seed", help="Seed of measurements, noise and init."),
+    steps: int | None = typer.Option(None, "--steps", help="Step budget (default: the "
+                                     "method's; 2501 with --paper)."),
+    max_seconds: float | None = typer.Option(150.0, "--max-seconds", help="Time budget of "
+                                             "the fit in seconds (the run then reports "
+                                             "budget_reached)."),
+    lr: float = typer.Option(0.0, "--lr", help="Learning rate (0: derived from the problem; "
+                             "with --paper or lg/df/woa: the paper's grid values 1e-4, df "
+                             "1e-2)."),
+    paper: bool = typer.Option(False, "--paper", help="The paper's exact MNIST setting for "
+                               "snn: widths [4, 8, 16], float64, lr 1e-4, 2501 steps, no "
+                               "validation split."),
+    seed: int = typer.Option(0, "--seed", help="Seed of measurements, noise, split and init."),
     device: str = typer.Option("cpu", "--device", help="torch device, e.g. cpu or cuda."),
-    dtype: str = typer.Option("float64", "--dtype", help="float64 or float32."),
+    dtype: str | None = typer.Option(None, "--dtype", help="float64 or float32 (default: "
+                                     "float32 above 64×64 for snn, else float64)."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar, no summary line."),
 ) -> None:
-    """Recover an image from a FRACTION of linear measurements with one model.
+    """Recover an image from a FRACTION of linear measurements, without tuning.
 
     The image is scaled to nuclear norm 1 (metrics in those units; PSNR and the PNGs in
-    pixels, clamped to [0, 255]). Writes OUT/summary.json (relative_error, psnr, seconds, …),
-    truth.png, reconstruction.png and the rest of a run directory. With --image mnist:INDEX,
-    --fraction 0.6 and the defaults this is the paper's MNIST setting (470 Gaussian
-    measurements, noise 1e-2, 2501 steps).
+    pixels, clamped to [0, 255]). A seeded 10 % of the measurements is held out for
+    validation (early stopping, best iterate, λ); rates come from the operator's curvature.
+    Writes OUT/summary.json (status, warning, validation_error, relative_error, psnr,
+    seconds, settings), X.npy, problem.npz, history.csv, truth.png and reconstruction.png.
+    Prints one warning line on stderr when the result should not be trusted.
     """
-    from .baselines.registry import MODELS, TRAINABLE_MODELS
     from .errors import ConfigError, unknown_name
-    from .runs import run_experiment
+    from .recovery import METHODS
 
-    if model not in MODELS:
-        raise unknown_name("model", model, MODELS)
+    known = (*METHODS, *_LEGACY_MODELS)
+    if model not in known:
+        raise unknown_name("model", model, known)
     if measurement not in ("gaussian", "entries", "dct"):
         raise unknown_name("measurement", measurement, ("dct", "entries", "gaussian"))
     if size < 0:
         raise ConfigError(f"--size must be ≥ 0, got {size}")
+    if lr < 0:
+        raise ConfigError(f"--lr must be ≥ 0 (0: derived), got {lr}")
+    if dtype is not None and dtype not in ("float32", "float64"):
+        raise unknown_name("dtype", dtype, ("float32", "float64"))
+    if model in _LEGACY_MODELS or paper:
+        _recover_legacy(image, fraction, model, out, measurement,
+                        0.01 if noise is None else noise, size, steps or 2501, lr, seed,
+                        device, dtype or "float64", quiet)
+        return
+    _recover(image, fraction, model, out, measurement, noise, size, steps, max_seconds, lr,
+             seed, device, dtype, quiet)
+
+
+def _recover(image, fraction, model, out, measurement, noise, size, steps, max_seconds, lr,
+             seed, device, dtype, quiet) -> None:
+    """``recover`` through :func:`spectralnn.recovery.fit`."""
+    import torch
+
+    from .config import load_image
+    from .data import normalize
+    from .errors import ConfigError
+    from .recovery import default_noise_std, fit, prepare_output, write_recovery
+    from .sensing.operators import measurements_from_fraction
+    from .sensing.problem import make_problem
+
+    config = {"image": image, "fraction": fraction, "model": model,
+              "measurement": measurement, "noise": noise, "size": size or None,
+              "steps": steps, "max_seconds": max_seconds, "lr": lr or None, "seed": seed,
+              "device": device, "dtype": dtype}
+    stored = prepare_output(out, config)
+    if stored is not None:
+        if not quiet:
+            typer.echo(_describe_recovery(stored))
+        return
+    if max_seconds is not None and not max_seconds > 0:
+        raise ConfigError(f"--max-seconds must be positive, got {max_seconds}")
+    pixels, label = load_image(image, size or None)
+    if noise is None:
+        X, _ = normalize(pixels, "nuclear")
+        m = measurements_from_fraction(fraction, X.numel())
+        noise = default_noise_std(X, measurement, m)
+    problem = make_problem(pixels, measurement, fraction=fraction, noise_std=noise, seed=seed,
+                           name=label)
+    options = {"lr": lr} if lr and model == "snn" else {}
+    try:
+        torch.empty(0, device=device)
+    except (RuntimeError, TypeError) as exc:
+        raise ConfigError(f"device {device!r} is not available: "
+                          f"{str(exc).splitlines()[0]}") from None
+    result = fit(problem, model, seed=seed, max_steps=steps, max_seconds=max_seconds,
+                 progress=not quiet, dtype=dtype, device=device if device != "cpu" else None,
+                 image=True, **options)
+    result.summary["noise_std"] = noise
+    summary = write_recovery(out, result, problem, config, image=True)
+    if not quiet:
+        typer.echo(_describe_recovery(summary))
+    if result.warning:
+        typer.echo(f"warning: {result.warning}", err=True)
+
+
+def _describe_recovery(summary: dict[str, Any]) -> str:
+    def num(v: Any) -> str:
+        return "n/a" if v is None else f"{v:.4g}"
+
+    return (f"{summary['model']}: status={summary['status']} "
+            f"validation_error={num(summary.get('validation_error'))} "
+            f"relative_error={num(summary.get('relative_error'))} "
+            f"psnr={num(summary.get('psnr'))} seconds={num(summary.get('seconds'))}")
+
+
+def _recover_legacy(image, fraction, model, out, measurement, noise, size, steps, lr, seed,
+                    device, dtype, quiet) -> None:
+    """``recover --paper`` and the lg/df/woa models: one fixed-rate run directory."""
+    from .baselines.registry import TRAINABLE_MODELS
+    from .runs import run_experiment
+
     problem = {"kind": "image", "image": image, "measurement": measurement,
                "fraction": fraction, "noise_std": noise, "seed": seed,
                "size": size or None}

@@ -8,7 +8,7 @@ Metrics (the paper's, computed every 1 % of a run by default):
 
 - ``train_loss``  ``½·mean_i (⟨A_i, X⟩ − y_i)²``
 - ``test_loss``   the same on the held-out measurements (NaN when there are none)
-- ``relative_error``  ``‖X − X*‖_F / ‖X*‖_F``
+- ``relative_error``  ``‖X − X*‖_F / ‖X*‖_F`` (NaN when the ground truth is unknown)
 - ``nuclear_norm``  ``‖X‖_* = Σ_j σ_j(X)``
 - ``sv1, sv2, sv3``  the three largest singular values (NaN when ``min(d1, d2) < k``)
 - ``sv_min2, sv_min1``  the second smallest and the smallest singular value
@@ -16,7 +16,7 @@ Metrics (the paper's, computed every 1 % of a run by default):
   0 for the zero matrix)
 - ``grad_norm``  ``‖∇_θ loss‖₂`` over all parameters of the model (filled in by the trainer)
 - ``psnr``  ``10·log10(255² / MSE)`` in pixel units: ``clamp(scale·X, 0, 255)`` against
-  ``scale·X*`` (image problems only)
+  ``scale·X*`` (image problems with a known ground truth only)
 """
 
 from __future__ import annotations
@@ -114,7 +114,8 @@ def matrix_metrics(X: torch.Tensor, problem, image: bool = False) -> dict[str, t
             "sv_min2": s[..., -2] if k >= 2 else nan,
             "sv_min1": s[..., -1],
             "effective_rank": effective_rank(s),
-            "psnr": psnr(X, problem.X_star, problem.scale) if image else nan,
+            "psnr": psnr(X, problem.X_star, problem.scale)
+            if image and problem.X_star is not None else nan,
         }
     return out
 

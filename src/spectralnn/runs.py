@@ -116,8 +116,9 @@ def write_run(directory: str | os.PathLike[str], result: RunResult, problem, con
     atomic_write(d / "metrics.csv", _csv_bytes(result.history))
     atomic_write(d / "checkpoint.pt", _torch_bytes(checkpoint))
     if image:
-        truth = to_pixels(problem.X_star.detach().cpu().to(torch.float64), problem.scale)
-        atomic_write(d / "truth.png", _png_bytes(truth))
+        if problem.X_star is not None:
+            truth = to_pixels(problem.X_star.detach().cpu().to(torch.float64), problem.scale)
+            atomic_write(d / "truth.png", _png_bytes(truth))
         atomic_write(d / "reconstruction.png", _png_bytes(to_pixels(result.X, problem.scale)))
     summary = result.summary()
     summary["problem"] = problem.name

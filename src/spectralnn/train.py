@@ -59,6 +59,7 @@ from .metrics import RunResult, history_row, matrix_metrics
 
 __all__ = [
     "OPTIMIZERS",
+    "StopTraining",
     "Trainer",
     "paper_lr_grid",
     "paper_lr_search",
@@ -72,6 +73,12 @@ __all__ = [
 OPTIMIZERS = ("adam", "gd", "momentum", "normalized", "sgd")
 
 Callback = Callable[[int, dict[str, Any]], None]
+
+
+class StopTraining(Exception):
+    """Raised by a ``callback`` of :meth:`Trainer.fit` to end the run cleanly: the loop stops
+    after the current step and ``fit`` returns its results as usual (a stop hook for early
+    stopping; any other exception propagates)."""
 
 
 def paper_lr_grid(k_max: int = 1, k_min: int = -11) -> list[float]:
@@ -199,7 +206,9 @@ class Trainer:
             on_checkpoint: ``f(step, state)`` called every ``checkpoint_every`` steps with the
                 full training state before step ``step`` is computed.
             callback: ``f(step, info)`` called after every step with ``info`` holding
-                ``"loss"`` (per-replica tensor) and ``"active"``; it may raise to stop the run.
+                ``"loss"`` (per-replica tensor), ``"active"`` and ``"X"`` (the iterate that
+                loss was computed at, detached); it may raise :class:`StopTraining` to end the
+                run cleanly, or anything else to abort it.
 
         Returns:
             One :class:`~spectralnn.metrics.RunResult` for a model returning ``(d1, d2)``, a
@@ -439,7 +448,12 @@ class _Run:
                 if bar is not None:
                     bar.update(1)
                 if callback is not None:
-                    callback(t, {"loss": lv, "active": self.active.clone()})
+                    # "X": the iterate whose loss is "loss" (before this step's update).
+                    try:
+                        callback(t, {"loss": lv, "active": self.active.clone(),
+                                     "X": X.detach() if self.batched else X.detach()[0]})
+                    except StopTraining:
+                        break
         finally:
             if bar is not None:
                 bar.close()

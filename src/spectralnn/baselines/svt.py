@@ -16,6 +16,11 @@ by power iteration on ``A*A``; ``τ = 5·‖X̂‖_F`` where ``‖X̂‖_F² = �
 estimates ``‖X*‖_F`` for isotropic operators (``Σ_i ‖A_i‖²_F`` by Hutchinson probes
 ``E‖A*(z)‖² , z`` Rademacher). For entry sampling, Cai–Candès–Shen's ``δ = 1.2·d1·d2/m`` is
 faster; pass it as ``step``.
+
+**Divergence** is reported as such (status ``"diverged"``): a non-finite residual, or a relative
+residual that has grown above ``divergence_factor`` (default 10) times both its smallest value
+so far and its first value — the dual ascent with a too-large step grows geometrically. The
+returned ``X`` is then the iterate with the smallest residual.
 """
 
 from __future__ import annotations
@@ -79,6 +84,8 @@ def singular_value_thresholding(
     image: bool = False,
     seed: int = 0,
     progress: bool = False,
+    divergence_factor: float = 10.0,
+    callback=None,
 ) -> RunResult:
     """Run SVT on a :class:`~spectralnn.sensing.problem.SensingProblem`.
 
@@ -91,15 +98,19 @@ def singular_value_thresholding(
         image: add PSNR to the metrics.
         seed: for the norm estimates.
         progress: show a tqdm bar.
+        divergence_factor: see the module docstring.
+        callback: ``f(iteration, X)`` after every iteration; returning a true value stops the
+            run (status ``"stopped"``).
 
     Returns:
         :class:`~spectralnn.metrics.RunResult` of model ``"svt"``; ``status`` is
-        ``"converged"`` or ``"max_iters"``; the summary has ``tau``, ``step`` and the final
-        relative residual.
+        ``"converged"``, ``"max_iters"``, ``"diverged"`` or ``"stopped"``; the summary has
+        ``tau``, ``step`` and the final relative residual.
     """
     if isinstance(max_iters, bool) or not isinstance(max_iters, int) or max_iters < 1:
         raise ConfigError(f"max_iters must be a positive integer, got {max_iters!r}")
     tol = _positive(tol, "tol")
+    divergence_factor = _positive(divergence_factor, "divergence_factor")
     start = time.perf_counter()
     d_tau, d_step = (None, None) if tau is not None and step is not None else \
         svt_defaults(problem, seed)
@@ -122,6 +133,7 @@ def singular_value_thresholding(
 
         bar = tqdm(total=max_iters, desc="svt", leave=False)
     status, rel, it = "max_iters", math.inf, 0
+    first_rel, best_rel, best_X = math.nan, math.inf, X
     try:
         for it in range(1, max_iters + 1):
             U, s, Vh = torch.linalg.svd(Y, full_matrices=False)
@@ -140,8 +152,18 @@ def singular_value_thresholding(
             if done:
                 status = "converged"
                 break
-            if not math.isfinite(rel):
+            if it == 1:
+                first_rel = rel
+            if not math.isfinite(rel) or rel > divergence_factor * max(best_rel, first_rel):
                 status = "diverged"
+                X = best_X
+                values = matrix_metrics(X, problem, image=image)
+                history.append(history_row(it, time.perf_counter() - start, values, None))
+                break
+            if rel < best_rel:
+                best_rel, best_X = rel, X
+            if callback is not None and callback(it, X):
+                status = "stopped"
                 break
             Y = Y + step * op.adjoint(r)
     finally:

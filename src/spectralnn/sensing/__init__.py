@@ -3,6 +3,8 @@
 - :mod:`spectralnn.sensing.operators`: ``A(X)_i = ⟨A_i, X⟩`` and ``A*(r) = Σ r_i A_i`` for
   dense, Gaussian, well-specified (``A_i = Φ diag(d_i) Ψᵀ``), entry-sampling and subsampled-DCT
   measurements.
+- :mod:`spectralnn.sensing.subset`: an operator restricted to some of its measurements.
+- :mod:`spectralnn.sensing.memory`: refuse dense operators that would not fit in memory.
 - :mod:`spectralnn.sensing.problem`: :class:`SensingProblem` (ground truth, measurements,
   held-out set, ``.npz`` files) and :func:`make_problem` / the paper's problems.
 """
@@ -26,6 +28,7 @@ from spectralnn.sensing.problem import (
     paper_mnist_problem,
     paper_synthetic_problem,
 )
+from spectralnn.sensing.subset import SubsetOperator, restrict
 
 __all__ = [
     "MEASUREMENTS",
@@ -35,6 +38,7 @@ __all__ = [
     "SensingOperator",
     "SensingProblem",
     "SubsampledDCT",
+    "SubsetOperator",
     "WellSpecifiedOperator",
     "as_operator",
     "available_operators",
@@ -43,4 +47,5 @@ __all__ = [
     "operator_from_state",
     "paper_mnist_problem",
     "paper_synthetic_problem",
+    "restrict",
 ]

@@ -450,6 +450,10 @@ class GaussianOperator(DenseOperator):
         std = _check_std(std)
         dtype = _check_dtype(dtype)
         g = _generator(seed)
+        from spectralnn.sensing.memory import check_dense_fits, dense_bytes
+
+        check_dense_fits(dense_bytes(m, (d1, d2), dtype),
+                         f"a dense Gaussian operator of {m} measurements of {d1}×{d2} matrices")
         # Drawn in float64 blocks of _GAUSSIAN_BLOCK rows, each converted into the result, so
         # the values do not depend on dtype/device and the peak memory stays one block above
         # the stored matrix.

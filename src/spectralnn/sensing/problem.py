@@ -22,6 +22,7 @@ from spectralnn._io import atomic_write
 from spectralnn.data import _as_matrix, mnist_digit, synthetic_low_rank
 from spectralnn.data import normalize as normalize_matrix
 from spectralnn.errors import ConfigError, DataError, ShapeError, unknown_name
+from spectralnn.sensing.memory import check_dense_fits, dense_bytes
 from spectralnn.sensing.operators import (
     EntrySampling,
     GaussianOperator,
@@ -74,7 +75,8 @@ class SensingProblem:
     """A matrix sensing problem.
 
     Attributes:
-        X_star: ground truth ``(d1, d2)`` (normalised; ``scale · X_star`` is the original).
+        X_star: ground truth ``(d1, d2)`` (normalised; ``scale · X_star`` is the original), or
+            ``None`` for real data whose truth is unknown (metrics that need it are NaN).
         operator: training operator, ``m`` measurements.
         y: ``(m,)`` training measurements ``A(X_star) + noise``.
         test_operator, y_test: held-out operator and ``(m_test,)`` measurements, or ``None``.
@@ -84,7 +86,7 @@ class SensingProblem:
         name: optional label.
     """
 
-    X_star: torch.Tensor
+    X_star: torch.Tensor | None
     operator: SensingOperator
     y: torch.Tensor
     test_operator: SensingOperator | None = None
@@ -99,18 +101,20 @@ class SensingProblem:
             raise ConfigError(
                 f"operator must be a SensingOperator, got {type(self.operator).__name__}"
             )
-        X = _as_matrix(self.X_star, "X_star")
-        if tuple(X.shape) != self.operator.shape:
-            raise ShapeError(
-                f"X_star has shape {tuple(X.shape)}; expected {self.operator.shape}, "
-                "the operator's shape"
-            )
-        if X.dtype != self.operator.dtype:
-            raise ConfigError(
-                f"X_star has dtype {X.dtype}; expected {self.operator.dtype}, the operator's dtype"
-            )
-        self.X_star = X
-        self.y = _check_vector(self.y, "y", self.operator.num_measurements, X.dtype)
+        dtype = self.operator.dtype
+        if self.X_star is not None:
+            X = _as_matrix(self.X_star, "X_star")
+            if tuple(X.shape) != self.operator.shape:
+                raise ShapeError(
+                    f"X_star has shape {tuple(X.shape)}; expected {self.operator.shape}, "
+                    "the operator's shape"
+                )
+            if X.dtype != dtype:
+                raise ConfigError(
+                    f"X_star has dtype {X.dtype}; expected {dtype}, the operator's dtype"
+                )
+            self.X_star = X
+        self.y = _check_vector(self.y, "y", self.operator.num_measurements, dtype)
         if (self.test_operator is None) != (self.y_test is None):
             raise ConfigError(
                 "test_operator and y_test must be given together; got only "
@@ -127,12 +131,12 @@ class SensingProblem:
                     f"test_operator has shape {self.test_operator.shape}; expected "
                     f"{self.operator.shape}, the operator's shape"
                 )
-            if self.test_operator.dtype != X.dtype:
+            if self.test_operator.dtype != dtype:
                 raise ConfigError(
-                    f"test_operator has dtype {self.test_operator.dtype}; expected {X.dtype}"
+                    f"test_operator has dtype {self.test_operator.dtype}; expected {dtype}"
                 )
             self.y_test = _check_vector(
-                self.y_test, "y_test", self.test_operator.num_measurements, X.dtype
+                self.y_test, "y_test", self.test_operator.num_measurements, dtype
             )
         self.noise_std = _check_nonneg(self.noise_std, "noise_std")
         if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)):
@@ -150,6 +154,11 @@ class SensingProblem:
     def shape(self) -> tuple[int, int]:
         """``(d1, d2)``."""
         return self.operator.shape
+
+    @property
+    def has_truth(self) -> bool:
+        """Whether the ground truth ``X_star`` is known (``False`` for real data)."""
+        return self.X_star is not None
 
     @property
     def num_measurements(self) -> int:
@@ -175,10 +184,13 @@ class SensingProblem:
         return 0.5 * (self.operator(X) - self.y).square().mean(-1)
 
     def relative_error(self, X: torch.Tensor) -> torch.Tensor:
-        """``‖X − X*‖_F / ‖X*‖_F`` for ``X`` of shape ``(..., d1, d2)`` → ``(...)``."""
+        """``‖X − X*‖_F / ‖X*‖_F`` for ``X`` of shape ``(..., d1, d2)`` → ``(...)``; NaN when
+        the ground truth is unknown (``X_star is None``)."""
         if not isinstance(X, torch.Tensor) or tuple(X.shape[-2:]) != self.shape:
             got = tuple(X.shape) if isinstance(X, torch.Tensor) else type(X).__name__
             raise ShapeError(f"X has shape {got}; expected (..., {self.shape[0]}, {self.shape[1]})")
+        if self.X_star is None:
+            return torch.full(X.shape[:-2], math.nan, dtype=X.dtype, device=X.device)
         X_star = self.X_star.to(device=X.device, dtype=X.dtype)
         num = torch.linalg.matrix_norm(X - X_star)
         return num / torch.linalg.matrix_norm(X_star)
@@ -193,7 +205,7 @@ class SensingProblem:
         test_op = None if self.test_operator is None else self.test_operator.to(device, dtype)
         y_test = None if self.y_test is None else self.y_test.to(device=device, dtype=dtype)
         return SensingProblem(
-            X_star=self.X_star.to(device=device, dtype=dtype),
+            X_star=None if self.X_star is None else self.X_star.to(device=device, dtype=dtype),
             operator=self.operator.to(device, dtype),
             y=self.y.to(device=device, dtype=dtype),
             test_operator=test_op,
@@ -208,12 +220,13 @@ class SensingProblem:
     def _arrays(self) -> dict[str, np.ndarray]:
         out: dict[str, np.ndarray] = {
             "format": np.asarray(_FORMAT),
-            "X_star": self.X_star.detach().cpu().numpy(),
             "y": self.y.detach().cpu().numpy(),
             "noise_std": np.asarray(self.noise_std, dtype=np.float64),
             "seed": np.asarray(self.seed, dtype=np.int64),
             "scale": np.asarray(self.scale, dtype=np.float64),
         }
+        if self.X_star is not None:
+            out["X_star"] = self.X_star.detach().cpu().numpy()
         if self.name is not None:
             out["name"] = np.asarray(self.name)
         for key, value in self.operator.state().items():
@@ -258,7 +271,7 @@ class SensingProblem:
         fmt = str(arrays["format"].item()) if "format" in arrays else None
         if fmt != _FORMAT:
             raise DataError(f"{str(p)!r} has format {fmt!r}; expected {_FORMAT!r}")
-        for key in ("X_star", "y", "noise_std", "seed", "scale"):
+        for key in ("y", "noise_std", "seed", "scale"):
             if key not in arrays:
                 raise DataError(f"problem file {str(p)!r} has no {key!r} entry")
         op = operator_from_state(_prefixed(arrays, "operator."))
@@ -268,7 +281,7 @@ class SensingProblem:
             test_op = operator_from_state(_prefixed(arrays, "test_operator."))
             y_test = torch.from_numpy(np.array(arrays["y_test"]))
         problem = cls(
-            X_star=torch.from_numpy(np.array(arrays["X_star"])),
+            X_star=torch.from_numpy(np.array(arrays["X_star"])) if "X_star" in arrays else None,
             operator=op,
             y=torch.from_numpy(np.array(arrays["y"])),
             test_operator=test_op,
@@ -371,6 +384,13 @@ def make_problem(
     g.manual_seed(_measurement_seed(int(seed)))
     shape = (d1, d2)
 
+    if measurement == "gaussian":  # refuse before anything is allocated
+        copies = 2 if held_out else 1
+        need = dense_bytes(m, (d1, d2), torch.float64, copies)
+        if dtype != torch.float64:
+            need += dense_bytes(m, (d1, d2), dtype, copies)
+        check_dense_fits(need, f"{copies} dense Gaussian operator(s) of {m} measurements of "
+                               f"{d1}×{d2} matrices")
     test_op: SensingOperator | None = None
     if measurement == "gaussian":
         s = float(min(d1, d2)) if std is None else std

@@ -1,0 +1,112 @@
+"""Files of one recovery, written atomically, and the image problems of ``recover``.
+
+``write_recovery(out, recovery, problem, config)`` fills a new (or empty) directory with
+
+- ``summary.json``  :attr:`Recovery.summary` (status, warning, validation error, settings,
+  relative error and PSNR when the truth is known, seconds) — written last;
+- ``config.json``   what was asked (re-running the same request into ``out`` returns the stored
+  summary instead of redoing it);
+- ``X.npy``         the recovered matrix in the problem's normalised units (float64);
+- ``problem.npz``   the problem (so that ``spectralnn certify`` works on the directory);
+- ``history.csv``   one row per validation check;
+- ``reconstruction.png`` (and ``truth.png`` when known) for images: ``clamp(scale·X, 0, 255)``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .._io import atomic_write, jsonable
+from ..errors import ConfigError, DataError
+from ..metrics import to_pixels
+from .result import Recovery
+
+__all__ = ["default_noise_std", "prepare_output", "write_recovery"]
+
+#: Noise of ``recover`` for structured measurements: this fraction of the RMS of the
+#: noise-free measurements (SNR 40 dB).
+RELATIVE_NOISE = 0.01
+
+
+def default_noise_std(X_normalised: torch.Tensor, measurement: str, m: int) -> float:
+    """The default noise std of ``recover``: the paper's ``1e-2`` for ``"gaussian"``
+    (``A_i = n·G_i``), else :data:`RELATIVE_NOISE` × the RMS of the noise-free
+    measurements, ``‖X*‖_F/√(d1·d2)`` for entries and ``‖X*‖_F/√m`` for the DCT
+    (``E‖A(X)‖² = ‖X‖_F²``)."""
+    if measurement in ("gaussian", "well_specified"):
+        return 1e-2
+    fro = float(torch.linalg.matrix_norm(X_normalised.to(torch.float64)))
+    d1, d2 = X_normalised.shape
+    rms = fro / math.sqrt(d1 * d2) if measurement == "entries" else fro / math.sqrt(m)
+    return RELATIVE_NOISE * rms
+
+
+def _json(obj: Any) -> bytes:
+    return (json.dumps(jsonable(obj), indent=2, sort_keys=True, allow_nan=False) + "\n").encode()
+
+
+def prepare_output(out: str | os.PathLike[str], config: dict[str, Any]) -> dict | None:
+    """Check ``out`` may receive this recovery: returns the stored summary when it already
+    holds the same request, ``None`` when it is new or empty; refuses anything else."""
+    d = Path(out)
+    if d.exists() and not d.is_dir():
+        raise ConfigError(f"output {str(d)!r} exists and is not a directory")
+    if not d.exists() or not any(d.iterdir()):
+        return None
+    cfg, summ = d / "config.json", d / "summary.json"
+    try:
+        same = cfg.is_file() and json.loads(cfg.read_text()) == json.loads(_json(config))
+    except (OSError, ValueError) as exc:
+        raise DataError(f"cannot read {str(cfg)!r}: {exc}") from None
+    if same and summ.is_file():
+        return json.loads(summ.read_text())
+    raise ConfigError(f"output directory {str(d)!r} is not empty and holds no recovery of this "
+                      "request; use a new or empty directory")
+
+
+def _png(pixels: torch.Tensor) -> bytes:
+    from PIL import Image
+
+    arr = np.round(pixels.detach().cpu().to(torch.float64).numpy()).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(arr, mode="L").save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _history_csv(history: list[dict[str, Any]]) -> bytes:
+    keys: list[str] = []
+    for row in history:
+        keys += [k for k in row if k not in keys]
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(keys)
+    for row in history:
+        w.writerow(["" if row.get(k) is None else row.get(k) for k in keys])
+    return buf.getvalue().encode()
+
+
+def write_recovery(out: str | os.PathLike[str], recovery: Recovery, problem,
+                   config: dict[str, Any], image: bool = False) -> dict[str, Any]:
+    """Write the files of a finished recovery (see the module doc); returns the summary."""
+    d = Path(out)
+    d.mkdir(parents=True, exist_ok=True)
+    atomic_write(d / "config.json", _json(config))
+    atomic_write(d / "X.npy", lambda f: np.save(f, recovery.X.numpy(), allow_pickle=False))
+    problem.save(d / "problem.npz")
+    atomic_write(d / "history.csv", _history_csv(recovery.history))
+    if image:
+        if problem.X_star is not None:
+            atomic_write(d / "truth.png", _png(to_pixels(
+                problem.X_star.detach().cpu().to(torch.float64), problem.scale)))
+        atomic_write(d / "reconstruction.png", _png(to_pixels(recovery.X, problem.scale)))
+    atomic_write(d / "summary.json", _json(recovery.summary))
+    return recovery.summary

@@ -1,0 +1,111 @@
+"""The outcome of one recovery: the matrix, how the run ended, and whether to trust it.
+
+Statuses (exactly one per run):
+
+- ``"converged"``: the method's own convergence test passed (the training loss stopped
+  decreasing: its relative decrease over the last window fell below the plateau tolerance, or a
+  solver reached its tolerance). The returned ``X`` is the iterate with the lowest validation
+  loss seen.
+- ``"stopped_on_validation"``: the validation loss stopped improving (no relative improvement
+  above the tolerance for ``patience`` steps); the best iterate on validation is returned.
+- ``"budget_reached"``: the step or time budget ran out while the validation loss was still
+  improving; ``X`` is the best iterate so far, and more budget would probably help.
+- ``"diverged"``: the loss became non-finite or exploded, or a solver's iterates grew without
+  bound; ``X`` is the best finite iterate seen (possibly the starting point).
+
+``warning`` is one line when the result should not be trusted: divergence, a budget reached
+while still improving, or a validation error of at least :data:`USELESS_ERROR` (no better than
+predicting zero).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+__all__ = ["STATUSES", "USELESS_ERROR", "Recovery", "warning_for"]
+
+STATUSES = ("converged", "stopped_on_validation", "budget_reached", "diverged")
+
+#: A relative validation error ``‖A_v(X) − y_v‖₂ / ‖y_v‖₂`` at or above this is "nothing
+#: recovered" (the zero matrix scores 1).
+USELESS_ERROR = 0.9
+
+
+def warning_for(status: str, validation_error: float | None, model: str) -> str | None:
+    """The one-line warning for a run that ended with ``status`` and ``validation_error``
+    (``None``: no validation part), or ``None`` when nothing argues against the result."""
+    if status == "diverged":
+        return (f"{model} diverged: the result is the best finite iterate before divergence "
+                "and should not be trusted")
+    if validation_error is not None and not math.isfinite(validation_error):
+        return f"{model} produced a non-finite validation error; the result is not usable"
+    if validation_error is not None and validation_error >= USELESS_ERROR:
+        return (f"{model} recovered almost nothing: relative validation error "
+                f"{validation_error:.3g} (the zero matrix scores 1)")
+    if status == "budget_reached":
+        return (f"{model} stopped at its step/time budget while the validation error was still "
+                "falling; the result may be under-trained (raise the budget)")
+    return None
+
+
+def _clean(v: Any) -> Any:
+    if isinstance(v, float):
+        return v if math.isfinite(v) else None
+    if isinstance(v, dict):
+        return {str(k): _clean(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_clean(x) for x in v]
+    if isinstance(v, torch.Tensor):
+        return _clean(v.tolist())
+    return v
+
+
+@dataclass(eq=False)
+class Recovery:
+    """Result of :func:`spectralnn.recovery.fit`.
+
+    Attributes:
+        X: ``(d1, d2)`` float64 CPU tensor in the problem's (normalised) units.
+        status: one of :data:`STATUSES` (see the module doc).
+        warning: one line when the result should not be trusted, else ``None``.
+        summary: JSON-ready dict: ``model``, ``status``, ``warning``, ``steps``, ``seconds``,
+            ``validation_error``, ``settings`` (every setting chosen, e.g. the learning rate
+            and widths, or λ), and, when the ground truth is known, ``relative_error`` and
+            (images) ``psnr``; ``test_error`` on the problem's own held-out set when it has one.
+        history: list of dicts, one per validation check (``step``, ``seconds``,
+            ``train_loss``, ``validation_error``, …).
+    """
+
+    X: torch.Tensor
+    status: str
+    warning: str | None
+    summary: dict[str, Any]
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ValueError(f"status {self.status!r} is not one of {STATUSES}")
+        self.summary = _clean(self.summary)
+
+    def describe(self) -> str:
+        """One line: model, status, validation error, PSNR/relative error when known."""
+        s = self.summary
+
+        def num(key: str) -> str:
+            v = s.get(key)
+            return "n/a" if v is None else f"{v:.4g}"
+
+        text = (f"{s.get('model')}: status={self.status} validation_error="
+                f"{num('validation_error')}")
+        if s.get("relative_error") is not None:
+            text += f" relative_error={num('relative_error')}"
+        if s.get("psnr") is not None:
+            text += f" psnr={num('psnr')}"
+        return text + f" steps={s.get('steps')} seconds={num('seconds')}"
+
+    def __repr__(self) -> str:
+        return f"Recovery({self.describe()})"
