@@ -474,7 +474,8 @@ def complete(
                                                "fraction of the observed entries, in (0, 1), "
                                                "and report their error."),
     seed: int = typer.Option(0, "--seed", help="Seed of the held-out split and the fit."),
-    model: str = typer.Option("snn", "--model", help="Fitting model."),
+    model: str = typer.Option("snn", "--model", help="snn (default), softimpute, svt, "
+                              "nnm_noise or nnm (small matrices only)."),
     max_steps: int | None = typer.Option(None, "--max-steps", help="Step budget of the fit "
                                          "(default: the model's)."),
     max_seconds: float | None = typer.Option(None, "--max-seconds", help="Time budget of the "

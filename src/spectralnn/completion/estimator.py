@@ -5,8 +5,12 @@ Pipeline for a ``(d1, d2)`` matrix ``M`` with NaN (or ``mask == False``) where m
 1. with ``test_fraction`` F, ``round(F·n_obs)`` observed entries (seeded) are held out — never
    used for fitting or model choice — and the predictions there are scored (RMSE, MAE, and
    PSNR for images);
-2. the remaining entries are normalised, ``z = (v − c)/s`` with ``c`` their mean and ``s``
-   their standard deviation (1 if zero);
+2. the remaining entries are normalised, ``z = (v − c)/s`` with ``c`` their mean and
+   ``s = 3·σ·√(d1·d2)``, ``σ`` their standard deviation (1 if zero): the centred full matrix
+   then has Frobenius norm about 1/3 (nuclear norm about 1 at rank 10), the units in which the
+   SNN's small initialisation and rates are calibrated (images at nuclear norm 1). Measured:
+   with ``s = σ`` the SNN diverged on a 30×30 rank-2 matrix with half its entries observed;
+   with ``s = 3·σ·√(d1·d2)`` its error on the missing entries was 2 %;
 3. :func:`~spectralnn.completion.fitting.fit_entries` fits ``Z`` (it keeps its own validation
    part for step sizes and stopping);
 4. ``X = s·Z + c``, clipped to ``clip`` if given (``(0, 255)`` for images);
@@ -23,11 +27,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from spectralnn.completion.fitting import fit_entries
+from spectralnn.completion.fitting import fit_entries, normalisation
 from spectralnn.errors import ConfigError, ShapeError
 
 __all__ = ["SNNCompleter", "check_test_fraction", "complete", "complete_array",
-           "error_metrics", "split_observed"]
+           "error_metrics", "split_observed", "validation_error"]
 
 PEAK = 255.0
 
@@ -104,8 +108,7 @@ def complete_array(values: np.ndarray, *, model: str = "snn", seed: int = 0,
     train, test = split_observed(flat.size, test_fraction, seed)
     rows, cols = np.divmod(flat[train], shape[1])
     v = values.reshape(-1)[flat[train]]
-    center = float(v.mean())
-    scale = float(v.std()) or 1.0
+    center, scale = normalisation(v, shape)
     fit = fit_entries(shape, rows, cols, (v - center) / scale, model=model, seed=seed,
                       max_steps=max_steps, max_seconds=max_seconds, progress=progress,
                       options=options)
@@ -116,7 +119,7 @@ def complete_array(values: np.ndarray, *, model: str = "snn", seed: int = 0,
         "shape": list(shape), "observed": int(flat.size), "missing": int(values.size - flat.size),
         "training_entries": int(train.size), "test_entries": int(test.size),
         "model": model, "seed": seed, "status": fit.status, "warning": fit.warning,
-        "validation_error": _validation_error(fit.summary, scale),
+        "validation_error": validation_error(fit.summary),
         "center": center, "scale": scale, "clip": None if clip is None else list(clip),
         "keep_observed": bool(keep_observed), "test_fraction": test_fraction,
     }
@@ -130,12 +133,12 @@ def complete_array(values: np.ndarray, *, model: str = "snn", seed: int = 0,
     return X, summary
 
 
-def _validation_error(fit_summary: dict[str, Any], scale: float) -> dict[str, Any] | None:
-    """The fitting engine's validation RMSE, in the data's units (its own are normalised)."""
-    rmse = fit_summary.get("validation_rmse")
-    if rmse is None:
-        return None
-    return {"rmse": float(rmse) * scale, "entries": fit_summary.get("validation_entries")}
+def validation_error(fit_summary: dict[str, Any]) -> float | None:
+    """The fitting engine's validation error ``‖X_v − z_v‖₂ / ‖z_v‖₂`` on its validation part
+    of the (centred) training entries: 1 means no better than the mean of the observed
+    entries, 0 a perfect fit."""
+    value = fit_summary.get("validation_error")
+    return None if value is None else float(value)
 
 
 def _as_values(M: object, mask: object) -> np.ndarray:

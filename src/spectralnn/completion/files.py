@@ -22,6 +22,7 @@ from spectralnn.completion.estimator import (
     complete_array,
     error_metrics,
     split_observed,
+    validation_error,
 )
 from spectralnn.completion.fitting import fit_table
 from spectralnn.completion.reading import read_incomplete
@@ -119,7 +120,7 @@ def _complete_table(input: str | os.PathLike[str], columns: tuple[str, str, str]
         "duplicates_collapsed": table.duplicates, "training_entries": int(train.size),
         "test_entries": int(test.size), "model": model, "seed": seed,
         "status": fitted.status, "warning": fitted.warning,
-        "validation_error": _validation(fitted.summary),
+        "validation_error": validation_error(fitted.summary),
         "test_fraction": test_fraction, "keep_observed": True,
     }
     if test.size:
@@ -139,14 +140,6 @@ def _complete_table(input: str | os.PathLike[str], columns: tuple[str, str, str]
     summary["seconds"] = time.perf_counter() - start
     summary["fit"] = fitted.summary
     return files, summary
-
-
-def _validation(fit_summary: dict[str, Any]) -> dict[str, Any] | None:
-    if fit_summary.get("validation_rmse") is None:
-        return None
-    scale = float(fit_summary.get("scale", 1.0))
-    return {"rmse": float(fit_summary["validation_rmse"]) * scale,
-            "entries": fit_summary.get("validation_entries")}
 
 
 def _full_table(table: Triplets, predictor: Any) -> bytes:
