@@ -114,7 +114,7 @@ def test_reproduce_all_quick_end_to_end(tmp_path):
     assert {"holds", "primal_residual", "tangent_residual", "normal_norm"} <= set(
         fig2["extra"]["kkt"])
     fig5 = json.loads((out / "fig5" / "summary.json").read_text())
-    assert {r["model"] for r in fig5["runs"]} == {"lg", "snn", "nnm"}
+    assert {r["model"] for r in fig5["runs"]} == {"lg", "snn", "nnm", "nnm_noise"}
     report = (out / "report.md").read_text()
     assert "The paper's claims next to what this run found" in report
     assert all(f"{fig}/{fig}.png" in report for fig in FIGURES)

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from .errors import ConfigError, ShapeError, unknown_name
+from .factored import EVALUATIONS, LowRank, factored_output, use_factored
 from .spectral import METHODS, Activation, get_activation, spectral_apply
 
 __all__ = ["INITS", "SNN", "SpectralActivation", "random_orthogonal"]
@@ -108,6 +109,9 @@ class SNN(nn.Module):
         phi, psi: Φ (d1×r') and Ψ (d2×r') with orthonormal columns, r' ≥ r, for spectral init.
         method: evaluation of the spectral activation, ``"auto"``, ``"svd"`` or ``"gram"``
             (see :func:`~spectralnn.spectral.spectral_apply`).
+        evaluation: ``"dense"`` (every layer on d1×d2 matrices), ``"factored"`` (the exact
+            network on R×R cores, ``R = L_0·rank``, see :mod:`spectralnn.factored`) or
+            ``"auto"`` (factored when ``R < min(d1, d2)``). Both give the same X and gradient.
         replicas: if given, a leading batch of that many independent networks, each with its own
             draw from the same generator; output ``(replicas, d1, d2)``.
         seed: seed of the ``torch.Generator`` used for all randomness (bit-for-bit repeatable).
@@ -133,6 +137,7 @@ class SNN(nn.Module):
         psi: torch.Tensor | None = None,
         replicas: int | None = None,
         method: str = "auto",
+        evaluation: str = "auto",
         seed: int = 0,
         dtype: torch.dtype = torch.float32,
         device: torch.device | str | None = None,
@@ -148,6 +153,9 @@ class SNN(nn.Module):
         if method not in METHODS:
             raise unknown_name("method", method, METHODS)
         self.method = method
+        if evaluation not in EVALUATIONS:
+            raise unknown_name("evaluation", evaluation, EVALUATIONS)
+        self.evaluation = evaluation
         r = min(d1, d2) if rank is None else rank
         if isinstance(r, bool) or not isinstance(r, int) or r <= 0:
             raise ConfigError(f"rank must be a positive integer, got {rank!r}")
@@ -210,8 +218,29 @@ class SNN(nn.Module):
         """The factorized inputs ``Q⁽⁰⁾_k = U_k V_kᵀ``: (…, L_0, d1, d2)."""
         return self.U @ self.V.mT
 
+    @property
+    def factored(self) -> bool:
+        """Whether :meth:`forward` runs on cores (``evaluation`` and the sizes decide)."""
+        return use_factored(self.evaluation, self.shape, self.widths[0], self.rank)
+
+    def low_rank(self) -> LowRank:
+        """The output as ``X = left @ rightᵀ`` (``left``: (…, d1, k), ``right``: (…, d2, k),
+        ``k ≤ 2·L_0·rank``), computed on cores; differentiable, exact (value and gradient)."""
+        return factored_output(self.U, self.V, list(self.alphas), self.activation,
+                               method=self.method)
+
+    def entries(self, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+        """``X[…, rows, cols]``: (n,) or (replicas, n), differentiable. With factored evaluation
+        gathered from the factors in O(n·R) without forming X."""
+        rows, cols = _check_index_pair(rows, cols, self.shape, self.U.device)
+        if self.factored:
+            return self.low_rank().entries(rows, cols)
+        return self.forward()[..., rows, cols]
+
     def forward(self) -> torch.Tensor:
         """The network's output matrix X: (d1, d2), or (replicas, d1, d2)."""
+        if self.factored:
+            return self.low_rank().dense(max_elements=self.shape[0] * self.shape[1])
         Q = self.inputs()
         for alpha in self.alphas:
             # (…, K, d1, d2) × (…, K, L) -> (…, L, d1, d2): one batched SVD per layer.
@@ -222,4 +251,24 @@ class SNN(nn.Module):
     def extra_repr(self) -> str:
         rep = "" if self.replicas is None else f", replicas={self.replicas}"
         return (f"shape={self.shape}, widths={self.widths}, activation={self.activation.name}, "
-                f"init={self.init!r}, rank={self.rank}{rep}")
+                f"init={self.init!r}, rank={self.rank}, evaluation={self.evaluation!r}{rep}")
+
+
+def _check_index_pair(rows: object, cols: object, shape: tuple[int, int],
+                      device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Integer (n,) tensors ``rows``, ``cols`` inside ``shape``, on ``device``."""
+    out = []
+    for name, t, size in (("rows", rows, shape[0]), ("cols", cols, shape[1])):
+        t = torch.as_tensor(t)
+        if t.dim() != 1:
+            raise ShapeError(f"{name} has shape {tuple(t.shape)}; expected (n,)")
+        if t.dtype.is_floating_point or t.dtype.is_complex or t.dtype == torch.bool:
+            raise ConfigError(f"{name} has dtype {t.dtype}; expected an integer dtype")
+        if t.numel() and (int(t.min()) < 0 or int(t.max()) >= size):
+            bad = int(t.min()) if int(t.min()) < 0 else int(t.max())
+            raise ConfigError(f"{name} contains {bad}; expected 0 ≤ index < {size}")
+        out.append(t.to(device=device, dtype=torch.int64))
+    if out[0].numel() != out[1].numel():
+        raise ShapeError(f"rows has {out[0].numel()} entries and cols {out[1].numel()}; "
+                         "expected the same number")
+    return out[0], out[1]

@@ -55,7 +55,10 @@ import torch
 from torch import nn
 
 from .errors import ConfigError, ShapeError, unknown_name
-from .metrics import RunResult, history_row, matrix_metrics
+from .metrics import RunResult, history_row
+
+# Factored evaluation seam: X may be a LowRank (never formed); these helpers handle both kinds.
+from .prediction import as_dense, keep_where, model_output, predict, snapshot_metrics
 
 __all__ = [
     "OPTIMIZERS",
@@ -218,8 +221,8 @@ class Trainer:
         if not params:
             raise ConfigError(f"model {type(model).__name__} has no parameters to train")
         with torch.no_grad():
-            X0 = model()
-        if not isinstance(X0, torch.Tensor) or X0.dim() not in (2, 3):
+            X0 = model_output(model)  # factored seam: a LowRank for factored models
+        if not hasattr(X0, "shape") or X0.dim() not in (2, 3):
             got = tuple(X0.shape) if isinstance(X0, torch.Tensor) else type(X0).__name__
             raise ShapeError(f"model() returned {got}; expected (d1, d2) or (R, d1, d2)")
         if tuple(X0.shape[-2:]) != tuple(problem.shape):
@@ -362,17 +365,19 @@ class _Run:
             for k, p in self.params.items():
                 p.copy_(torch.where(self._view(which, p), self.init_params[k], p))
 
-    def _forward(self) -> torch.Tensor:
+    def _forward(self):
+        """``(X, A(X))`` with a leading replica dimension (factored seam: see
+        :func:`spectralnn.prediction.predict`; X is a LowRank for factored models)."""
         try:
-            X = self.model()
+            X, AX = predict(self.model, self.problem.operator)
         except RuntimeError:
             bad = self._bad_params() & self.active
             if not bool(bad.any()):
                 raise
             self._freeze_diverged(bad, self.step)
             self._reset(bad)
-            X = self.model()
-        return X if self.batched else X.unsqueeze(0)
+            X, AX = predict(self.model, self.problem.operator)
+        return (X, AX) if self.batched else (X.unsqueeze(0), AX.unsqueeze(0))
 
     def _freeze_diverged(self, which: torch.Tensor, step: int) -> None:
         idx = which.nonzero().flatten().tolist()
@@ -403,8 +408,8 @@ class _Run:
                     self.seconds = self._elapsed()
                     self._t0 = time.perf_counter()
                     on_checkpoint(t, self.state_dict())
-                X = self._forward()  # (R, d1, d2)
-                residual = problem.operator(X) - problem.y  # (R, m)
+                X, AX = self._forward()  # (R, d1, d2) or its LowRank, (R, m)
+                residual = AX - problem.y  # (R, m)
                 loss = 0.5 * residual.square().mean(-1)  # (R,)
                 if tr.batch_size is not None and tr.batch_size < m:
                     idx = torch.randperm(m, generator=self.gen)[: tr.batch_size]
@@ -420,7 +425,7 @@ class _Run:
                 bad = (~torch.isfinite(lv) | (lv > limit)) & self.active
                 newly_div = bad if bool(bad.any()) else None
                 good = self.active & ~bad
-                self.last_X = torch.where(good.view(-1, 1, 1), X.detach(), self.last_X)
+                self.last_X = keep_where(good, X, self.last_X)
                 froze = bad.clone()
                 if tr.tol is not None:
                     conv = good & (lv <= tr.tol)
@@ -468,7 +473,7 @@ class _Run:
         if not idx:
             return
         Xd = X.detach()[idx]
-        values = matrix_metrics(Xd, self.problem, image=self.tr.image)
+        values = snapshot_metrics(Xd, self.problem, image=self.tr.image)
         gsq = torch.zeros(self.R, dtype=X.dtype, device=X.device)
         for g in grads.values():
             if g is not None:
@@ -531,7 +536,7 @@ class _Run:
             status = "diverged" if ds >= 0 else "converged" if cs >= 0 else "ok"
             steps = ds if ds >= 0 else cs if cs >= 0 else max(done - 1, 0)
             out.append(RunResult(
-                self.tr.name, self.last_X[r].detach().cpu().to(torch.float64),
+                self.tr.name, as_dense(self.last_X[r]).detach().cpu().to(torch.float64),
                 self.history[r], lr=self.lr_values[r], steps=steps, seconds=self.seconds,
                 diverged=ds >= 0, diverged_step=ds if ds >= 0 else None,
                 converged_step=cs if cs >= 0 else None, status=status,

@@ -106,6 +106,17 @@ def _claims(fig: dict) -> list[list[str]]:
         if nnm:
             out.append(["(extra) convex nuclear-norm minimisation on the same measurements",
                         f"mean relative error {sum(nnm) / len(nnm):.3f}", "—"])
+        for key, what in (("nnm", "exact-interpolation NNM (A(X) = y)"),
+                          ("nnm_noise", "noise-aware NNM (‖A(X) − y‖₂ ≤ σ√m)")):
+            vs = [(f.get("snn_relative_error"), f.get(f"{key}_relative_error")) for f in found]
+            vs = [(s, n) for s, n in vs if s is not None and n is not None]
+            if vs and any(f.get("nnm_noise_relative_error") is not None for f in found):
+                won = sum(s < n for s, n in vs)
+                out.append([f"(extra) the SNN against {what}",
+                            f"SNN error below it on {won} of {len(vs)} digit(s); mean relative "
+                            f"error SNN {sum(s for s, _ in vs) / len(vs):.3f} vs "
+                            f"{sum(n for _, n in vs) / len(vs):.3f}",
+                            "SNN better" if won > len(vs) / 2 else "SNN not better"])
     if not runs:
         out.append(["(runs)", "every run diverged", "no"])
     return out

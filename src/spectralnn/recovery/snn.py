@@ -22,6 +22,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..nn import SNN
+from ..prediction import as_dense
 from ..train import StopTraining, Trainer
 from .stepsize import curvature
 from .stopping import Monitor, StoppingRules
@@ -109,7 +110,7 @@ def fit_snn(problem, validation: Validation | None, *, rules: StoppingRules, see
         if status != "diverged" or lr is not None or attempt == retries:
             break
         scale /= 4
-    X = monitor.best_X if monitor.best_X is not None else res.X
+    X = as_dense(monitor.best_X) if monitor.best_X is not None else res.X
     settings.update({"learning_rate": rate, "lr_scale": None if lr is not None else scale,
                      "curvature": curv, "optimizer": "gd",
                      "dtype": str(problem.dtype).removeprefix("torch."),

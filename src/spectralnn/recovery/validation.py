@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import torch
 
 from ..errors import ConfigError
+from ..factored import LowRank
+from ..prediction import measure
 from ..sensing.operators import SensingOperator
 from ..sensing.problem import SensingProblem
 from ..sensing.subset import restrict
@@ -33,10 +35,11 @@ class Validation:
     def __post_init__(self) -> None:
         self._ynorm = float(torch.linalg.vector_norm(self.y.double()))
 
-    def error(self, X: torch.Tensor) -> float:
-        """``‖A_v(X) − y_v‖₂ / ‖y_v‖₂`` for one ``(d1, d2)`` matrix (in the operator's dtype)."""
+    def error(self, X: torch.Tensor | LowRank) -> float:
+        """``‖A_v(X) − y_v‖₂ / ‖y_v‖₂`` for one ``(d1, d2)`` matrix (dense, or low-rank
+        factors: entries are then gathered without forming X)."""
         with torch.no_grad():
-            r = self.operator(X.to(self.operator.dtype)) - self.y
+            r = measure(self.operator, X.to(dtype=self.operator.dtype)) - self.y
             num = float(torch.linalg.vector_norm(r.double()))
         return num / self._ynorm if self._ynorm > 0 else (0.0 if num == 0 else math.inf)
 
