@@ -266,3 +266,17 @@ def test_out_that_is_a_file_is_refused(tmp_path, capsys):
     code, _, stderr = run(capsys, tmp_path / "m.npy", "--out", tmp_path / "out", "--quiet")
     assert code == 2 and "not a directory" in stderr
     assert (tmp_path / "out").read_text() == "keep me"
+
+
+def test_camera_benchmark_runs_at_a_tiny_size():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.run([sys.executable, "benchmarks/completion_camera.py", "--size", "24",
+                           "--models", "softimpute"], cwd=root, capture_output=True, text=True,
+                          timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    row = next(line for line in proc.stdout.splitlines() if line.startswith("softimpute"))
+    assert len(row.split()) == 6
