@@ -6,6 +6,9 @@ from __future__ import annotations
 import csv
 import json
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -268,11 +271,8 @@ def test_out_that_is_a_file_is_refused(tmp_path, capsys):
     assert (tmp_path / "out").read_text() == "keep me"
 
 
+@pytest.mark.slow
 def test_camera_benchmark_runs_at_a_tiny_size():
-    import subprocess
-    import sys
-    from pathlib import Path
-
     root = Path(__file__).resolve().parents[1]
     proc = subprocess.run([sys.executable, "benchmarks/completion_camera.py", "--size", "24",
                            "--models", "softimpute"], cwd=root, capture_output=True, text=True,
