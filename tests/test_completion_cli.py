@@ -220,6 +220,8 @@ BAD = {
                           ["@m.npy", "--test-fraction", "1.5"], "test fraction"),
     "test fraction too small": (lambda p: np.save(p / "m.npy", np.ones((4, 5))),
                                 ["@m.npy", "--test-fraction", "0.01"], "holds out 0"),
+    "negative seed": (lambda p: _write(p / "r.csv", "u,i,v\na,x,1\n"),
+                      ["@r.csv", "--triplets", "u,i,v", "--seed", "-1"], "seed must be"),
     "unknown model": (lambda p: np.save(p / "m.npy", np.ones((4, 5))),
                       ["@m.npy", "--model", "magic"], "unknown .*model 'magic'"),
     "predict without triplets": (lambda p: np.save(p / "m.npy", np.ones((4, 5))),

@@ -30,7 +30,7 @@ import torch
 from spectralnn.completion.fitting import fit_entries, normalisation
 from spectralnn.errors import ConfigError, ShapeError
 
-__all__ = ["SNNCompleter", "check_test_fraction", "complete", "complete_array",
+__all__ = ["SNNCompleter", "check_seed", "check_test_fraction", "complete", "complete_array",
            "error_metrics", "split_observed", "validation_error"]
 
 PEAK = 255.0
@@ -48,7 +48,7 @@ def check_test_fraction(fraction: object) -> float | None:
     return f
 
 
-def _check_seed(seed: object) -> int:
+def check_seed(seed: object) -> int:
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
     return int(seed)
@@ -98,7 +98,7 @@ def complete_array(values: np.ndarray, *, model: str = "snn", seed: int = 0,
                    ) -> tuple[np.ndarray, dict[str, Any]]:
     """Complete ``values`` ``(d1, d2)`` float64 (NaN = missing, validated by the caller);
     returns the completed float64 matrix and the JSON-able summary (see the module)."""
-    seed = _check_seed(seed)
+    seed = check_seed(seed)
     test_fraction = check_test_fraction(test_fraction)
     clip = _check_clip(clip)
     start = time.perf_counter()

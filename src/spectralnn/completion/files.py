@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from spectralnn.completion.estimator import (
+    check_seed,
     check_test_fraction,
     complete_array,
     error_metrics,
@@ -59,6 +60,7 @@ def complete_file(input: str | os.PathLike[str], out: str | os.PathLike[str], *,
     written as ``out/summary.json``, with ``outputs`` listing the files written)."""
     check_out_dir(out)
     test_fraction = check_test_fraction(test_fraction)
+    seed = check_seed(seed)
     if triplets is None:
         if predict is not None:
             raise ConfigError("--predict needs --triplets (queries name row and column ids)")
