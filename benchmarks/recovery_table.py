@@ -67,13 +67,14 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     cells = [(i, m, k) for i in args.images.split(",") for m in args.measurements.split(",")
              for k in args.models.split(",")]
+    order = {k: j for j, k in enumerate(["snn", "nnm_noise", "svt", "softimpute"])}
+    pending = sorted(cells, key=lambda c: order.get(c[2], -1))  # longest runs first
     for i, _, _ in cells:
         if i not in IMAGES:
             sys.exit(f"error: unknown image {i!r}; expected one of {', '.join(IMAGES)}")
     rows: list[dict] = []
     running: dict[int, tuple] = {}
     free = list(range(args.jobs))
-    pending = list(cells)
     while pending or running:
         while pending and free:
             slot = free.pop(0)

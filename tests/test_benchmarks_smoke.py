@@ -49,3 +49,12 @@ def test_recover_256_example_writes_png_and_summary(tmp_path):
     assert (tmp_path / "recover_256.png").stat().st_size > 0
     assert summary["m"] == round(0.3 * 32 * 32)
     assert summary["snn"]["optimizer"] == "gd" and summary["snn"]["psnr"] > 5
+
+
+def test_recovery_table_quick_writes_its_table(tmp_path):
+    out = _run("benchmarks/recovery_table.py", str(tmp_path), "--quick", "--models",
+               "softimpute,svt", "--measurements", "entries")
+    assert "| camera 48×48 | entries | softimpute |" in out
+    rows = json.loads((tmp_path / "recovery_table.json").read_text())
+    assert [r["model"] for r in rows] == ["softimpute", "svt"]
+    assert all(r["exit"] == 0 and r["psnr"] > 10 and r["status"] for r in rows)

@@ -11,7 +11,8 @@ Public API (stable names):
   baselines by name via :func:`build_model` / :func:`solve`.
 - Completion of real data: :func:`complete`, :class:`SNNCompleter` (NaN = missing).
 - Subpackages loaded on first use: ``spectralnn.theory`` (reduced dynamics, KKT certificate,
-  exact optima, rate fits), ``spectralnn.experiments`` (the paper's figures).
+  exact optima, rate fits), ``spectralnn.experiments`` (the paper's figures),
+  ``spectralnn.recovery`` (recovery without tuning: ``spectralnn.recovery.fit``).
 """
 
 from __future__ import annotations
@@ -57,11 +58,12 @@ from .train import Trainer, paper_lr_search, sweep, train
 
 __version__ = "0.1.0"
 
-_LAZY = ("theory", "experiments")
+_LAZY = ("theory", "experiments", "recovery")
 
 
 def __getattr__(name: str) -> Any:
-    """``spectralnn.theory`` and ``spectralnn.experiments`` are imported on first access."""
+    """``spectralnn.theory``, ``spectralnn.experiments`` and ``spectralnn.recovery`` are imported
+    on first access."""
     if name in _LAZY:
         return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'spectralnn' has no attribute {name!r}")

@@ -7,10 +7,12 @@ Defaults (every one can be overridden by name):
 - dtype float32 when ``d1·d2 > 4096`` (the loss is computed in the operator's dtype; metrics
   in float64), float64 below;
 - plain full-batch gradient descent (the paper's implicit bias) with rate
-  ``η = lr_scale / curvature`` in curvature units (:mod:`~spectralnn.recovery.stepsize`),
-  ``lr_scale = 5.1`` (stable from 28×28 digits to 512×512 photos, for entries, DCT and
-  Gaussian operators); on divergence the run restarts from the initialisation with
-  ``lr_scale / 4`` (at most twice), and the summary says so;
+  ``η = lr_scale / (curvature · σ̂_1)`` (:mod:`~spectralnn.recovery.stepsize`: the loss's
+  curvature ``‖A‖²/m`` and the back-projection's leading singular value), ``lr_scale = 1.7``:
+  the rate of the pilot grid of ``examples/recover_256.py`` (5.1 curvature units on a 256×256
+  photo with ``σ̂_1 ≈ 0.34``), made independent of the signal's size; on divergence the run
+  restarts from the initialisation with ``lr_scale / 4`` (at most twice), and the summary
+  says so;
 - stopping and best-iterate selection by :class:`~spectralnn.recovery.stopping.Monitor`.
 
 Training goes through :class:`~spectralnn.train.Trainer` (one training path); the monitor is
@@ -24,13 +26,13 @@ from typing import Any
 from ..nn import SNN
 from ..prediction import as_dense
 from ..train import StopTraining, Trainer
-from .stepsize import curvature
+from .stepsize import curvature, leading_singular_value
 from .stopping import Monitor, StoppingRules
 from .validation import Validation
 
 __all__ = ["DEFAULT_LR_SCALE", "fit_snn", "snn_defaults"]
 
-DEFAULT_LR_SCALE = 5.1
+DEFAULT_LR_SCALE = 1.7
 _SMALL = 64 * 64
 
 
@@ -81,13 +83,14 @@ def fit_snn(problem, validation: Validation | None, *, rules: StoppingRules, see
     settings = {**snn_defaults(problem.shape), **options}
     settings.pop("dtype", None)
     curv = curvature(problem.operator, seed=seed)
+    sigma = leading_singular_value(problem, seed=seed)
     scale = DEFAULT_LR_SCALE if lr_scale is None else float(lr_scale)
     attempts: list[dict[str, Any]] = []
     import time
 
     start = time.perf_counter()  # one time budget for every attempt
     for attempt in range(retries + 1):
-        rate = float(lr) if lr is not None else scale / curv
+        rate = float(lr) if lr is not None else scale / (curv * sigma)
         model = SNN(problem.shape, seed=seed, dtype=problem.dtype, device=problem.device,
                     **settings)
         monitor = Monitor(rules, validation, start=start)
@@ -112,7 +115,7 @@ def fit_snn(problem, validation: Validation | None, *, rules: StoppingRules, see
         scale /= 4
     X = as_dense(monitor.best_X) if monitor.best_X is not None else res.X
     settings.update({"learning_rate": rate, "lr_scale": None if lr is not None else scale,
-                     "curvature": curv, "optimizer": "gd",
+                     "curvature": curv, "sigma1_estimate": sigma, "optimizer": "gd",
                      "dtype": str(problem.dtype).removeprefix("torch."),
                      "best_step": monitor.best_step, "attempts": attempts})
     return {"X": X, "status": status, "steps": steps, "settings": settings,

@@ -8,7 +8,9 @@
    grows with the run) → ``"stopped_on_validation"``;
 2. **plateau** — the training loss decreased by less than ``plateau_tol`` (relative) over the
    last ``max(min_patience, patience_fraction·step)`` steps → ``"converged"``;
-3. **budget** — ``max_steps`` or ``max_seconds`` reached → ``"budget_reached"``;
+3. **budget** — ``max_steps`` or ``max_seconds`` reached → ``"budget_reached"``, or
+   ``"stopped_on_validation"`` when the validation error had already stopped improving for
+   ``max(min_patience, patience_fraction·step/2)`` steps;
 4. **divergence** — a non-finite training loss or validation error → ``"diverged"``.
 
 Rules 1 and 2 are armed only once the validation error has dropped below
@@ -39,8 +41,8 @@ class StoppingRules:
     max_steps: int = 10_000
     max_seconds: float | None = None
     check_every: int = 5
-    min_patience: int = 50
-    patience_fraction: float = 0.25
+    min_patience: int = 100
+    patience_fraction: float = 0.5
     min_improvement: float = 1e-3
     plateau_tol: float = 1e-3
 
@@ -88,7 +90,11 @@ class Monitor:
             self.best_error, self.best_step = err, step
             self.best_X = X.detach().clone()
         if budget:
-            return "budget_reached"
+            # still improving lately (within the short patience)? else validation had stalled
+            quiet = max(r.min_patience, int(r.patience_fraction * step / 2))
+            stalled = (self.validation is not None and self.armed
+                       and step - self.last_improved_step >= quiet)
+            return "stopped_on_validation" if stalled else "budget_reached"
         if not self.armed:
             self.armed = self.validation is None or self.best_error < USELESS_ERROR
             if self.armed:
