@@ -11,6 +11,7 @@ Public API (stable names):
   :func:`make_problem` and the paper's problems; ground truths from :mod:`spectralnn.data`.
 - Training: :class:`Trainer`, :func:`train`, :func:`sweep`, :func:`paper_lr_search`;
   baselines by name via :func:`build_model` / :func:`solve`.
+- Completion of real data: :func:`complete`, :class:`SNNCompleter` (NaN = missing).
 - Subpackages loaded on first use: ``spectralnn.theory`` (reduced dynamics, KKT certificate,
   exact optima, rate fits), ``spectralnn.experiments`` (the paper's figures),
   ``spectralnn.recovery`` (recovery without tuning: ``spectralnn.recovery.fit``).
@@ -21,6 +22,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from .completion import SNNCompleter, complete
 from .data import (
     available_images,
     load_matrix,
@@ -94,6 +96,7 @@ __all__ = [
     "MissingDependencyError",
     "RatingsCompleter",
     "RunResult",
+    "SNNCompleter",
     "SensingOperator",
     "SensingProblem",
     "ShapeError",
@@ -108,6 +111,7 @@ __all__ = [
     "available_activations",
     "available_images",
     "build_model",
+    "complete",
     "get_activation",
     "load_matrix",
     "make_problem",

@@ -456,6 +456,59 @@ def sweep(
         raise typer.Exit(1)
 
 
+@app.command()
+@handle_errors
+def complete(
+    input: str = typer.Argument(..., metavar="INPUT", help="A .npy, .csv or .tsv matrix with "
+                                "NaN or empty cells for missing entries; an image (PNG, "
+                                "JPEG, …) with --mask or an alpha channel; or with --triplets "
+                                "a table of (row, column, value)."),
+    out: str = typer.Option(..., "--out", help="Output directory (created; nothing is written "
+                            "on bad input)."),
+    mask: str | None = typer.Option(None, "--mask", help="Image or .npy of the input's shape: "
+                                    "nonzero = observed."),
+    triplets: str | None = typer.Option(None, "--triplets", metavar="ROW,COL,VALUE",
+                                        help="INPUT is a table with a header row; these are "
+                                        "its row-id, column-id and value columns."),
+    predict: str | None = typer.Option(None, "--predict", metavar="QUERY.csv",
+                                       help="With --triplets: a table with the ROW and COL "
+                                       "columns; writes predictions.csv."),
+    test_fraction: float | None = typer.Option(None, "--test-fraction", help="Hold out this "
+                                               "fraction of the observed entries, in (0, 1), "
+                                               "and report their error."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the held-out split and the fit."),
+    model: str = typer.Option("snn", "--model", help="snn (default), softimpute, svt, "
+                              "nnm_noise or nnm (small matrices only)."),
+    max_steps: int | None = typer.Option(None, "--max-steps", help="Step budget of the fit "
+                                         "(default: the model's)."),
+    max_seconds: float | None = typer.Option(None, "--max-seconds", help="Time budget of the "
+                                             "fit in seconds."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar, no summary line."),
+) -> None:
+    """Fill the missing entries of INPUT; write the completed matrix and summary.json to OUT.
+
+    OUT receives completed.<ext> in the input's format (images: also completed.png; tables:
+    every (row, column) pair), summary.json (status, validation and test errors, seconds,
+    shape, settings) and, with --predict, predictions.csv. Observed entries are kept exactly.
+    See docs/completion.md.
+    """
+    from .completion.files import complete_file
+
+    summary = complete_file(input, out, mask=mask, triplets=triplets, predict=predict,
+                            test_fraction=test_fraction, seed=seed, model=model,
+                            max_steps=max_steps, max_seconds=max_seconds, progress=not quiet)
+    if summary.get("warning"):
+        typer.echo(f"warning: {summary['warning']}", err=True)
+    if not quiet:
+        test = summary.get("test")
+        scores = "" if not test else " test " + " ".join(
+            f"{k}={v:.4g}" for k, v in test.items() if k != "entries")
+        d1, d2 = summary["shape"]
+        typer.echo(f"completed {d1}×{d2} ({summary['observed']} observed): "
+                   f"status={summary['status']}{scores} seconds={summary['seconds']:.1f} "
+                   f"-> {out}")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``spectralnn`` console script.
 

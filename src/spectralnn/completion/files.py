@@ -1,0 +1,163 @@
+"""Completing files: the library side of ``spectralnn complete``.
+
+Everything is read and validated first (input, mask, query, output directory), then fitted,
+then every output is encoded in memory and written in one all-or-nothing step: bad input
+leaves nothing on disk.
+
+Outputs in ``out``: ``completed.<ext>`` in the input's format (images: also ``completed.png``;
+triplet tables: every (row, column) pair when the matrix has at most
+:data:`MAX_TABLE_CELLS` cells), ``summary.json``, and with a query ``predictions.csv``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+import numpy as np
+
+from spectralnn.completion.estimator import (
+    check_seed,
+    check_test_fraction,
+    complete_array,
+    error_metrics,
+    split_observed,
+    validation_error,
+)
+from spectralnn.completion.fitting import fit_table
+from spectralnn.completion.reading import read_incomplete
+from spectralnn.completion.triplets import (
+    Query,
+    Triplets,
+    parse_columns,
+    read_query,
+    read_triplets,
+)
+from spectralnn.completion.writing import (
+    check_out_dir,
+    encode_delimited,
+    encode_image,
+    encode_json,
+    encode_npy,
+    encode_table,
+    write_outputs,
+)
+from spectralnn.errors import ConfigError
+
+__all__ = ["MAX_TABLE_CELLS", "complete_file"]
+
+MAX_TABLE_CELLS = 2_000_000
+
+
+def complete_file(input: str | os.PathLike[str], out: str | os.PathLike[str], *,
+                  mask: str | os.PathLike[str] | None = None, triplets: str | None = None,
+                  predict: str | os.PathLike[str] | None = None,
+                  test_fraction: float | None = None, seed: int = 0, model: str = "snn",
+                  max_steps: int | None = None, max_seconds: float | None = None,
+                  progress: bool = False) -> dict[str, Any]:
+    """Complete the file ``input`` into the directory ``out``; returns the summary (also
+    written as ``out/summary.json``, with ``outputs`` listing the files written)."""
+    check_out_dir(out)
+    test_fraction = check_test_fraction(test_fraction)
+    seed = check_seed(seed)
+    if triplets is None:
+        if predict is not None:
+            raise ConfigError("--predict needs --triplets (queries name row and column ids)")
+        files, summary = _complete_matrix(
+            input, mask=mask, test_fraction=test_fraction, seed=seed, model=model,
+            max_steps=max_steps, max_seconds=max_seconds, progress=progress)
+    else:
+        if mask is not None:
+            raise ConfigError("--mask applies to matrices and images, not to --triplets tables")
+        files, summary = _complete_table(
+            input, parse_columns(triplets), predict=predict, test_fraction=test_fraction,
+            seed=seed, model=model, max_steps=max_steps, max_seconds=max_seconds,
+            progress=progress)
+    summary["input"] = str(input)
+    summary["outputs"] = [*files, "summary.json"]
+    files["summary.json"] = encode_json(summary)
+    write_outputs(out, files)
+    return summary
+
+
+def _complete_matrix(input: str | os.PathLike[str], *, mask: str | os.PathLike[str] | None,
+                     test_fraction: float | None, seed: int, model: str,
+                     max_steps: int | None, max_seconds: float | None, progress: bool
+                     ) -> tuple[dict[str, bytes], dict[str, Any]]:
+    data = read_incomplete(input, mask)
+    image = data.kind == "image"
+    X, summary = complete_array(data.values, model=model, seed=seed,
+                                test_fraction=test_fraction, clip=(0.0, 255.0) if image else None,
+                                image=image, max_steps=max_steps, max_seconds=max_seconds,
+                                progress=progress)
+    summary = {"kind": data.kind, **summary}
+    if data.kind == "npy":
+        files = {"completed.npy": encode_npy(X)}
+    elif data.kind in ("csv", "tsv"):
+        files = {f"completed.{data.kind}": encode_delimited(X, "," if data.kind == "csv"
+                                                            else "\t")}
+    else:
+        files = {"completed.png": encode_image(X, ".png")}
+        if data.suffix != ".png":
+            files[f"completed{data.suffix}"] = encode_image(X, data.suffix)
+    return files, summary
+
+
+def _complete_table(input: str | os.PathLike[str], columns: tuple[str, str, str], *,
+                    predict: str | os.PathLike[str] | None, test_fraction: float | None,
+                    seed: int, model: str, max_steps: int | None, max_seconds: float | None,
+                    progress: bool) -> tuple[dict[str, bytes], dict[str, Any]]:
+    start = time.perf_counter()
+    table = read_triplets(input, columns)
+    query = None if predict is None else read_query(predict, table)
+    train, test = split_observed(table.values.size, test_fraction, seed)
+    fitted = fit_table(table.shape, table.rows[train], table.cols[train],
+                       table.values[train], model=model, seed=seed, max_steps=max_steps,
+                       max_seconds=max_seconds, progress=progress)
+    d1, d2 = table.shape
+    summary: dict[str, Any] = {
+        "kind": "triplets", "columns": list(columns), "shape": [d1, d2],
+        "observed": int(table.values.size), "missing": d1 * d2 - int(table.values.size),
+        "duplicates_collapsed": table.duplicates, "training_entries": int(train.size),
+        "test_entries": int(test.size), "model": model, "seed": seed,
+        "status": fitted.status, "warning": fitted.warning,
+        "validation_error": validation_error(fitted.summary),
+        "test_fraction": test_fraction, "keep_observed": True,
+    }
+    if test.size:
+        pred = fitted.predictor.predict(table.rows[test], table.cols[test])
+        summary["test"] = error_metrics(np.asarray(pred, dtype=np.float64), table.values[test])
+    files: dict[str, bytes] = {}
+    ext = "tsv" if table.delimiter == "\t" else "csv"
+    if d1 * d2 <= MAX_TABLE_CELLS:
+        files[f"completed.{ext}"] = _full_table(table, fitted.predictor)
+    else:
+        summary["completed_table"] = (f"not written: {d1}×{d2} = {d1 * d2} cells is more than "
+                                      f"{MAX_TABLE_CELLS}; ask for the pairs you need with "
+                                      "--predict")
+    if query is not None:
+        files["predictions.csv"] = _predictions(query, fitted.predictor)
+        summary["predictions"] = len(query.body)
+    summary["seconds"] = time.perf_counter() - start
+    summary["fit"] = fitted.summary
+    return files, summary
+
+
+def _full_table(table: Triplets, predictor: Any) -> bytes:
+    """Every (row, column) pair: the given value where observed, else the prediction."""
+    d1, d2 = table.shape
+    rows = np.repeat(np.arange(d1), d2)
+    cols = np.tile(np.arange(d2), d1)
+    values = np.asarray(predictor.predict(rows, cols), dtype=np.float64)
+    values[table.rows * d2 + table.cols] = table.values
+    r_labels, c_labels = table.row_ids.labels, table.col_ids.labels
+    body = ((r_labels[r], c_labels[c], repr(float(v))) for r, c, v in zip(rows, cols, values))
+    return encode_table(table.columns, body, table.delimiter)
+
+
+def _predictions(query: Query, predictor: Any) -> bytes:
+    pred = np.asarray(predictor.predict(query.rows, query.cols), dtype=np.float64)
+    body = ([*row, repr(float(v))] for row, v in zip(query.body, pred))
+    return encode_table([*query.header, "prediction"], body, query.delimiter)
+

@@ -1,0 +1,148 @@
+"""The two seams between completion and the fitting engines.
+
+- :func:`fit_entries`: fit a ``(d1, d2)`` matrix to observed entries (normalised values);
+  every dense input (``.npy``, ``.csv``, images, :func:`~spectralnn.complete`) goes through it.
+- :func:`fit_table`: fit a predictor to a ``(row, column, value)`` table (raw values); the
+  ``--triplets`` path goes through it.
+
+Everything else in :mod:`spectralnn.completion` is independent of how the fit is done.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+__all__ = ["Fit", "TableFit", "fit_entries", "fit_table", "normalisation"]
+
+
+@dataclass
+class Fit:
+    """Result of :func:`fit_entries`: ``X`` ``(d1, d2)`` float64 (normalised units),
+    ``status`` (``"converged"``, ``"stopped_on_validation"``, ``"budget_reached"``,
+    ``"diverged"``), ``warning`` (one line or None) and a JSON-able ``summary``."""
+
+    X: np.ndarray
+    status: str
+    warning: str | None
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+def fit_entries(shape: tuple[int, int], rows: np.ndarray, cols: np.ndarray,
+                values: np.ndarray, *, model: str = "snn", seed: int = 0,
+                max_steps: int | None = None, max_seconds: float | None = None,
+                progress: bool = False, options: Mapping[str, Any] | None = None) -> Fit:
+    """Fit a ``shape`` matrix to ``X[rows[i], cols[i]] ≈ values[i]`` (values centred and
+    scaled by the caller) with :func:`spectralnn.recovery.fit` on an entry-sampling problem
+    without ground truth; it keeps its own validation part of these entries for stopping and
+    model choice. ``model``: a name of :data:`spectralnn.recovery.METHODS`."""
+    from spectralnn.recovery import fit
+    from spectralnn.sensing import EntrySampling, SensingProblem
+
+    d1, d2 = shape
+    operator = EntrySampling((d1, d2), torch.from_numpy(rows * d2 + cols))
+    problem = SensingProblem(X_star=None, operator=operator,
+                             y=torch.from_numpy(np.asarray(values, dtype=np.float64)),
+                             seed=seed, name="completion")
+    rec = fit(problem, model, seed=seed, max_steps=max_steps, max_seconds=max_seconds,
+              progress=progress, **dict(options or {}))
+    return Fit(X=rec.X.detach().cpu().numpy().astype(np.float64), status=rec.status,
+               warning=rec.warning, summary=dict(rec.summary))
+
+
+def normalisation(values: np.ndarray, shape: tuple[int, int]) -> tuple[float, float]:
+    """``(c, s)``: the mean of ``values`` and ``3·std(values)·√(d1·d2)`` (``√(d1·d2)·3`` when
+    the values are all equal); see :mod:`spectralnn.completion.estimator`."""
+    center = float(values.mean())
+    spread = float(values.std()) or 1.0
+    return center, 3.0 * spread * math.sqrt(shape[0] * shape[1])
+
+
+class _MatrixPredictor:
+    """Predictions ``clip(X[row, col])`` from a completed matrix (raw units)."""
+
+    def __init__(self, X: np.ndarray, low: float, high: float) -> None:
+        self.X, self.low, self.high = X, low, high
+
+    def predict(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        return np.clip(self.X[rows, cols], self.low, self.high)
+
+
+@dataclass
+class TableFit:
+    """Result of :func:`fit_table`: a ``predictor`` with ``.predict(rows, cols) -> (n,)``
+    (raw units), ``status``, ``warning`` and a JSON-able ``summary``."""
+
+    predictor: Any
+    status: str
+    warning: str | None
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+def fit_table(shape: tuple[int, int], rows: np.ndarray, cols: np.ndarray,
+              values: np.ndarray, *, model: str = "snn", seed: int = 0,
+              max_steps: int | None = None, max_seconds: float | None = None,
+              progress: bool = False, options: Mapping[str, Any] | None = None) -> TableFit:
+    """Fit a predictor of a ``shape`` table from its ``(rows, cols, values)`` (raw units).
+
+    ``model="snn"``: :class:`~spectralnn.ratings.RatingsCompleter` (global mean, row and column
+    biases, a factored SNN on the residual, clipping to the training range, settings and
+    steps chosen on a validation part of the training entries; ``max_steps`` caps its steps,
+    ``max_seconds`` does not apply; below 10 000 ratings rank ∈ {1, 2, 4} and init scale ∈
+    {1e-2, 1e-1} are searched too). Other models: the generic path (values normalised as
+    dense inputs are, :func:`fit_entries`, predictions clipped to the training range).
+
+    The summary's ``validation_error`` is relative to predicting the mean (1: no better; for
+    the SNN, its validation RMSE over the standard deviation of the training values)."""
+    if model == "snn":
+        return _fit_ratings(shape, rows, cols, values, seed=seed, max_steps=max_steps,
+                            progress=progress, options=options)
+    center, scale = normalisation(values, shape)
+    fit = fit_entries(shape, rows, cols, (values - center) / scale, model=model, seed=seed,
+                      max_steps=max_steps, max_seconds=max_seconds, progress=progress,
+                      options=options)
+    predictor = _MatrixPredictor(fit.X * scale + center, float(values.min()),
+                                 float(values.max()))
+    summary = dict(fit.summary, center=center, scale=scale)
+    return TableFit(predictor=predictor, status=fit.status, warning=fit.warning,
+                    summary=summary)
+
+
+#: Below this many training ratings the SNN's rank and init scale are searched on validation.
+_SMALL_TABLE = 10_000
+
+
+def _fit_ratings(shape: tuple[int, int], rows: np.ndarray, cols: np.ndarray,
+                 values: np.ndarray, *, seed: int, max_steps: int | None, progress: bool,
+                 options: Mapping[str, Any] | None) -> TableFit:
+    """The ``--triplets`` SNN: :class:`~spectralnn.ratings.RatingsCompleter`."""
+    from ..ratings import RatingsCompleter
+
+    settings = dict(options or {})
+    if values.size < _SMALL_TABLE:
+        # Small tables: the defaults were chosen on MovieLens-100k; search a little instead.
+        settings.setdefault("rank", [1, 2, 4])
+        settings.setdefault("init_scale", [1e-2, 1e-1])
+    if max_steps is not None:
+        settings["max_steps"] = max_steps
+    est = RatingsCompleter(seed=seed, progress=progress, **settings)
+    est.fit(rows, cols, values, shape=shape)
+    spread = float(values.std()) or 1.0
+    relative = float(est.validation_rmse_) / spread
+    budget = est.best_steps_ >= est.max_steps
+    status = "budget_reached" if budget else "stopped_on_validation"
+    warning = None
+    if relative >= 0.9:
+        warning = (f"validation RMSE {est.validation_rmse_:.4g} is {relative:.2f}× the spread of "
+                   "the ratings: the model predicts little beyond the mean")
+    summary = {"model": "snn", "engine": "RatingsCompleter", "status": status,
+               "validation_error": relative, "validation_rmse": float(est.validation_rmse_),
+               "settings": {k: v for k, v in est.best_settings_.items()},
+               "steps": int(est.best_steps_), "seconds": float(est.fit_seconds_),
+               "global_mean": float(est.global_mean_), "rating_range": list(est.rating_range_)}
+    return TableFit(predictor=est, status=status, warning=warning, summary=summary)

@@ -1,0 +1,213 @@
+"""Reading incomplete matrices: ``.npy`` / ``.csv`` / ``.tsv`` with NaN or empty cells, and
+images with a mask (``--mask``) or an alpha channel.
+
+Conventions (one place, documented in ``docs/completion.md``):
+
+- **Matrices.** ``.npy``: a 2-D real array, NaN marks a missing entry. ``.csv`` (comma) /
+  ``.tsv`` (tab): no header row, no index column; a cell is a number, or empty / ``NaN`` for a
+  missing entry. ±Inf is refused everywhere.
+- **Images** (PNG, JPEG, BMP, TIFF, …): grey-scaled to ``[0, 255]`` (luminance
+  ``0.2125 R + 0.7154 G + 0.0721 B``). A pixel is observed where its **alpha is nonzero**
+  (images with an alpha channel) and where the **mask is nonzero** (``mask``: an image, any
+  channel nonzero, or a ``.npy`` array, nonzero / True). With both, both must hold.
+- A mask also applies to matrices (entries where it is zero count as missing).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from spectralnn.errors import DataError, ShapeError
+
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "MATRIX_SUFFIXES",
+    "Incomplete",
+    "read_incomplete",
+    "read_mask",
+]
+
+MATRIX_SUFFIXES = (".npy", ".csv", ".tsv")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".webp")
+_MISSING_CELLS = ("", "nan")
+
+
+@dataclass(frozen=True)
+class Incomplete:
+    """A matrix with missing entries.
+
+    Attributes:
+        values: ``(d1, d2)`` float64, NaN where missing.
+        kind: ``"npy"``, ``"csv"``, ``"tsv"`` or ``"image"``.
+        suffix: the input file's extension (lower case, with the dot), e.g. ``".png"``.
+    """
+
+    values: np.ndarray
+    kind: str
+    suffix: str
+
+    @property
+    def observed(self) -> np.ndarray:
+        """``(d1, d2)`` bool, True where observed."""
+        return ~np.isnan(self.values)
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return text
+
+
+def _check_file(path: Path, what: str) -> None:
+    if not path.is_file():
+        raise DataError(f"{what} {str(path)!r} does not exist or is not a file")
+    if path.stat().st_size == 0:
+        raise DataError(f"{what} {str(path)!r} is empty; expected data")
+
+
+def _real_matrix(arr: np.ndarray, where: str) -> np.ndarray:
+    if arr.ndim != 2:
+        raise ShapeError(f"{where} has shape {arr.shape}; expected a 2-D matrix")
+    if arr.size == 0:
+        raise DataError(f"{where} has shape {arr.shape}; expected a non-empty matrix")
+    if np.iscomplexobj(arr) or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        raise DataError(f"{where} has dtype {arr.dtype}; expected real numbers (NaN = missing)")
+    out = np.array(arr, dtype=np.float64)
+    inf = np.isinf(out)
+    if inf.any():
+        i, j = (int(v) for v in np.argwhere(inf)[0])
+        raise DataError(f"{where} has {int(inf.sum())} infinite value(s) (first at row {i}, "
+                        f"column {j}); expected finite numbers or NaN for missing")
+    return out
+
+
+def _read_npy(path: Path) -> np.ndarray:
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        raise DataError(f"cannot read array {str(path)!r}: {_reason(exc)}") from None
+    if not isinstance(arr, np.ndarray):
+        raise DataError(f"{str(path)!r} holds several arrays; expected one 2-D .npy array")
+    return _real_matrix(arr, f"array in {str(path)!r}")
+
+
+def _read_delimited(path: Path, delimiter: str) -> np.ndarray:
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as f:
+            rows = list(csv.reader(f, delimiter=delimiter))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise DataError(f"cannot read {str(path)!r}: {_reason(exc)}") from None
+    while rows and all(not c.strip() for c in rows[-1]):
+        rows.pop()  # trailing blank lines
+    if not rows:
+        raise DataError(f"{str(path)!r} has no rows; expected a matrix")
+    width = len(rows[0])
+    out = np.empty((len(rows), width), dtype=np.float64)
+    for i, row in enumerate(rows):
+        if len(row) != width:
+            raise DataError(f"{str(path)!r} is ragged: line {i + 1} has {len(row)} cell(s), "
+                            f"line 1 has {width}; expected the same number on every line")
+        for j, cell in enumerate(row):
+            text = cell.strip()
+            if text.lower() in _MISSING_CELLS:
+                out[i, j] = math.nan
+                continue
+            try:
+                value = float(text)
+            except ValueError:
+                raise DataError(f"non-numeric cell {cell!r} at line {i + 1}, column {j + 1} of "
+                                f"{str(path)!r}; expected a number, or empty/NaN for missing "
+                                "(no header row)") from None
+            if math.isinf(value):
+                raise DataError(f"infinite cell {cell!r} at line {i + 1}, column {j + 1} of "
+                                f"{str(path)!r}; expected a finite number")
+            out[i, j] = value
+    return out
+
+
+def _open_image(path: Path):  # -> PIL.Image.Image
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        img = Image.open(path)
+        img.load()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise DataError(f"cannot read image {str(path)!r}: {_reason(exc)}") from None
+    return img
+
+
+def _has_alpha(img) -> bool:
+    return img.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in img.info
+
+
+def _read_image(path: Path) -> np.ndarray:
+    """Grey values in [0, 255], NaN where alpha is 0 (if the image has an alpha channel)."""
+    from spectralnn.data import _grey
+
+    img = _open_image(path)
+    alpha = None
+    if _has_alpha(img):
+        rgba = img.convert("RGBA")
+        alpha = np.asarray(rgba, dtype=np.uint8)[..., 3]
+        grey = _grey(rgba.convert("RGB"))
+    else:
+        grey = _grey(img)
+    grey = _real_matrix(np.asarray(grey), f"image {str(path)!r}")
+    if alpha is not None:
+        grey[alpha == 0] = math.nan
+    return grey
+
+
+def read_mask(path: str | os.PathLike[str], shape: tuple[int, int]) -> np.ndarray:
+    """``(d1, d2)`` bool, True = observed: an image (nonzero in any colour channel; alpha is
+    ignored) or a ``.npy`` array (nonzero / True). Must have ``shape``."""
+    p = Path(path)
+    _check_file(p, "mask")
+    if p.suffix.lower() == ".npy":
+        arr = _read_npy(p)
+        if np.isnan(arr).any():
+            raise DataError(f"mask {str(p)!r} contains NaN; expected 0/1 or booleans")
+        mask = arr != 0
+    else:
+        img = _open_image(p)
+        if img.mode in ("1", "L", "I", "I;16", "F"):
+            mask = np.asarray(img) != 0
+        else:
+            mask = (np.asarray(img.convert("RGB")) != 0).any(axis=-1)
+    if mask.shape != tuple(shape):
+        raise ShapeError(f"mask {str(p)!r} has shape {mask.shape}; expected {tuple(shape)}, "
+                         "the input's shape")
+    return mask
+
+
+def read_incomplete(path: str | os.PathLike[str], mask: str | os.PathLike[str] | None = None
+                    ) -> Incomplete:
+    """Read a matrix with missing entries (see the module's conventions); ``mask``: optional
+    file marking the observed entries. Raises :class:`~spectralnn.errors.DataError` /
+    :class:`~spectralnn.errors.ShapeError` on anything unreadable, and when nothing is
+    observed."""
+    p = Path(path)
+    suffix = p.suffix.lower()
+    if suffix not in MATRIX_SUFFIXES + IMAGE_SUFFIXES:
+        raise DataError(f"input {str(p)!r} has extension {suffix or '(none)'!r}; expected one of "
+                        f"{', '.join(MATRIX_SUFFIXES + IMAGE_SUFFIXES)} (or --triplets for a "
+                        "table of row, column, value)")
+    _check_file(p, "input")
+    if suffix == ".npy":
+        values, kind = _read_npy(p), "npy"
+    elif suffix in (".csv", ".tsv"):
+        values, kind = _read_delimited(p, "," if suffix == ".csv" else "\t"), suffix[1:]
+    else:
+        values, kind = _read_image(p), "image"
+    if mask is not None:
+        values = np.where(read_mask(mask, values.shape), values, math.nan)
+    if not (~np.isnan(values)).any():
+        raise DataError(f"nothing is observed in {str(p)!r}"
+                        + (" with that mask" if mask is not None else "")
+                        + "; expected at least one known entry")
+    return Incomplete(values=values, kind=kind, suffix=suffix)

@@ -1,0 +1,94 @@
+"""Writing completion outputs: encoders for each format, and one all-or-nothing directory
+write (every file is encoded in memory first; a new directory appears only when complete)."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from spectralnn._io import atomic_write, jsonable
+from spectralnn.errors import ConfigError
+
+__all__ = ["check_out_dir", "encode_delimited", "encode_image", "encode_json", "encode_npy",
+           "encode_table", "write_outputs"]
+
+
+def check_out_dir(out: str | os.PathLike[str]) -> Path:
+    """``out`` must be an existing directory or not exist at all (checked before any work)."""
+    p = Path(out)
+    if p.exists() and not p.is_dir():
+        raise ConfigError(f"--out {str(p)!r} exists and is not a directory")
+    return p
+
+
+def encode_npy(X: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, np.ascontiguousarray(X), allow_pickle=False)
+    return buf.getvalue()
+
+
+def encode_delimited(X: np.ndarray, delimiter: str) -> bytes:
+    """One line per row, full precision (``repr`` of each float)."""
+    lines = (delimiter.join(repr(float(v)) for v in row) for row in X)
+    return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def encode_image(X: np.ndarray, suffix: str) -> bytes:
+    """Grey 8-bit image of ``round(clip(X, 0, 255))`` in the format of ``suffix``."""
+    from PIL import Image
+
+    pixels = np.clip(np.rint(X), 0, 255).astype(np.uint8)
+    buf = io.BytesIO()
+    fmt = Image.registered_extensions().get(suffix.lower(), "PNG")
+    params = {"quality": 95} if fmt == "JPEG" else {}
+    Image.fromarray(pixels, mode="L").save(buf, format=fmt, **params)
+    return buf.getvalue()
+
+
+def encode_table(header: Sequence[str], rows: Any, delimiter: str) -> bytes:
+    buf = io.StringIO()
+    writer = csv.writer(buf, delimiter=delimiter, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buf.getvalue().encode("utf-8")
+
+
+def encode_json(value: Any) -> bytes:
+    return (json.dumps(jsonable(value), indent=2) + "\n").encode("utf-8")
+
+
+def write_outputs(out: str | os.PathLike[str], files: Mapping[str, bytes]) -> list[Path]:
+    """Write ``files`` (name → bytes) into ``out``.
+
+    A new ``out`` is assembled in a temporary directory beside its first existing ancestor
+    and renamed into place, so it appears with every file or not at all. Into an existing
+    directory each file is written atomically."""
+    target = Path(out)
+    check_out_dir(target)
+    if target.is_dir():
+        return [atomic_write(target / name, data) for name, data in files.items()]
+    anchor = target.parent
+    while not anchor.exists():
+        anchor = anchor.parent
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=anchor))
+    try:
+        for name, data in files.items():
+            (tmp / name).write_bytes(data)
+        tmp.chmod(0o755)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            shutil.rmtree(tmp)
+        raise
+    return [target / name for name in files]

@@ -1,0 +1,284 @@
+"""``spectralnn complete`` end to end on every input kind, and every bad input: one error
+line, exit code 2, nothing written."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from spectralnn.cli import main
+
+STEPS = ["--max-steps", "300"]
+
+
+def run(capsys, *args):
+    with pytest.raises(SystemExit) as exc:
+        main(["complete", *map(str, args)])
+    out = capsys.readouterr()
+    return exc.value.code, out.out, out.err
+
+
+def low_rank(d1=20, d2=16, observed=0.7, seed=0):
+    rng = np.random.default_rng(seed)
+    A = np.outer(rng.standard_normal(d1), rng.standard_normal(d2)) + 2.0
+    M = A.copy()
+    M[rng.random(A.shape) >= observed] = np.nan
+    return A, M
+
+
+def smooth_image(h=24, w=20):
+    """A rank-1 grey image in [40, 240]."""
+    return np.outer(np.linspace(40, 200, h), np.linspace(1.0, 1.2, w))
+
+
+def read_summary(out):
+    return json.loads((out / "summary.json").read_text())
+
+
+def test_npy_with_nan_end_to_end(tmp_path, capsys):
+    A, M = low_rank()
+    np.save(tmp_path / "m.npy", M)
+    out = tmp_path / "out"
+    code, stdout, _ = run(capsys, tmp_path / "m.npy", "--out", out, "--test-fraction", "0.2",
+                          "--quiet")
+    assert code == 0 and stdout == ""
+    X = np.load(out / "completed.npy")
+    missing = np.isnan(M)
+    assert X.shape == M.shape and np.isfinite(X).all()
+    np.testing.assert_array_equal(X[~missing], M[~missing])
+    assert np.linalg.norm((X - A)[missing]) / np.linalg.norm(A[missing]) < 0.1
+    s = read_summary(out)
+    assert s["shape"] == [20, 16] and s["observed"] == int((~missing).sum())
+    assert s["test_entries"] == round(0.2 * s["observed"])
+    assert s["test"]["rmse"] < 0.1 * np.abs(A).mean()
+    for key in ("status", "validation_error", "seconds", "model", "warning", "fit"):
+        assert key in s
+    assert sorted(p.name for p in out.iterdir()) == ["completed.npy", "summary.json"]
+
+
+@pytest.mark.parametrize(("suffix", "delimiter"), [(".csv", ","), (".tsv", "\t")])
+def test_delimited_matrix_with_empty_cells(tmp_path, capsys, suffix, delimiter):
+    _, M = low_rank(12, 10, seed=1)
+    path = tmp_path / f"m{suffix}"
+    path.write_text("\n".join(delimiter.join("" if np.isnan(v) else repr(float(v)) for v in row)
+                              for row in M) + "\n")
+    out = tmp_path / "out"
+    code, stdout, _ = run(capsys, path, "--out", out, *STEPS)
+    assert code == 0 and "completed 12×10" in stdout
+    with (out / f"completed{suffix}").open() as f:
+        X = np.array([[float(c) for c in row] for row in csv.reader(f, delimiter=delimiter)])
+    observed = ~np.isnan(M)
+    assert X.shape == M.shape and np.isfinite(X).all()
+    np.testing.assert_array_equal(X[observed], M[observed])
+
+
+def test_png_with_alpha_channel(tmp_path, capsys):
+    truth = smooth_image()
+    rng = np.random.default_rng(2)
+    alpha = np.where(rng.random(truth.shape) < 0.6, 255, 0).astype(np.uint8)
+    grey = np.rint(truth).astype(np.uint8)
+    Image.fromarray(np.dstack([grey, alpha]), "LA").save(tmp_path / "a.png")
+    out = tmp_path / "out"
+    code, _, _ = run(capsys, tmp_path / "a.png", "--out", out, "--test-fraction", "0.1",
+                     *STEPS)
+    assert code == 0
+    with Image.open(out / "completed.png") as img:
+        assert img.mode == "L"
+        X = np.asarray(img, dtype=np.float64)
+    seen = alpha > 0
+    np.testing.assert_array_equal(X[seen], grey[seen])
+    assert np.abs(X - truth)[~seen].mean() < 10  # grey levels, out of 255
+    s = read_summary(out)
+    assert s["kind"] == "image" and s["observed"] == int(seen.sum())
+    assert s["test"]["psnr"] > 25
+
+
+def test_masked_png_ignores_the_pixels_the_mask_hides(tmp_path, capsys):
+    truth = smooth_image()
+    rng = np.random.default_rng(3)
+    seen = rng.random(truth.shape) < 0.6
+    corrupted = np.where(seen, np.rint(truth), 255).astype(np.uint8)  # hidden pixels: white
+    Image.fromarray(corrupted).save(tmp_path / "g.png")
+    Image.fromarray((seen * 255).astype(np.uint8)).save(tmp_path / "mask.png")
+    out = tmp_path / "out"
+    code, _, _ = run(capsys, tmp_path / "g.png", "--mask", tmp_path / "mask.png", "--out", out,
+                     *STEPS)
+    assert code == 0
+    X = np.asarray(Image.open(out / "completed.png"), dtype=np.float64)
+    np.testing.assert_array_equal(X[seen], corrupted[seen])
+    assert np.abs(X - truth)[~seen].mean() < 10
+
+
+def test_jpeg_gives_a_jpeg_and_a_png(tmp_path, capsys):
+    Image.fromarray(np.rint(smooth_image()).astype(np.uint8)).save(tmp_path / "g.jpg")
+    mask = np.random.default_rng(4).random((24, 20)) < 0.7
+    np.save(tmp_path / "mask.npy", mask)
+    out = tmp_path / "out"
+    code, _, _ = run(capsys, tmp_path / "g.jpg", "--mask", tmp_path / "mask.npy", "--out", out,
+                     "--max-steps", "20", "--quiet")
+    assert code == 0
+    assert sorted(p.name for p in out.iterdir()) == ["completed.jpg", "completed.png",
+                                                     "summary.json"]
+
+
+def ratings(tmp_path, seed=5):
+    """A 15×12 rank-1 table of ratings in [1, 5] with string ids, 60 % observed, and a query
+    of unobserved pairs (with an extra column)."""
+    rng = np.random.default_rng(seed)
+    R = np.clip(3 + np.outer(rng.standard_normal(15), rng.standard_normal(12)), 1, 5)
+    seen = rng.random(R.shape) < 0.6
+    seen[:, 0] = seen[0, :] = True  # every id appears
+    users = [f"user {i}" for i in range(15)]
+    items = [f"item-{j:02d}" for j in range(12)]
+    lines = ["user,item,rating,timestamp"]
+    lines += [f"{users[i]},{items[j]},{R[i, j]:.4f},{i * 100 + j}"
+              for i, j in zip(*np.nonzero(seen))]
+    (tmp_path / "r.csv").write_text("\n".join(lines) + "\n")
+    query = [(users[i], items[j]) for i, j in zip(*np.nonzero(~seen))][:10]
+    (tmp_path / "q.csv").write_text("id,item,user\n" + "".join(
+        f"{k},{it},{u}\n" for k, (u, it) in enumerate(query)))
+    return R, seen, users, items, query
+
+
+def test_ratings_table_with_string_ids_and_predictions(tmp_path, capsys):
+    R, seen, users, items, query = ratings(tmp_path)
+    out = tmp_path / "out"
+    code, _, _ = run(capsys, tmp_path / "r.csv", "--triplets", "user,item,rating", "--predict",
+                     tmp_path / "q.csv", "--out", out, "--test-fraction", "0.1", *STEPS)
+    assert code == 0
+    with (out / "predictions.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["user"], r["item"]) for r in rows] == query
+    assert list(rows[0]) == ["id", "item", "user", "prediction"]
+    pred = np.array([float(r["prediction"]) for r in rows])
+    truth = np.array([R[users.index(u), items.index(i)] for u, i in query])
+    assert ((pred >= 1) & (pred <= 5)).all()
+    assert np.sqrt(np.mean((pred - truth) ** 2)) < 0.5
+    with (out / "completed.csv").open() as f:
+        full = list(csv.DictReader(f))
+    assert len(full) == 15 * 12 and list(full[0]) == ["user", "item", "rating"]
+    given = {(users[i], items[j]): f"{R[i, j]:.4f}" for i, j in zip(*np.nonzero(seen))}
+    for r in full:
+        if (r["user"], r["item"]) in given:
+            assert float(r["rating"]) == float(given[r["user"], r["item"]])
+    s = read_summary(out)
+    assert s["kind"] == "triplets" and s["shape"] == [15, 12] and s["predictions"] == 10
+    assert s["observed"] == int(seen.sum()) and "rmse" in s["test"]
+
+
+def test_same_seed_same_files_and_an_existing_directory_is_filled(tmp_path, capsys):
+    _, M = low_rank(12, 10, seed=6)
+    np.save(tmp_path / "m.npy", M)
+    outs = [tmp_path / "a", tmp_path / "b"]
+    outs[1].mkdir()
+    for out in outs:
+        code, _, _ = run(capsys, tmp_path / "m.npy", "--out", out, "--seed", "3",
+                         "--test-fraction", "0.2", "--max-steps", "50", "--quiet")
+        assert code == 0
+    a, b = (np.load(o / "completed.npy") for o in outs)
+    np.testing.assert_array_equal(a, b)
+    assert read_summary(outs[0])["test"] == read_summary(outs[1])["test"]
+
+
+def _write(path, text):
+    path.write_text(text)
+    return path
+
+
+BAD = {
+    "nothing observed": (lambda p: np.save(p / "m.npy", np.full((3, 4), np.nan)),
+                         ["@m.npy"], "nothing is observed"),
+    "non-numeric cell": (lambda p: _write(p / "m.csv", "1,2\n3,abc\n"), ["@m.csv"],
+                         "non-numeric cell 'abc' at line 2, column 2"),
+    "ragged csv": (lambda p: _write(p / "m.csv", "1,2,3\n4,5\n"), ["@m.csv"], "ragged"),
+    "empty csv": (lambda p: _write(p / "m.csv", ""), ["@m.csv"], "is empty"),
+    "empty npy": (lambda p: _write(p / "m.npy", ""), ["@m.npy"], "is empty"),
+    "corrupt npy": (lambda p: _write(p / "m.npy", "not an array"), ["@m.npy"], "cannot read"),
+    "corrupt png": (lambda p: _write(p / "g.png", "not an image"), ["@g.png"], "cannot read"),
+    "infinite value": (lambda p: np.save(p / "m.npy", np.array([[1.0, np.inf]])), ["@m.npy"],
+                       "infinite"),
+    "3-d array": (lambda p: np.save(p / "m.npy", np.ones((2, 2, 2))), ["@m.npy"], "2-D"),
+    "missing input": (lambda p: None, ["@nope.npy"], "does not exist"),
+    "unknown extension": (lambda p: _write(p / "m.txt", "1\n"), ["@m.txt"], "extension"),
+    "mask of another shape": (
+        lambda p: (np.save(p / "m.npy", np.ones((4, 5))),
+                   Image.fromarray(np.full((5, 4), 255, np.uint8)).save(p / "mask.png")),
+        ["@m.npy", "--mask", "@mask.png"], "mask .* has shape"),
+    "test fraction 0": (lambda p: np.save(p / "m.npy", np.ones((4, 5))),
+                        ["@m.npy", "--test-fraction", "0"], "test fraction"),
+    "test fraction 1": (lambda p: np.save(p / "m.npy", np.ones((4, 5))),
+                        ["@m.npy", "--test-fraction", "1"], "test fraction"),
+    "test fraction 1.5": (lambda p: np.save(p / "m.npy", np.ones((4, 5))),
+                          ["@m.npy", "--test-fraction", "1.5"], "test fraction"),
+    "test fraction too small": (lambda p: np.save(p / "m.npy", np.ones((4, 5))),
+                                ["@m.npy", "--test-fraction", "0.01"], "holds out 0"),
+    "negative seed": (lambda p: _write(p / "r.csv", "u,i,v\na,x,1\n"),
+                      ["@r.csv", "--triplets", "u,i,v", "--seed", "-1"], "seed must be"),
+    "unknown model": (lambda p: np.save(p / "m.npy", np.ones((4, 5))),
+                      ["@m.npy", "--model", "magic"], "unknown .*model 'magic'"),
+    "predict without triplets": (lambda p: np.save(p / "m.npy", np.ones((4, 5))),
+                                 ["@m.npy", "--predict", "@q.csv"], "--predict needs"),
+    "duplicate triplets": (lambda p: _write(p / "r.csv", "u,i,v\na,x,1\na,x,2\n"),
+                           ["@r.csv", "--triplets", "u,i,v"], "one value per"),
+    "unknown triplet column": (lambda p: _write(p / "r.csv", "u,i,v\na,x,1\n"),
+                               ["@r.csv", "--triplets", "user,i,v"], "column 'user'"),
+    "two triplet columns": (lambda p: _write(p / "r.csv", "u,i,v\na,x,1\n"),
+                            ["@r.csv", "--triplets", "u,i"], "three distinct column names"),
+    "non-numeric rating": (lambda p: _write(p / "r.csv", "u,i,v\na,x,good\n"),
+                           ["@r.csv", "--triplets", "u,i,v"], "non-numeric value 'good'"),
+    "header only": (lambda p: _write(p / "r.csv", "u,i,v\n"),
+                    ["@r.csv", "--triplets", "u,i,v"], "no data rows"),
+    "ragged table": (lambda p: _write(p / "r.csv", "u,i,v\na,x,1,9\n"),
+                     ["@r.csv", "--triplets", "u,i,v"], "ragged"),
+    "query id never seen": (
+        lambda p: (_write(p / "r.csv", "u,i,v\na,x,1\nb,y,2\na,y,3\n"),
+                   _write(p / "q.csv", "u,i\na,x\nc,y\n")),
+        ["@r.csv", "--triplets", "u,i,v", "--predict", "@q.csv"], "row id 'c' at line 3"),
+    "mask with triplets": (lambda p: _write(p / "r.csv", "u,i,v\na,x,1\n"),
+                           ["@r.csv", "--triplets", "u,i,v", "--mask", "@m.png"],
+                           "--mask applies"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_bad_input_one_line_exit_2_nothing_written(tmp_path, capsys, case):
+    make, args, message = BAD[case]
+    make(tmp_path)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    out = tmp_path / "out"
+    argv = [str(tmp_path / a[1:]) if a.startswith("@") else a for a in args]
+    code, stdout, stderr = run(capsys, *argv, "--out", out, "--quiet")
+    assert stdout == ""
+    assert code == 2
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ")
+    assert re.search(message, lines[0]), lines[0]
+    assert not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # no temporary left either
+
+
+def test_out_that_is_a_file_is_refused(tmp_path, capsys):
+    np.save(tmp_path / "m.npy", np.ones((3, 3)))
+    (tmp_path / "out").write_text("keep me")
+    code, _, stderr = run(capsys, tmp_path / "m.npy", "--out", tmp_path / "out", "--quiet")
+    assert code == 2 and "not a directory" in stderr
+    assert (tmp_path / "out").read_text() == "keep me"
+
+
+@pytest.mark.slow
+def test_camera_benchmark_runs_at_a_tiny_size():
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.run([sys.executable, "benchmarks/completion_camera.py", "--size", "24",
+                           "--models", "softimpute"], cwd=root, capture_output=True, text=True,
+                          timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    row = next(line for line in proc.stdout.splitlines() if line.startswith("softimpute"))
+    assert len(row.split()) == 6
