@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -82,7 +83,7 @@ def _check_clip(clip: object) -> tuple[float, float] | None:
     if clip is None:
         return None
     try:
-        low, high = (float(v) for v in clip)  # type: ignore[union-attr]
+        low, high = (float(v) for v in cast(Iterable[Any], clip))
     except (TypeError, ValueError):
         raise ConfigError(f"clip must be None or a pair (low, high), got {clip!r}") from None
     if not low < high:

@@ -29,7 +29,7 @@ def parse_columns(spec: str) -> tuple[str, str, str]:
     if len(names) != 3 or not all(names) or len(set(names)) != 3:
         raise ConfigError(f"--triplets {spec!r}: expected three distinct column names "
                           "ROW,COL,VALUE, e.g. user,item,rating")
-    return names  # type: ignore[return-value]
+    return names[0], names[1], names[2]
 
 
 class IdMap:
