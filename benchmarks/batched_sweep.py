@@ -19,7 +19,7 @@ import torch
 from spectralnn.models import build_model
 from spectralnn.rates import sweep
 from spectralnn.sensing.problem import SensingProblem, paper_mnist_problem
-from spectralnn.train import train
+from spectralnn.trainer import train
 
 RATES = [1e-4, 5e-5, 1e-5, 5e-6, 1e-6]
 

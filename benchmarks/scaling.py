@@ -5,7 +5,7 @@ m = round(fraction·d²) measurements (default 30 %) of three kinds — dense Ga
 (``GaussianOperator``, std d), structured (``SubsampledDCT``) and entry sampling
 (``EntrySampling``) — one SNN with widths ``--widths`` (default [2, 2]: two factorized inputs,
 one hidden layer of two blocks, one output block; rank r = d, tanh) is trained by the library's
-:class:`~spectralnn.train.Trainer` (plain GD). Reported per configuration:
+:class:`~spectralnn.trainer.Trainer` (plain GD). Reported per configuration:
 
 - ``ms/step``: median wall time of one training step (forward, loss, backward, update, the
   trainer's per-step checks), measured between consecutive trainer callbacks, logging steps

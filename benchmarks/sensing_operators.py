@@ -20,18 +20,7 @@ import time
 import torch
 
 from spectralnn.sensing import EntrySampling, GaussianOperator, SensingOperator, SubsampledDCT
-
-
-def available_bytes() -> int | None:
-    """``MemAvailable`` from /proc/meminfo, or None where it cannot be read."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        return None
-    return None
+from spectralnn.sensing.memory import available_memory
 
 
 def time_pair(op: SensingOperator, reps: int, seed: int = 0) -> float:
@@ -87,7 +76,7 @@ def main() -> None:
         entries = EntrySampling.random((d, d), m=m, seed=0, dtype=dtype)
         rows.append(("EntrySampling", entries.nbytes(), time_pair(entries, args.reps), ""))
         dense_bytes = m * d * d * 4
-        avail = available_bytes()
+        avail = available_memory()
         if avail is not None and dense_bytes <= args.dense_budget * avail:
             gauss = GaussianOperator((d, d), m, seed=0, dtype=dtype)
             assert gauss.nbytes() == dense_bytes

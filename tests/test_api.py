@@ -59,8 +59,8 @@ def test_no_exported_name_is_also_a_submodule_and_imports_change_nothing():
     assert after == before
     assert inspect.isfunction(spectralnn.sweep) and inspect.ismodule(spectralnn.sweeps)
     submodules = {i.name.rpartition(".")[2] for i in pkgutil.iter_modules(spectralnn.__path__)}
-    clashes = (submodules & set(spectralnn.__all__)) - {"train"}
-    assert not clashes  # (``train``: the function shadows its own module, imported first)
+    clashes = submodules & set(spectralnn.__all__)
+    assert not clashes
 
 
 def test_long_public_signatures_are_keyword_only_after_the_first_few():

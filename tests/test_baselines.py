@@ -20,7 +20,7 @@ from spectralnn.data import synthetic_low_rank
 from spectralnn.errors import ConfigError, ShapeError, SolverError
 from spectralnn.nn import SNN
 from spectralnn.sensing.problem import make_problem
-from spectralnn.train import train
+from spectralnn.trainer import train
 
 F64 = torch.float64
 # Statuses of a usable answer: interior-point solvers may report 'optimal_inaccurate' at a

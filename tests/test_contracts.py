@@ -15,7 +15,7 @@ from spectralnn.models import SOLVER_MODELS, TRAINABLE_MODELS, build_model, solv
 from spectralnn.rates import stack_models
 from spectralnn.sensing.problem import make_problem
 from spectralnn.spectral import available_activations
-from spectralnn.train import Trainer, train
+from spectralnn.trainer import Trainer, train
 from spectralnn.updates import OPTIMIZERS
 
 F64 = torch.float64

@@ -15,7 +15,7 @@ from spectralnn.nn import random_orthogonal
 from spectralnn.prediction import snapshot_metrics
 from spectralnn.sensing.operators import EntrySampling
 from spectralnn.sensing.problem import SensingProblem
-from spectralnn.train import Trainer
+from spectralnn.trainer import Trainer
 
 F64 = torch.float64
 

@@ -6,6 +6,8 @@ import re
 import subprocess
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -18,6 +20,19 @@ def test_readme_python_example_runs():
     exec(compile(code, "README.md", "exec"), namespace)
     assert namespace["result"].final["relative_error"] < 1.0
     assert bool(namespace["X"].grad.isfinite().all())
+
+
+def test_readme_completion_example_fills_every_entry():
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    blocks = [b for b in re.findall(r"```python\n(.*?)```", text, flags=re.S)
+              if "snn.complete(" in b]
+    assert blocks, "README has no completion example"
+    namespace: dict = {}
+    exec(compile(blocks[0], "README.md", "exec"), namespace)
+    M, filled = namespace["M"], namespace["filled"]
+    assert filled.shape == M.shape and not np.isnan(filled).any()
+    seen = ~np.isnan(M)
+    assert np.array_equal(filled[seen], M[seen])   # observed entries are kept
 
 
 def test_readme_set_up_commands_are_make_targets():

@@ -14,8 +14,8 @@ from spectralnn.metrics import METRIC_NAMES, effective_rank, matrix_metrics, psn
 from spectralnn.nn import SNN
 from spectralnn.rates import paper_lr_grid, paper_lr_search, stack_models, sweep
 from spectralnn.sensing.problem import make_problem
-from spectralnn.train import Trainer, train
 from spectralnn.train_state import split_state, stack_states
+from spectralnn.trainer import Trainer, train
 
 F64 = torch.float64
 

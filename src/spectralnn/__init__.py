@@ -67,7 +67,7 @@ from .spectral import (
     spectral_apply,
     spectral_derivative,
 )
-from .train import Trainer, train
+from .trainer import Trainer, train
 
 # The one place the version is written; pyproject.toml reads it (setuptools dynamic version).
 __version__ = "0.1.0"

@@ -12,7 +12,7 @@ once with :class:`torch.cuda.CUDAGraph` and replayed: one launch per step instea
             ...                                    # else: step.recapture(), see train_captured
 
 The step minimises ``½·mean_i (⟨A_i, X⟩ − y_i)²`` (summed over replicas, as
-:class:`~spectralnn.train.Trainer`) with plain GD ``θ ← θ − η·∇θ``. A fixed ``k`` is certified
+:class:`~spectralnn.trainer.Trainer`) with plain GD ``θ ← θ − η·∇θ``. A fixed ``k`` is certified
 only while every activation input satisfies ``(Σσ⁸)^{1/8} ≤ s₀·2^k`` (``s₀ = 2``); the step
 records the largest ratio in a device tensor (:meth:`CapturedStep.in_range` reads it).
 :func:`train_captured` checks it every ``check_every`` steps and, when it was exceeded, goes

@@ -123,7 +123,7 @@ def resolve_config(raw: dict[str, Any]) -> dict[str, Any]:
     Raises :class:`~spectralnn.errors.ConfigError` naming the first unknown key or bad value.
     """
     from .models import MODELS, TRAINABLE_MODELS, model_options
-    from .train import OPTIMIZERS
+    from .trainer import OPTIMIZERS
 
     if not isinstance(raw, dict):
         raise ConfigError(f"configuration must be a table, got {type(raw).__name__}")

@@ -11,7 +11,7 @@ from .errors import ConfigError
 from .metrics import RunResult
 from .nn import SNN
 from .sensing.problem import make_problem
-from .train import train
+from .trainer import train
 
 
 @dataclass(frozen=True)

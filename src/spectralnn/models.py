@@ -1,6 +1,6 @@
 """The model registry: every model (the SNN and the baselines) by name, behind one interface.
 
-Trainable models (built, then trained by :class:`~spectralnn.train.Trainer`):
+Trainable models (built, then trained by :class:`~spectralnn.trainer.Trainer`):
 
 - ``"snn"``: :class:`~spectralnn.nn.SNN` (tanh spectral activation, identity init by default);
 - ``"woa"``: the SNN *without activation*, ``SNN(activation="identity")``;

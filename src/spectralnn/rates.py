@@ -22,7 +22,7 @@ from torch import nn
 
 from .errors import ConfigError, ShapeError
 from .metrics import RunResult
-from .train import Trainer
+from .trainer import Trainer
 from .validate import int_at_least, learning_rates
 
 __all__ = ["fit_rates", "paper_lr_grid", "paper_lr_search", "search_rates", "stack_models",
@@ -76,8 +76,8 @@ def fit_rates(make_model: ModelFactory, problem, lrs: Sequence[float], steps: in
         make_model: ``make_model(replicas)`` builds the model (``None``: a single one; ``R``:
             the batched one).
         lrs: the rates, one replica each.
-        steps, options: as for :class:`~spectralnn.train.Trainer`.
-        state, on_checkpoint, callback: as for :meth:`~spectralnn.train.Trainer.fit`.
+        steps, options: as for :class:`~spectralnn.trainer.Trainer`.
+        state, on_checkpoint, callback: as for :meth:`~spectralnn.trainer.Trainer.fit`.
         on_update: ``on_update(k, model)`` with the batched model after ``k`` updates.
 
     Returns:

@@ -9,7 +9,7 @@ A **run directory** holds exactly:
   ``learning_rate`` (written last: its presence marks a finished run);
 - ``X.npy``         the final matrix, in the problem's normalised units (float64);
 - ``checkpoint.pt`` model + optimizer state + history + step + RNG state (a training state of
-  :class:`~spectralnn.train.Trainer`; for solvers: X, history and status);
+  :class:`~spectralnn.trainer.Trainer`; for solvers: X, history and status);
 - ``truth.png``, ``reconstruction.png``  for image problems: ``clamp(scale·X, 0, 255)``.
 
 A **sweep** (``lr`` a list, or ``"search"``) trains all its rates as one batched model and
@@ -234,7 +234,7 @@ def run_experiment(
                                          "log_every", "divergence_factor",
                                          "checkpoint_every", "seed")}
     trainer_opts["betas"] = tuple(tcfg["betas"])
-    from .train import Trainer
+    from .trainer import Trainer
 
     Trainer(tcfg["steps"], 1.0, **trainer_opts)  # validates training settings
     out.mkdir(parents=True, exist_ok=True)
@@ -258,7 +258,7 @@ def _checkpointer(path: Path) -> Callable[[int, dict[str, Any]], None]:
 
 
 def _run_single(out, cfg, problem, image, make_model, opts, progress, callback) -> dict:
-    from .train import Trainer
+    from .trainer import Trainer
 
     tcfg = cfg["train"]
     ckpt = out / "checkpoint.pt"

@@ -22,7 +22,7 @@ from ..metrics import RunResult, history_row, matrix_metrics, to_pixels
 from ..models import build_model, solve
 from ..rates import OnUpdate, fit_rates, paper_lr_search
 from ..sensing.problem import SensingProblem, paper_mnist_problem, paper_synthetic_problem
-from ..train import Trainer
+from ..trainer import Trainer
 from ..validate import dtype_from_name
 from .plots import Curve, plot_image_evolution, plot_image_grid, plot_training_panels
 

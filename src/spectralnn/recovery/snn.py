@@ -15,8 +15,8 @@ Defaults (every one can be overridden by name):
   says so;
 - stopping and best-iterate selection by :class:`~spectralnn.recovery.stopping.Monitor`.
 
-Training goes through :class:`~spectralnn.train.Trainer` (one training path); the monitor is
-its callback and ends the run with :class:`~spectralnn.train.StopTraining`.
+Training goes through :class:`~spectralnn.trainer.Trainer` (one training path); the monitor is
+its callback and ends the run with :class:`~spectralnn.trainer.StopTraining`.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from typing import Any, cast
 from ..metrics import RunResult
 from ..nn import SNN
 from ..prediction import as_dense
-from ..train import StopTraining, Trainer
+from ..trainer import StopTraining, Trainer
 from .stepsize import curvature, leading_singular_value
 from .stopping import Monitor, StoppingRules
 from .validation import Validation
