@@ -178,7 +178,7 @@ def test_unknown_options_and_models_are_one_line_errors():
         fit(p, "cnn")
     with pytest.raises(ConfigError, match="unknown option 'widht' for recovery model 'snn'"):
         fit(p, "snn", widht=[2])
-    with pytest.raises(ConfigError, match="max_seconds must be a positive number"):
+    with pytest.raises(ConfigError, match="max_seconds must be a positive finite number"):
         fit(p, "snn", max_seconds=-1)
 
 

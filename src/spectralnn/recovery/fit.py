@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import math
 import time
 from typing import Any
 
@@ -20,6 +19,7 @@ import torch
 from ..errors import ConfigError, unknown_name
 from ..metrics import psnr
 from ..sensing.problem import SensingProblem
+from ..validate import dtype_from_name, positive_int, positive_number
 from .methods import METHODS, run_method
 from .result import Recovery, warning_for
 from .stopping import StoppingRules
@@ -28,26 +28,10 @@ from .validation import split_validation
 __all__ = ["DEFAULT_VALIDATION_FRACTION", "fit"]
 
 DEFAULT_VALIDATION_FRACTION = 0.1
-_DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
-def _dtype(value: Any) -> torch.dtype | None:
-    if value is None or isinstance(value, torch.dtype):
-        return value
-    if value in _DTYPES:
-        return _DTYPES[value]
-    raise unknown_name("dtype", value, tuple(_DTYPES))
-
-
-def _positive(value: Any, name: str, integer: bool = False) -> Any:
-    if value is None:
-        return None
-    ok = (not isinstance(value, bool) and isinstance(value, int if integer else (int, float))
-          and math.isfinite(value) and value > 0)
-    if not ok:
-        kind = "a positive integer" if integer else "a positive number"
-        raise ConfigError(f"{name} must be {kind} or None, got {value!r}")
-    return value
+def _dtype(value: torch.dtype | str | None) -> torch.dtype | None:
+    return value if value is None or isinstance(value, torch.dtype) else dtype_from_name(value)
 
 
 def fit(problem: SensingProblem, model: str = "snn", *, seed: int = 0,
@@ -82,8 +66,10 @@ def fit(problem: SensingProblem, model: str = "snn", *, seed: int = 0,
         raise unknown_name("recovery model", model, tuple(METHODS))
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
-    _positive(max_steps, "max_steps", integer=True)
-    _positive(max_seconds, "max_seconds")
+    if max_steps is not None:
+        positive_int(max_steps, "max_steps")
+    if max_seconds is not None:
+        positive_number(max_seconds, "max_seconds")
     dt = _dtype(dtype)
     start = time.perf_counter()
     method = METHODS[model]
