@@ -56,7 +56,7 @@ def test_synthetic_rectangular_and_seeds():
     [
         ((4, 5), {}, r"rank 5 exceeds min\(d1, d2\) = 4"),
         ((4, 2), {"d2": 3}, r"psd=True needs a square matrix, got d2=3 with n=4"),
-        ((0, 1), {}, r"n must be a positive int, got 0"),
+        ((0, 1), {}, r"n must be a positive integer, got 0"),
         ((3, 1), {"seed": 1.5}, r"seed must be an int, got 1.5"),
         ((3, 1), {"seed": -1}, r"seed must be in \[0, 2\*\*63\), got -1"),
     ],
@@ -194,7 +194,7 @@ def test_bundled_image_resize():
     assert abs(float(small.mean()) - float(full.mean())) < 2.0  # anti-aliased, same brightness
     with pytest.raises(ConfigError, match="unknown image 'lena'; expected one of: .*camera"):
         skimage_image("lena")
-    with pytest.raises(ConfigError, match="size must be a positive int, got 0"):
+    with pytest.raises(ConfigError, match="size must be a positive integer, got 0"):
         skimage_image("camera", size=0)
 
 

@@ -22,6 +22,7 @@ import torch
 from spectralnn._optional import requires
 from spectralnn.errors import ConfigError, DataError, unknown_name
 from spectralnn.validate import as_matrix as _as_matrix
+from spectralnn.validate import positive_int
 
 __all__ = [
     "MNISTDigit",
@@ -69,12 +70,6 @@ _SKIMAGE_FILES: dict[str, str] = {
 # --------------------------------------------------------------------------- helpers
 
 
-def _positive_int(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or int(value) <= 0:
-        raise ConfigError(f"{name} must be a positive int, got {value!r}")
-    return int(value)
-
-
 def _seeded(seed: object) -> torch.Generator:
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise ConfigError(f"seed must be an int, got {seed!r}")
@@ -89,8 +84,8 @@ def _size_pair(size: object) -> tuple[int, int] | None:
     if size is None:
         return None
     if isinstance(size, (tuple, list)) and len(size) == 2:
-        return _positive_int(size[0], "size[0]"), _positive_int(size[1], "size[1]")
-    s = _positive_int(size, "size")
+        return positive_int(size[0], "size[0]"), positive_int(size[1], "size[1]")
+    s = positive_int(size, "size")
     return s, s
 
 
@@ -117,9 +112,9 @@ def synthetic_low_rank(
     ``psd=False``: ``X* = B Cᵀ``, ``C ∈ R^{d2×rank}`` uniform(0, 1) (``d2 = n`` by default) —
     shape ``(n, d2)``. ``B`` is drawn first, then ``C``, from ``torch.Generator(seed)``.
     """
-    n = _positive_int(n, "n")
-    rank = _positive_int(rank, "rank")
-    cols = n if d2 is None else _positive_int(d2, "d2")
+    n = positive_int(n, "n")
+    rank = positive_int(rank, "rank")
+    cols = n if d2 is None else positive_int(d2, "d2")
     if psd and cols != n:
         raise ConfigError(f"psd=True needs a square matrix, got d2={cols} with n={n}")
     if rank > min(n, cols):

@@ -32,17 +32,9 @@ import torch
 
 from ..errors import ConfigError
 from ..metrics import RunResult, history_row, matrix_metrics
+from ..validate import positive_number
 
 __all__ = ["operator_norm_squared", "singular_value_thresholding", "svt_defaults"]
-
-
-def _positive(value: object, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigError(f"{name} must be a positive number, got {value!r}")
-    v = float(value)
-    if not (math.isfinite(v) and v > 0):
-        raise ConfigError(f"{name} must be a positive finite number, got {value!r}")
-    return v
 
 
 def operator_norm_squared(operator, iters: int = 50, seed: int = 0) -> float:
@@ -110,13 +102,13 @@ def singular_value_thresholding(
     """
     if isinstance(max_iters, bool) or not isinstance(max_iters, int) or max_iters < 1:
         raise ConfigError(f"max_iters must be a positive integer, got {max_iters!r}")
-    tol = _positive(tol, "tol")
-    divergence_factor = _positive(divergence_factor, "divergence_factor")
+    tol = positive_number(tol, "tol")
+    divergence_factor = positive_number(divergence_factor, "divergence_factor")
     start = time.perf_counter()
     d_tau, d_step = (None, None) if tau is not None and step is not None else \
         svt_defaults(problem, seed)
-    tau = d_tau if tau is None else _positive(tau, "tau")
-    step = d_step if step is None else _positive(step, "step")
+    tau = d_tau if tau is None else positive_number(tau, "tau")
+    step = d_step if step is None else positive_number(step, "step")
     every = max(1, max_iters // 100) if log_every is None else int(log_every)
     if every < 1:
         raise ConfigError(f"log_every must be a positive integer, got {log_every!r}")
