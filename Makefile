@@ -71,10 +71,15 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
-bench: $(STAMP)
+# The benchmarks also compare with scikit-surprise (B6): the `bench` extra.
+$(VENV)/.bench-installed: $(STAMP)
+	$(PY) -m pip install --quiet $(PIP_C) -e '.[bench]'
+	touch $@
+
+bench: $(VENV)/.bench-installed
 	$(PY) benchmarks/run_all.py
 
-bench-quick: $(STAMP)
+bench-quick: $(VENV)/.bench-installed
 	$(PY) benchmarks/run_all.py --quick
 
 clean:
