@@ -52,15 +52,21 @@ def operator_norm_squared(operator, iters: int = 50, seed: int = 0) -> float:
     return 1.01 * lam
 
 
+def frobenius_sum_estimate(operator, *, probes: int = 16, seed: int = 0) -> float:
+    """``Σ_i ‖A_i‖²_F = E‖A*(z)‖²_F`` by ``probes`` Rademacher vectors ``z`` (Hutchinson)."""
+    g = torch.Generator().manual_seed(seed)
+    z = torch.randint(0, 2, (probes, operator.num_measurements), generator=g).to(torch.float64)
+    z = (z * 2 - 1).to(device=operator.device, dtype=operator.dtype)
+    return float(operator.adjoint(z).double().square().sum()) / probes
+
+
 def svt_defaults(problem, seed: int = 0, probes: int = 16) -> tuple[float, float]:
     """The default ``(tau, step)`` for ``problem`` (see the module docstring)."""
     op = problem.operator
     norm2 = operator_norm_squared(op, seed=seed)
     if norm2 <= 0:
         raise ConfigError("the sensing operator is zero; SVT needs a non-zero operator")
-    g = torch.Generator().manual_seed(seed)
-    z = torch.randint(0, 2, (probes, op.num_measurements), generator=g).to(torch.float64) * 2 - 1
-    frob2 = float(op.adjoint(z.to(device=op.device, dtype=op.dtype)).square().sum()) / probes
+    frob2 = frobenius_sum_estimate(op, probes=probes, seed=seed)
     d1, d2 = op.shape
     est = float(torch.linalg.vector_norm(problem.y)) * math.sqrt(d1 * d2 / max(frob2, 1e-300))
     return 5.0 * est, 1.9 / norm2

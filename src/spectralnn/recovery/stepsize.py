@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import torch
 
+from ..baselines.svt import frobenius_sum_estimate
 from ..baselines.svt import operator_norm_squared as _power_iteration
 from ..sensing.operators import EntrySampling, SensingOperator, SubsampledDCT
 from ..sensing.subset import SubsetOperator
@@ -52,9 +53,7 @@ def frobenius_sum(op: SensingOperator, *, seed: int = 0, probes: int = 16) -> fl
         return float(op.num_measurements)
     if isinstance(base, SubsampledDCT):
         return op.num_measurements * base.scale**2
-    g = torch.Generator().manual_seed(seed)
-    z = torch.randint(0, 2, (probes, op.num_measurements), generator=g).to(op.dtype) * 2 - 1
-    return float(op.adjoint(z.to(op.device)).double().square().sum()) / probes
+    return frobenius_sum_estimate(op, probes=probes, seed=seed)
 
 
 def leading_singular_value(problem, *, seed: int = 0) -> float:
