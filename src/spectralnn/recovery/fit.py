@@ -21,7 +21,7 @@ from ..metrics import psnr
 from ..sensing.problem import SensingProblem
 from ..validate import dtype_from_name, positive_int, positive_number
 from .methods import METHODS, run_method
-from .result import Recovery, warning_for
+from .result import Recovery, softimpute_check, warning_for
 from .stopping import StoppingRules
 from .validation import split_validation
 
@@ -39,7 +39,7 @@ def fit(problem: SensingProblem, model: str = "snn", *, seed: int = 0,
         progress: bool = False, dtype: torch.dtype | str | None = None,
         device: torch.device | str | None = None, image: bool | None = None,
         validation_fraction: float = DEFAULT_VALIDATION_FRACTION,
-        **options: Any) -> Recovery:
+        sanity_check: bool = True, **options: Any) -> Recovery:
     """Recover ``X`` from ``problem`` with method ``model``, without tuning flags.
 
     Args:
@@ -55,6 +55,9 @@ def fit(problem: SensingProblem, model: str = "snn", *, seed: int = 0,
         image: report PSNR (default: when the problem's ``scale`` is not 1, i.e. an image
             normalised from pixels, and the truth is known).
         validation_fraction: part of the training measurements held out for validation.
+        sanity_check: for the SNN, compare its validation error with soft-impute's on the same
+            split (:func:`~spectralnn.recovery.result.softimpute_check`) and warn when it is
+            clearly worse.
         options: the method's own settings (e.g. ``widths=[4, 8, 16]`` for the SNN).
 
     Returns:
@@ -108,5 +111,10 @@ def fit(problem: SensingProblem, model: str = "snn", *, seed: int = 0,
         if image:
             summary["psnr"] = float(psnr(X, Xs, problem.scale))
     warning = warning_for(status, val_err, model)
+    if model == "snn" and validation is not None and val_err is not None and sanity_check:
+        check = softimpute_check(fit_problem, validation, val_err, seed=seed)
+        summary["softimpute_check"] = check
+        if warning is None and check.get("warning"):
+            warning = check["warning"]
     summary["warning"] = warning
     return Recovery(X, status, warning, summary, out.get("history", []))

@@ -2,20 +2,22 @@
 
 Statuses (exactly one per run):
 
-- ``"converged"``: the method's own convergence test passed (the training loss stopped
-  decreasing: its relative decrease over the last window fell below the plateau tolerance, or a
-  solver reached its tolerance). The returned ``X`` is the iterate with the lowest validation
-  loss seen.
-- ``"stopped_on_validation"``: the validation loss stopped improving (no relative improvement
-  above the tolerance for ``patience`` steps); the best iterate on validation is returned.
-- ``"budget_reached"``: the step or time budget ran out while the validation loss was still
-  improving; ``X`` is the best iterate so far, and more budget would probably help.
+- ``"converged"``: the method's own convergence test passed (for the SNN: the data are fitted
+  to precision, or the fit is tight and both the loss and the validation error have settled,
+  or the run is stationary — never on an oscillating or still-falling loss, see
+  :mod:`~spectralnn.recovery.stopping`; for a solver: its tolerance). The returned ``X`` is
+  the iterate with the lowest validation loss seen.
+- ``"stopped_on_validation"``: the validation loss stopped improving while the training loss
+  still fell, or it rose above its best; the best iterate on validation is returned.
+- ``"budget_reached"``: the step or time budget ran out before any of the above; ``X`` is the
+  best iterate so far, and more budget would probably help.
 - ``"diverged"``: the loss became non-finite or exploded, or a solver's iterates grew without
   bound; ``X`` is the best finite iterate seen (possibly the starting point).
 
 ``warning`` is one line when the result should not be trusted: divergence, a budget reached
-while still improving, or a validation error of at least :data:`USELESS_ERROR` (no better than
-predicting zero).
+before convergence, a validation error of at least :data:`USELESS_ERROR` (no better than
+predicting zero), or (SNN, :func:`softimpute_check`) a validation error clearly worse than
+soft-impute's on the same split.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ from typing import Any
 
 import torch
 
-__all__ = ["STATUSES", "USELESS_ERROR", "Recovery", "warning_for"]
+__all__ = ["CHECK_MAX_ENTRIES", "CHECK_STEPS", "STATUSES", "USELESS_ERROR", "WORSE_MARGIN",
+           "WORSE_RATIO", "Recovery", "softimpute_check", "warning_for"]
 
 STATUSES = ("converged", "stopped_on_validation", "budget_reached", "diverged")
 
@@ -47,9 +50,51 @@ def warning_for(status: str, validation_error: float | None, model: str) -> str 
         return (f"{model} recovered almost nothing: relative validation error "
                 f"{validation_error:.3g} (the zero matrix scores 1)")
     if status == "budget_reached":
-        return (f"{model} stopped at its step/time budget while the validation error was still "
-                "falling; the result may be under-trained (raise the budget)")
+        return (f"{model} stopped at its step/time budget before converging; the result may be "
+                "under-trained (raise the budget)")
     return None
+
+
+#: The SNN is "clearly worse" than soft-impute when its validation error exceeds
+#: ``WORSE_RATIO`` × soft-impute's and soft-impute's by more than ``WORSE_MARGIN``.
+WORSE_RATIO = 1.5
+WORSE_MARGIN = 1e-3
+#: The sanity check runs only up to this many matrix entries (``d1·d2``), with at most
+#: ``CHECK_STEPS`` proximal steps (one SVD each): about a second at 100×100, a few at 300×300.
+CHECK_MAX_ENTRIES = 300 * 300
+CHECK_STEPS = 300
+
+
+def softimpute_check(problem, validation, snn_error: float, *, seed: int = 0,
+                     ) -> dict[str, Any]:
+    """Soft-impute (:mod:`~spectralnn.recovery.softimpute`, λ chosen on the same validation
+    part) as a yardstick for an SNN's validation error ``snn_error``.
+
+    Returns ``{"ran": False, "reason": ...}`` when skipped (more than
+    :data:`CHECK_MAX_ENTRIES` entries), else ``{"ran": True, "validation_error": e_si,
+    "seconds": ..., "warning": line or None}``; the warning is set when ``snn_error >
+    WORSE_RATIO·e_si`` and ``snn_error − e_si > WORSE_MARGIN``. Its step budget
+    (:data:`CHECK_STEPS`) keeps it cheap; a budget-limited soft-impute only errs on the side of
+    not warning."""
+    import time
+
+    from .softimpute import fit_softimpute
+    from .stopping import StoppingRules
+
+    d1, d2 = problem.shape
+    if d1 * d2 > CHECK_MAX_ENTRIES:
+        return {"ran": False, "reason": f"{d1}×{d2} is above {CHECK_MAX_ENTRIES} entries"}
+    start = time.perf_counter()
+    out = fit_softimpute(problem, validation, rules=StoppingRules(max_steps=CHECK_STEPS),
+                         seed=seed)
+    e_si = float(validation.error(out["X"]))
+    check: dict[str, Any] = {"ran": True, "validation_error": e_si,
+                             "seconds": time.perf_counter() - start, "warning": None}
+    if snn_error > WORSE_RATIO * e_si and snn_error - e_si > WORSE_MARGIN:
+        check["warning"] = (f"snn's validation error {snn_error:.3g} is {snn_error / e_si:.1f}× "
+                            f"soft-impute's {e_si:.3g} on the same split; try "
+                            "model='softimpute'")
+    return check
 
 
 def _clean(v: Any) -> Any:
