@@ -2,8 +2,12 @@
 
 Defaults (every one can be overridden by name):
 
-- ``widths = [2, 2]``, tanh, identity init ``U_k = V_k = 1e-4·I`` (+1e-6 jitter), rank
-  ``min(d1, d2)`` — the working recipe for images (``examples/recover_256.py``);
+- ``widths = [2, 2]``, tanh, identity init ``U_k = V_k = ε·I`` (+ε/100 jitter), rank
+  ``min(d1, d2)`` — the working recipe for images (``examples/recover_256.py``), with
+  ``ε = 1e-4`` for images and ``ε = 1e-6`` otherwise: what is left of the start in the
+  directions the data do not pin down sets an error floor that shrinks with ε (measured on a
+  noiseless 50×30 rank-3 completion, relative error after 1000 steps: 1.8e-3 at ε = 1e-4,
+  4.3e-4 at 1e-5, 8.9e-5 at 1e-6; the first plateau is no longer);
 - dtype float32 when ``d1·d2 > 4096`` (the loss is computed in the operator's dtype; metrics
   in float64), float64 below;
 - plain full-batch gradient descent (the paper's implicit bias) with rate
@@ -41,7 +45,7 @@ from .stepsize import curvature, leading_singular_value
 from .stopping import Monitor, StoppingRules
 from .validation import Validation
 
-__all__ = ["DEFAULT_LR_SCALE", "MAX_HALVINGS", "fit_snn", "snn_defaults", "trivial"]
+__all__ = ["DEFAULT_LR_SCALE", "IMAGE_INIT_SCALE", "INIT_SCALE", "MAX_HALVINGS", "fit_snn", "snn_defaults", "trivial"]
 
 DEFAULT_LR_SCALE = 1.7
 #: The most times the rate is halved (oscillation) or quartered (divergence) in one run.
@@ -49,11 +53,17 @@ MAX_HALVINGS = 8
 _SMALL = 64 * 64
 
 
-def snn_defaults(shape: tuple[int, int]) -> dict[str, Any]:
+#: Identity-init scale for images (the calibrated photo recipe) and for everything else.
+IMAGE_INIT_SCALE = 1e-4
+INIT_SCALE = 1e-6
+
+
+def snn_defaults(shape: tuple[int, int], image: bool = True) -> dict[str, Any]:
     """The default settings for a ``(d1, d2)`` problem (see the module doc)."""
     d1, d2 = shape
-    return {"widths": [2, 2], "activation": "tanh", "init": "identity", "init_scale": 1e-4,
-            "rank": min(d1, d2),
+    scale = IMAGE_INIT_SCALE if image else INIT_SCALE
+    return {"widths": [2, 2], "activation": "tanh", "init": "identity", "init_scale": scale,
+            "jitter": scale / 100, "rank": min(d1, d2),
             "dtype": "float64" if d1 * d2 <= _SMALL else "float32"}
 
 
@@ -112,7 +122,7 @@ def fit_snn(problem, validation: Validation | None, *, rules: StoppingRules, see
     ``retries``: the most rate changes (halvings on oscillation, quarterings on divergence).
     Returns a dict with ``X`` (best iterate), ``status``, ``steps``, ``settings``, ``history``.
     """
-    settings = {**snn_defaults(problem.shape), **options}
+    settings = {**snn_defaults(problem.shape, image), **options}
     settings.pop("dtype", None)
     curv = curvature(problem.operator, seed=seed)
     sigma = leading_singular_value(problem, seed=seed)

@@ -9,9 +9,12 @@ validation error has not improved by more than ``min_improvement`` (relative) fo
 1. **converged** — the loss is not oscillating (:meth:`Monitor.oscillating`) and either
    a. the data are fitted to precision: ``ρ ≤ fit_tol`` (default ``max(1e-8, 100·eps)`` of the
       loss's dtype); or
-   b. the fit is tight and has settled: ``ρ ≤ settle_tol`` (1e-4), and over ``W`` both the
-      loss and the best validation error fell by less than ``plateau_tol`` (1 %, relative;
-      looser than "settled" because float32 round-off makes them jitter there); or
+   b. the fit is tight and has settled: ``ρ ≤ settle_tol`` (1e-4), the loss fell by less than
+      ``settle_tol²·loss_0`` over the last ``min_patience`` steps (the fit no longer changes at
+      the ``settle_tol`` level) and the best validation error by less than
+      ``settle_improvement`` (10 %, relative) over ``W`` (what is left of a small start in the
+      directions the data do not pin down creeps on for thousands of steps without changing
+      the answer; float32 round-off makes both jitter there); or
    c. the run is stationary: the validation error has settled and the loss fell by less than
       ``stationary_tol`` (1e-6, relative) over ``W`` (a minimum that does not interpolate,
       e.g. a small ``rank`` on noisy data).
@@ -79,6 +82,7 @@ class StoppingRules:
     plateau_tol: float = 1e-2
     stationary_tol: float = 1e-6
     settle_tol: float = 1e-4
+    settle_improvement: float = 0.1
     fit_tol: float | None = None
     rise_tol: float = 1e-2
     window: int = 20
@@ -97,6 +101,7 @@ class Monitor:
     best_error: float = math.inf
     best_step: int = -1
     last_improved_step: int = 0
+    improved_error: float = math.inf
     rose_since: int | None = None
     armed: bool = False
     arm_step: int = 0
@@ -177,8 +182,10 @@ class Monitor:
         elif not math.isfinite(err):
             return "diverged"
         elif err < self.best_error:
-            if err < self.best_error * (1 - r.min_improvement):
-                self.last_improved_step = step
+            if err < self.improved_error * (1 - r.min_improvement):
+                # measured from the error at the last counted improvement, so that a slow,
+                # steady improvement counts as one
+                self.last_improved_step, self.improved_error = step, err
             self.best_error, self.best_step = err, step
             self.best_X = X.detach().clone()
         self.bests.append((step, self.best_error))
@@ -208,16 +215,19 @@ class Monitor:
             return "stopped_on_validation"
         if osc or fell is None:
             return None
-        if rho <= r.settle_tol and fell <= r.plateau_tol and self._settled(step, patience):
+        recent = self._decrease(step, train_loss, r.min_patience)
+        if (rho <= r.settle_tol and recent is not None and self.loss0 is not None
+                and recent * train_loss <= r.settle_tol**2 * self.loss0
+                and self._settled(step, patience)):
             return "converged"
         if settled and fell <= r.stationary_tol:
             return "converged"
         return None
 
     def _settled(self, step: int, window: int) -> bool:
-        """The best validation error improved by at most ``plateau_tol`` (relative) over the
+        """The best validation error improved by at most ``settle_improvement`` (relative) over the
         last ``window`` steps (always true without a validation part)."""
         if self.validation is None:
             return True
         before = [b for s, b in self.bests if s <= step - window]
-        return bool(before) and before[-1] - self.best_error <= self.rules.plateau_tol * before[-1]
+        return bool(before) and before[-1] - self.best_error <= self.rules.settle_improvement * before[-1]
