@@ -19,8 +19,9 @@ Defaults (every one can be overridden by name):
   completion of rank 3) it sits at the edge of stability, where gradient descent settles into
   a period-2 orbit whose loss looks flat. When the monitor sees the loss oscillate
   (:meth:`~spectralnn.recovery.stopping.Monitor.oscillating`) the rate is halved and the run
-  continues from the current iterate (at most :data:`MAX_HALVINGS` = 8 changes in all); on divergence it
-  continues from the iterate where the current rate started, with a quarter of the rate. Every
+  continues from the current iterate (at most :data:`MAX_HALVINGS` = 8 changes in all); on
+  divergence it continues from the iterate where the current rate started, with a quarter of
+  the rate. Every
   change is listed in ``settings["attempts"]``. A rate given explicitly (``lr=``) is kept fixed;
 - :func:`trivial` when there is nothing to fit (``σ̂_1 = 0`` or zero curvature: all
   measurements zero): ``X = 0``, ``converged``, no training;
@@ -45,7 +46,8 @@ from .stepsize import curvature, leading_singular_value
 from .stopping import Monitor, StoppingRules
 from .validation import Validation
 
-__all__ = ["DEFAULT_LR_SCALE", "IMAGE_INIT_SCALE", "INIT_SCALE", "MAX_HALVINGS", "fit_snn", "snn_defaults", "trivial"]
+__all__ = ["DEFAULT_LR_SCALE", "IMAGE_INIT_SCALE", "INIT_SCALE", "MAX_HALVINGS", "fit_snn",
+           "snn_defaults", "trivial"]
 
 DEFAULT_LR_SCALE = 1.7
 #: The most times the rate is halved (oscillation) or quartered (divergence) in one run.

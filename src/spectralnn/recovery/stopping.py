@@ -53,6 +53,7 @@ import math
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any
 
 import torch
@@ -136,7 +137,7 @@ class Monitor:
         values = list(self.recent)
         if self.residual(values[-1]) <= self.roundoff:
             return False
-        diffs = [b - a for a, b in zip(values[:-1], values[1:], strict=True)]
+        diffs = [b - a for a, b in pairwise(values)]
         ups = [d for d in diffs if d > 0]
         down = -sum(d for d in diffs if d < 0)
         return len(ups) * 4 >= w and sum(ups) >= max(0.25 * down, 1e-3 * values[-1])
@@ -199,7 +200,7 @@ class Monitor:
             overfit = rising and self.rose_since is not None and \
                 step - self.rose_since >= r.min_patience
             return "stopped_on_validation" if overfit else "budget_reached"
-        if not osc and rho <= self.fit_tol:
+        if not osc and rho <= self.fit_tol and len(self.recent) > r.window:
             return "converged"  # rule 1a: fitted to precision
         if not self.armed:
             self.armed = self.validation is None or self.best_error < USELESS_ERROR
@@ -213,8 +214,8 @@ class Monitor:
         if self.validation is not None and settled and (
                 rising or (fell is not None and fell > r.plateau_tol)):
             return "stopped_on_validation"
-        if osc or fell is None:
-            return None
+        if osc or fell is None or len(self.recent) <= r.window:
+            return None  # oscillating, or not judged yet (too few losses since a rate change)
         recent = self._decrease(step, train_loss, r.min_patience)
         if (rho <= r.settle_tol and recent is not None and self.loss0 is not None
                 and recent * train_loss <= r.settle_tol**2 * self.loss0
@@ -230,4 +231,5 @@ class Monitor:
         if self.validation is None:
             return True
         before = [b for s, b in self.bests if s <= step - window]
-        return bool(before) and before[-1] - self.best_error <= self.rules.settle_improvement * before[-1]
+        gain = self.rules.settle_improvement * before[-1] if before else 0.0
+        return bool(before) and before[-1] - self.best_error <= gain

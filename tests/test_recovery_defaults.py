@@ -1,0 +1,212 @@
+"""Defaults that recover: default ``complete`` finds a plain low-rank matrix, and says
+``converged`` only when it has (step-size control, honest stopping, soft-impute check)."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from spectralnn import complete
+from spectralnn.completion.fitting import normalisation
+from spectralnn.recovery import Monitor, StoppingRules, fit
+from spectralnn.recovery.result import WORSE_RATIO, softimpute_check
+from spectralnn.recovery.validation import split_validation
+from spectralnn.sensing import EntrySampling, SensingProblem
+
+
+def _low_rank(d1, d2, r, missing, seed=0):
+    rng = np.random.default_rng(seed)
+    M = rng.standard_normal((d1, r)) @ rng.standard_normal((r, d2))
+    mask = rng.random((d1, d2)) >= missing
+    return M, mask, np.where(mask, M, np.nan)
+
+
+def _missing_error(X, M, mask):
+    return float(np.linalg.norm((X - M)[~mask]) / np.linalg.norm(M[~mask]))
+
+
+def _feed(monitor, errors, losses, dtype=torch.float64):
+    X = torch.zeros(2, 2, dtype=dtype)
+    for step, (err, loss) in enumerate(zip(errors, losses, strict=True)):
+        monitor.validation.error = lambda _X, e=err: e  # type: ignore[method-assign]
+        status = monitor.update(step, loss, X)
+        if status is not None:
+            return step, status
+    return None, None
+
+
+class _Val:
+    def error(self, X):
+        return 1.0
+
+
+# ---------------------------------------------------------------------- stopping rules
+
+
+def test_an_oscillating_loss_is_never_converged():
+    rules = StoppingRules(max_steps=400, check_every=1, min_patience=10, patience_fraction=0.0)
+    # a period-2 orbit: flat on average, validation flat — a plateau rule would call it done
+    losses = [1e-3 * (1.5 if k % 2 else 1.0) for k in range(500)]
+    monitor = Monitor(rules, _Val())
+    step, status = _feed(monitor, [0.5] * 500, losses)
+    assert (step, status) == (400, "budget_reached")
+    assert monitor.oscillating()
+    assert any(h["oscillating"] for h in monitor.history)
+
+
+def test_a_still_falling_loss_is_never_converged():
+    rules = StoppingRules(max_steps=300, check_every=1, min_patience=10, patience_fraction=0.0)
+    losses = [0.97**k for k in range(400)]        # falling 3 % a step
+    errs = [0.5 * 0.995**k for k in range(400)]   # validation still improving
+    step, status = _feed(Monitor(rules, _Val()), errs, losses)
+    assert (step, status) == (300, "budget_reached")
+
+
+def test_a_fit_to_precision_is_converged_and_a_tight_settled_fit_too():
+    rules = StoppingRules(max_steps=10_000, check_every=1, min_patience=10,
+                          patience_fraction=0.0)
+    losses = [1.0 * 0.5**k for k in range(100)]   # ρ = 2^(-k/2) ≤ 1e-8 at k = 54
+    step, status = _feed(Monitor(rules, _Val()), [0.5 * 0.5**k for k in range(100)], losses)
+    assert status == "converged" and step == 54
+    # ρ = 1e-5 and barely moving, validation flat at 1e-4: settled (rule 1b)
+    losses = [1.0] + [1e-10 * (1 - 1e-4 * k) for k in range(1, 100)]
+    step, status = _feed(Monitor(rules, _Val()), [1.0] + [1e-4] * 99, losses)
+    assert status == "converged" and step is not None and step <= 25
+
+
+def test_validation_stop_needs_a_falling_loss_or_a_rise():
+    rules = StoppingRules(max_steps=10_000, check_every=1, min_patience=10,
+                          patience_fraction=0.0)
+    errs = [1.0] * 3 + [0.3] + [0.3] * 100
+    # training loss falls, validation flat: more fitting does not generalise
+    step, status = _feed(Monitor(rules, _Val()), errs, [0.9**k for k in range(104)])
+    assert status == "stopped_on_validation" and step == 13
+    # validation rises 5 % above its best
+    errs = [1.0] * 3 + [0.3] + [0.315] * 100
+    losses = [1.0 - 1e-5 * k for k in range(104)]
+    step, status = _feed(Monitor(rules, _Val()), errs, losses)
+    assert status == "stopped_on_validation" and step == 13
+
+
+# ---------------------------------------------------------------------- step-size control
+
+
+def test_snn_halves_an_oscillating_rate_and_continues_from_where_it_was():
+    _, _, A = _low_rank(30, 20, 2, 0.3)
+    _, summary = complete(A, return_summary=True, lr_scale=8.0, max_steps=1500)
+    attempts = summary["fit"]["settings"]["attempts"]
+    assert attempts[0]["status"] in ("oscillating", "diverged") and len(attempts) >= 2
+    for a, b in itertools.pairwise(attempts):
+        assert b["from_step"] == a["to_step"] + 1 and b["lr"] < a["lr"]
+    assert summary["status"] != "diverged"
+
+
+def test_a_fixed_oscillating_rate_is_not_reported_converged():
+    M, mask, _ = _low_rank(30, 20, 2, 0.3)
+    values = M[mask]
+    c, s = normalisation(values, M.shape)
+    flat = np.flatnonzero(mask)
+    p = SensingProblem(None, EntrySampling(M.shape, torch.from_numpy(flat)),
+                       torch.from_numpy((values - c) / s))
+    auto = fit(p, "snn", max_steps=400)
+    rate = auto.summary["settings"]["initial_learning_rate"]
+    # a fixed rate well past the edge of stability but below divergence
+    r = fit(p, "snn", lr=2.5 * rate, max_steps=400)
+    assert r.status != "converged"
+
+
+def test_nothing_to_fit_is_the_zero_matrix_without_division_by_zero():
+    op = EntrySampling((6, 5), torch.arange(0, 30, 2))
+    p = SensingProblem(None, op, torch.zeros(15, dtype=torch.float64))
+    r = fit(p, "snn")
+    assert r.status == "converged" and r.warning is None
+    assert torch.equal(r.X, torch.zeros(6, 5, dtype=torch.float64))
+    assert "nothing to fit" in r.summary["settings"]["trivial"]
+
+
+# ---------------------------------------------------------------------- soft-impute check
+
+
+def test_softimpute_check_warns_only_when_clearly_worse():
+    M, mask, _ = _low_rank(20, 20, 2, 0.3)
+    flat = np.flatnonzero(mask)
+    p = SensingProblem(None, EntrySampling(M.shape, torch.from_numpy(flat)),
+                       torch.from_numpy(M.reshape(-1)[flat] / 30))
+    fit_p, val = split_validation(p, 0.1, seed=0)
+    assert val is not None
+    good = softimpute_check(fit_p, val, 0.0)
+    assert good["ran"] and good["warning"] is None
+    e_si = good["validation_error"]
+    bad = softimpute_check(fit_p, val, WORSE_RATIO * e_si + 0.01)
+    assert bad["warning"] is not None and "\n" not in bad["warning"]
+    assert f"{e_si:.3g}" in bad["warning"]
+
+
+def test_fit_summary_carries_the_check():
+    _, _, A = _low_rank(12, 10, 1, 0.3)
+    _, summary = complete(A, return_summary=True)
+    check = summary["fit"]["softimpute_check"]
+    assert check["ran"] and math.isfinite(check["validation_error"])
+
+
+# ---------------------------------------------------------------------- normalisation
+
+
+def test_small_means_are_not_centred_large_ones_are():
+    rng = np.random.default_rng(0)
+    v = rng.standard_normal(1000)
+    assert normalisation(v, (40, 25))[0] == 0.0
+    assert normalisation(v + 10, (40, 25))[0] == pytest.approx(float((v + 10).mean()))
+
+
+# ---------------------------------------------------------------------- recovery with defaults
+
+
+@pytest.mark.parametrize("shape,rank,missing", [((5, 5), 1, 0.2), ((40, 25), 2, 0.4)])
+def test_default_complete_recovers_small_low_rank_matrices(shape, rank, missing):
+    M, mask, A = _low_rank(*shape, rank, missing, seed=1)
+    X, summary = complete(A, return_summary=True)
+    assert _missing_error(X, M, mask) <= 1e-3, summary["fit"]["settings"]["attempts"]
+    assert summary["status"] == "converged" and summary["warning"] is None
+
+
+def test_fancyimpute_rank1_with_one_hole():
+    rng = np.random.default_rng(0)
+    M = np.outer(rng.standard_normal(5), rng.standard_normal(5))
+    A = M.copy()
+    A[2, 3] = np.nan
+    X = complete(A)
+    assert abs(X[2, 3] - M[2, 3]) < 0.01
+
+
+@pytest.mark.slow
+def test_fancyimpute_500x10_rank3_and_its_first_100_rows():
+    rng = np.random.default_rng(0)
+    M = rng.standard_normal((500, 3)) @ rng.standard_normal((3, 10))
+    mask = rng.random(M.shape) >= 0.25
+    A = np.where(mask, M, np.nan)
+    X = complete(A)
+    assert np.abs(X - M)[~mask].mean() < 0.1
+    X100 = complete(A[:100])
+    assert np.abs(X100 - M[:100])[~mask[:100]].mean() < 0.1
+
+
+@pytest.mark.slow
+def test_fancyimpute_100x100_rank3_40_percent_missing():
+    M, mask, A = _low_rank(100, 100, 3, 0.4)
+    X, summary = complete(A, return_summary=True)
+    assert np.abs(X - M)[~mask].mean() < 1e-3
+    assert summary["status"] == "converged"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("shape,rank,missing", [((1000, 20), 3, 0.1), ((200, 40), 4, 0.5),
+                                                ((12, 40), 2, 0.3)])
+def test_default_complete_recovers_larger_low_rank_matrices(shape, rank, missing):
+    M, mask, A = _low_rank(*shape, rank, missing, seed=2)
+    X = complete(A)
+    assert _missing_error(X, M, mask) <= 1e-3
