@@ -38,7 +38,11 @@ def test_recover_writes_an_honest_summary(tmp_path, image, model, measurement):
     s = json.loads((out / "summary.json").read_text())
     assert s["status"] in STATUSES and s["model"] == model
     assert s["psnr"] > 15 and s["relative_error"] < 0.35
-    assert 0 <= s["validation_error"] < 0.5 and s["warning"] is None
+    assert 0 <= s["validation_error"] < 0.5
+    # no warning, except the SNN's comparison with soft-impute on the same split (this tiny
+    # blocky image favours soft-impute)
+    check = s.get("softimpute_check") or {}
+    assert s["warning"] is None or s["warning"] == check.get("warning")
     for name in ("X.npy", "problem.npz", "history.csv", "truth.png", "reconstruction.png",
                  "config.json"):
         assert (out / name).is_file(), name
