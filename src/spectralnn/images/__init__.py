@@ -15,7 +15,7 @@ A photograph is not a low-rank matrix, but groups of its similar patches are. Mo
 Each method is registered by name in :data:`spectralnn.recovery.METHODS`.
 """
 
-from .biharmonic import fit_biharmonic
+from .biharmonic import biharmonic_pixels, fit_biharmonic
 from .interpolate import fit_interpolate, interpolate_pixels
 from .nonlocal_snn import fit_nonlocal_snn, nonlocal_snn
 from .pixels import ObservedPixels, observed_pixels
@@ -23,6 +23,7 @@ from .tv import fit_tv
 
 __all__ = [
     "ObservedPixels",
+    "biharmonic_pixels",
     "fit_biharmonic",
     "fit_interpolate",
     "fit_nonlocal_snn",
