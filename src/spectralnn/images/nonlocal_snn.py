@@ -15,9 +15,12 @@ A photograph is not low-rank; a group of its similar patches is. Per outer round
 3. **Aggregate** the overlapping estimates (weighted mean, weight ``1/(1 + rank_g)`` as in BM3D),
    keep the observed pixels, and lower ``τ ← decay·τ`` for the next round.
 
-The first estimate is the linear interpolation (:mod:`.interpolate`) of all but a seeded 5 %
-of the observed pixels, and ``τ_0`` its RMS error on those 5 % (then put back). Defaults
-from the image and the observed fraction (:func:`default_settings`).
+A seeded 5 % of the observed pixels is held out: the first estimate is the linear
+interpolation (:mod:`.interpolate`) of the others, ``τ_0`` its RMS error on the held-out
+pixels, and the round whose estimate has the lowest held-out error is returned (the held-out
+pixels then put back). ``τ`` decreasing from the first estimate's error is a coarse-to-fine
+schedule: strong shrinkage while matching on a rough estimate, weaker as it sharpens.
+Defaults from the image size (:func:`default_settings`); measured in docs/recovery.md.
 """
 
 from __future__ import annotations
@@ -45,32 +48,23 @@ HOLD_OUT = 0.05
 def default_settings(shape: tuple[int, int], fraction: float) -> dict[str, Any]:
     """Patch size, group size, stride, search window and rounds for an image of ``shape``
     with ``fraction`` of its pixels observed: 8×8 patches (6×6 below 128 pixels a side,
-    4×4 below 48), 32 patches a group, reference stride ``k − 2``, a ±10 window, and
-    more rounds when fewer pixels are observed (the first estimate is worse)."""
+    4×4 below 48), 32 patches a group, reference stride ``k − 2``, a ±10 window, 10 rounds
+    (``fraction`` does not change them: the schedule starts from the measured ``τ_0``)."""
     side = min(shape)
     k = 8 if side >= 128 else (6 if side >= 48 else 4)
-    rounds = 8 if fraction < 0.2 else 6
-    return {"patch": k, "group": 32, "stride": max(1, k - 2), "window": 10, "rounds": rounds,
+    return {"patch": k, "group": 32, "stride": max(1, k - 2), "window": 10, "rounds": 10,
             "inner": 2, "kappa": 2.0, "decay": 0.75, "eps": 1e-3}
 
 
-def _first_estimate(values: np.ndarray, mask: np.ndarray, seed: int,
-                    ) -> tuple[np.ndarray, float]:
-    """``(estimate (C, d1, d2), τ_0)``: the linear interpolation of all but a seeded
-    :data:`HOLD_OUT` part of the observed pixels (then put back), and its RMS error on that
-    part — one triangulation for both."""
+def _split(mask: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(fit, held)`` masks: a seeded :data:`HOLD_OUT` part of the observed pixels held out
+    (none when there are too few)."""
     obs = np.argwhere(mask)
-    held = np.random.default_rng(seed).random(len(obs)) < HOLD_OUT
-    if held.sum() < 1 or (~held).sum() < 3:  # no room to hold out
-        first = np.stack([interpolate_pixels(ch, mask) for ch in values])
-        return first, float(np.sqrt(np.mean(values[:, mask] ** 2)))
-    rest = mask.copy()
-    at = tuple(obs[held].T)
-    rest[at] = False
-    first = np.stack([interpolate_pixels(ch, rest) for ch in values])
-    tau = float(np.sqrt(np.mean((first[:, at[0], at[1]] - values[:, at[0], at[1]]) ** 2)))
-    first[:, mask] = values[:, mask]
-    return first, tau
+    pick = np.random.default_rng(seed).random(len(obs)) < HOLD_OUT
+    held = np.zeros_like(mask)
+    if pick.sum() >= 1 and (~pick).sum() >= 3:
+        held[tuple(obs[pick].T)] = True
+    return mask & ~held, held
 
 
 def nonlocal_snn(values: np.ndarray, mask: np.ndarray, *, seed: int = 0,
@@ -82,15 +76,16 @@ def nonlocal_snn(values: np.ndarray, mask: np.ndarray, *, seed: int = 0,
     Args:
         values: ``(d1, d2)`` grey or ``(C, d1, d2)`` channels (only observed pixels are read).
         mask: ``(d1, d2)`` bool, True = observed (shared by the channels).
-        seed: seed of the held-out part that measures ``τ_0``.
-        max_seconds: stop after the round that crosses this time.
+        seed: seed of the held-out part (``τ_0`` and the choice of the round).
         on_round: called after every round with ``(round, estimate, record)``.
         settings: overrides of :func:`default_settings` (``patch``, ``group``, ``stride``,
             ``window``, ``rounds``, ``inner``, ``kappa``, ``decay``, ``eps``).
+        max_seconds: stop after the round that crosses this time (the best round so far is
+            returned).
 
     Returns:
         ``(estimate of values' shape, float64; info)`` with the settings and a per-round
-        history (seconds, τ, SNN steps, mean group rank).
+        history (seconds, τ, held-out RMSE, SNN steps, mean group rank).
     """
     start = time.perf_counter()
     vals = np.asarray(values, dtype=np.float64)
@@ -120,14 +115,23 @@ def nonlocal_snn(values: np.ndarray, mask: np.ndarray, *, seed: int = 0,
     C = vals.shape[0]
     ref = float(np.sqrt(np.mean(vals[:, mask] ** 2))) or 1.0
     vals = vals / ref
-    first, tau = _first_estimate(vals, mask, seed)
-    X = torch.from_numpy(first).float()
+    fit_mask, held = _split(mask, seed)
+    X = torch.from_numpy(np.stack([interpolate_pixels(ch, fit_mask) for ch in vals])).float()
     Y = torch.from_numpy(np.where(mask, vals, 0.0)).float()
-    M = torch.from_numpy(mask).float()
+    M = torch.from_numpy(fit_mask).float()
+    H = torch.from_numpy(held)
     Ytab = torch.cat([patch_table(ch, k) for ch in Y])   # (C·k², P)
     Mtab = patch_table(M, k).repeat(C, 1)
     history: list[dict[str, Any]] = []
     n_rows = C * k * k
+
+    def held_out_error(est: torch.Tensor) -> float:
+        if not bool(H.any()):
+            return float(torch.sqrt(torch.mean(Y[:, M > 0] ** 2)))
+        return float(torch.sqrt(torch.mean((est[:, H] - Y[:, H]) ** 2)))
+
+    tau = held_out_error(X)  # τ_0: the first estimate's error
+    best_X, best_tau = X, tau
     for rd in range(cfg["rounds"]):
         groups = match_patches(X.mean(0), k, cfg["stride"], cfg["window"], cfg["group"])
         n = groups.shape[1]
@@ -148,19 +152,23 @@ def nonlocal_snn(values: np.ndarray, mask: np.ndarray, *, seed: int = 0,
         _, den = aggregate(Xg[:, :k * k], groups, weights, (d1, d2), k)
         estimate = torch.where(den > 0, num / den.clamp_min(1e-30), X)
         X = torch.where(M > 0, Y, estimate)
+        err = held_out_error(X)
         record = {"round": rd, "seconds": time.perf_counter() - start, "tau": tau * ref,
-                  "snn_steps": steps, "mean_rank": float(rank.mean()),
-                  "groups": int(groups.shape[0])}
+                  "held_out_rmse": err * ref, "snn_steps": steps,
+                  "mean_rank": float(rank.mean()), "groups": int(groups.shape[0])}
         history.append(record)
         if on_round is not None:
-            out = X.double().numpy() * ref
+            out = torch.where(H, Y, X).double().numpy() * ref
             on_round(rd, out[0] if grey else out, record)
+        if err < best_tau:
+            best_X, best_tau, record["best"] = X, err, True
         tau *= cfg["decay"]
         if max_seconds is not None and time.perf_counter() - start >= max_seconds:
             break
+    X = torch.where(H, Y, best_X)
     out = X.double().numpy() * ref
     info = {"settings": cfg, "history": history, "tau0": history[0]["tau"] if history else None,
-            "rounds_run": len(history)}
+            "rounds_run": len(history), "held_out_rmse": best_tau * ref}
     return (out[0] if grey else out), info
 
 

@@ -41,7 +41,7 @@ def match_patches(image: torch.Tensor, k: int, stride: int, window: int, group: 
                   ) -> torch.Tensor:
     """Groups of similar patches: ``(G, n)`` patch indices, row ``g`` the ``n = group``
     nearest patches (squared distance) to reference patch ``g`` within ``±window`` pixels,
-    nearest first (the reference itself at distance 0).
+    nearest first (the reference itself always first).
 
     ``image``: ``(d1, d2)`` float tensor; ``G`` = number of reference patches."""
     d1, d2 = image.shape
@@ -60,6 +60,8 @@ def match_patches(image: torch.Tensor, k: int, stride: int, window: int, group: 
         ssd = ii[RY + k, RX + k] - ii[RY, RX + k] - ii[RY + k, RX] + ii[RY, RX]
         inside = (RY + dy >= 0) & (RY + dy <= d1 - k) & (RX + dx >= 0) & (RX + dx <= d2 - k)
         dist[j] = torch.where(inside, ssd.clamp_min(0), inf)
+        if dy == 0 and dx == 0:
+            dist[j] = -1.0  # the reference itself comes first, even among exact copies
     n = min(group, len(offsets))
     best = torch.topk(dist, n, dim=0, largest=False, sorted=True).indices
     PY = RY[None] + offsets[best, 0]
