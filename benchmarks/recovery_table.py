@@ -34,13 +34,17 @@ from pathlib import Path
 IMAGES = {"camera": "skimage:camera", "astronaut": "skimage:astronaut", "coins": "skimage:coins"}
 
 
-def run_one(out: Path, image: str, measurement: str, model: str, size: int, max_seconds: float,
-            cpus: str | None) -> subprocess.Popen:
-    d = out / f"{image}-{measurement}-{model}"
+def cell_dir(out: Path, image: str, measurement: str, fraction: float, model: str) -> Path:
+    return out / f"{image}-{measurement}-{round(100 * fraction)}-{model}"
+
+
+def run_one(out: Path, image: str, measurement: str, fraction: float, model: str, size: int,
+            max_seconds: float, cpus: str | None) -> subprocess.Popen:
+    d = cell_dir(out, image, measurement, fraction, model)
     if d.exists():
         shutil.rmtree(d)
     cmd = [sys.executable, "-m", "spectralnn", "recover", "--image", IMAGES[image],
-           "--fraction", "0.3", "--measurement", measurement, "--model", model,
+           "--fraction", str(fraction), "--measurement", measurement, "--model", model,
            "--out", str(d), "--quiet", "--max-seconds", str(max_seconds)]
     if size:
         cmd += ["--size", str(size)]
@@ -55,6 +59,7 @@ def main() -> None:
     ap.add_argument("--images", default="camera,astronaut,coins")
     ap.add_argument("--measurements", default="entries,dct")
     ap.add_argument("--models", default="snn,softimpute,svt,nnm_noise")
+    ap.add_argument("--fractions", default="0.3")
     ap.add_argument("--jobs", type=int, default=1)
     ap.add_argument("--pin", action="store_true")
     ap.add_argument("--size", type=int, default=0)
@@ -65,11 +70,12 @@ def main() -> None:
         args.size, args.max_seconds = 48, 20.0
         args.images = args.images.split(",")[0]
     args.out.mkdir(parents=True, exist_ok=True)
-    cells = [(i, m, k) for i in args.images.split(",") for m in args.measurements.split(",")
+    cells = [(i, m, float(f), k) for i in args.images.split(",")
+             for m in args.measurements.split(",") for f in args.fractions.split(",")
              for k in args.models.split(",")]
     order = {k: j for j, k in enumerate(["snn", "nnm_noise", "svt", "softimpute"])}
-    pending = sorted(cells, key=lambda c: order.get(c[2], -1))  # longest runs first
-    for i, _, _ in cells:
+    pending = sorted(cells, key=lambda c: order.get(c[3], -1))  # longest runs first
+    for i, *_ in cells:
         if i not in IMAGES:
             sys.exit(f"error: unknown image {i!r}; expected one of {', '.join(IMAGES)}")
     rows: list[dict] = []
@@ -85,12 +91,13 @@ def main() -> None:
         pid, status, usage = os.wait4(-1, 0)
         if pid not in running:
             continue
-        proc, (image, meas, model), slot, t0 = running.pop(pid)
+        proc, (image, meas, frac, model), slot, t0 = running.pop(pid)
         wall = time.perf_counter() - t0
         free.append(slot)
         err = proc.stderr.read().strip() if proc.stderr else ""
-        d = args.out / f"{image}-{meas}-{model}"
-        row = {"image": image, "measurement": meas, "model": model, "seconds": wall,
+        d = cell_dir(args.out, image, meas, frac, model)
+        row = {"image": image, "measurement": meas, "fraction": frac, "model": model,
+               "seconds": wall,
                "cpu": usage.ru_utime + usage.ru_stime, "exit": os.waitstatus_to_exitcode(status)}
         if (d / "summary.json").is_file():
             s = json.loads((d / "summary.json").read_text())
@@ -101,21 +108,23 @@ def main() -> None:
         else:
             row.update(psnr=None, status="error", warning=err.splitlines()[-1] if err else "")
         rows.append(row)
-        print(f"{image} {meas} {model}: psnr={row.get('psnr')} status={row.get('status')} "
+        print(f"{image} {meas} {frac:g} {model}: psnr={row.get('psnr')} status={row.get('status')} "
               f"{wall:.1f} s (cpu {row['cpu']:.1f} s)", flush=True)
-    rows.sort(key=lambda r: cells.index((r["image"], r["measurement"], r["model"])))
-    keys = ["image", "shape", "measurement", "model", "psnr", "relative_error", "seconds",
+    rows.sort(key=lambda r: cells.index((r["image"], r["measurement"], r["fraction"],
+                                         r["model"])))
+    keys = ["image", "shape", "measurement", "fraction", "model", "psnr", "relative_error", "seconds",
             "cpu", "status", "steps", "validation_error", "warning", "exit"]
     with (args.out / "recovery_table.csv").open("w", newline="") as f:
         w = csv.DictWriter(f, keys, extrasaction="ignore")
         w.writeheader()
         w.writerows(rows)
     (args.out / "recovery_table.json").write_text(json.dumps(rows, indent=2) + "\n")
-    print("\n| image | measurement | model | PSNR (dB) | seconds | CPU s | status |")
-    print("|---|---|---|---:|---:|---:|---|")
+    print("\n| image | measurement | fraction | model | PSNR (dB) | seconds | CPU s | status |")
+    print("|---|---|---:|---|---:|---:|---:|---|")
     for r in rows:
         ps = "—" if r.get("psnr") is None else f"{r['psnr']:.2f}"
-        print(f"| {r['image']} {r.get('shape', '')} | {r['measurement']} | {r['model']} | {ps} "
+        print(f"| {r['image']} {r.get('shape', '')} | {r['measurement']} | {r['fraction']:g} "
+              f"| {r['model']} | {ps} "
               f"| {r['seconds']:.1f} | {r['cpu']:.1f} | {r.get('status')} |")
 
 

@@ -117,16 +117,49 @@ def test_masked_png_ignores_the_pixels_the_mask_hides(tmp_path, capsys):
     assert np.abs(X - truth)[~seen].mean() < 10
 
 
-def test_jpeg_gives_a_jpeg_and_a_png(tmp_path, capsys):
-    Image.fromarray(np.rint(smooth_image()).astype(np.uint8)).save(tmp_path / "g.jpg")
+def test_jpeg_gives_only_a_lossless_png(tmp_path, capsys):
+    img = np.rint(smooth_image()).astype(np.uint8)
+    Image.fromarray(img).save(tmp_path / "g.jpg")
+    with Image.open(tmp_path / "g.jpg") as f:
+        decoded = np.asarray(f, dtype=np.float64)
     mask = np.random.default_rng(4).random((24, 20)) < 0.7
     np.save(tmp_path / "mask.npy", mask)
     out = tmp_path / "out"
     code, _, _ = run(capsys, tmp_path / "g.jpg", "--mask", tmp_path / "mask.npy", "--out", out,
                      "--max-steps", "20", "--quiet")
     assert code == 0
-    assert sorted(p.name for p in out.iterdir()) == ["completed.jpg", "completed.png",
-                                                     "summary.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["completed.png", "summary.json"]
+    X = np.asarray(Image.open(out / "completed.png"), dtype=np.float64)
+    np.testing.assert_array_equal(X[mask], decoded[mask])  # the decoded input's pixels
+    assert "lossy" in read_summary(out)["note"]
+
+
+def test_colour_png_with_alpha_stays_colour_and_keeps_observed_pixels(tmp_path, capsys):
+    truth = smooth_image()
+    rgb = np.rint(np.dstack([truth, truth[::-1] * 0.9, 255 - truth])).astype(np.uint8)
+    alpha = np.where(np.random.default_rng(6).random(truth.shape) < 0.6, 255, 0)
+    Image.fromarray(np.dstack([rgb, alpha.astype(np.uint8)]), "RGBA").save(tmp_path / "p.png")
+    for model in ("snn-patches", "interpolate", "softimpute"):
+        out = tmp_path / model
+        code, _, _ = run(capsys, tmp_path / "p.png", "--out", out, "--model", model,
+                         "--quiet", *STEPS)
+        assert code == 0
+        with Image.open(out / "completed.png") as img:
+            assert img.mode == "RGB"
+            X = np.asarray(img, dtype=np.float64)
+        seen = alpha > 0
+        np.testing.assert_array_equal(X[seen], rgb[seen])
+        assert np.abs(X - rgb)[~seen].mean() < 12, model  # levels out of 255, every channel
+        s = read_summary(out)
+        assert s["channels"] == "rgb" and s["model"] == model
+
+
+def test_image_models_refuse_a_matrix(tmp_path, capsys):
+    _, M = low_rank()
+    np.save(tmp_path / "m.npy", M)
+    code, _, err = run(capsys, tmp_path / "m.npy", "--out", tmp_path / "o", "--model",
+                       "biharmonic")
+    assert code == 2 and "completes images" in err and not (tmp_path / "o").exists()
 
 
 def ratings(tmp_path, seed=5):

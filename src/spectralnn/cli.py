@@ -477,8 +477,10 @@ def complete(
                                                "fraction of the observed entries, in (0, 1), "
                                                "and report their error."),
     seed: int = typer.Option(0, "--seed", help="Seed of the held-out split and the fit."),
-    model: str = typer.Option("snn", "--model", help="snn (default), softimpute, svt, "
-                              "nnm_noise or nnm (small matrices only)."),
+    model: str | None = typer.Option(None, "--model", help="snn (default for matrices), "
+                                     "softimpute, svt, nnm_noise or nnm (small matrices "
+                                     "only); for images also snn-patches (their default), "
+                                     "biharmonic or interpolate."),
     max_steps: int | None = typer.Option(None, "--max-steps", help="Step budget of the fit "
                                          "(default: the model's)."),
     max_seconds: float | None = typer.Option(150.0, "--max-seconds", help="Time budget of the "
@@ -489,10 +491,10 @@ def complete(
 ) -> None:
     """Fill the missing entries of INPUT; write the completed matrix and summary.json to OUT.
 
-    OUT receives completed.<ext> in the input's format (images: also completed.png; tables:
-    every (row, column) pair), summary.json (status, validation and test errors, seconds,
-    shape, settings) and, with --predict, predictions.csv. Observed entries are kept exactly.
-    See docs/completion.md.
+    OUT receives completed.<ext> in the input's format (images: completed.png, in colour for
+    a colour input — never a lossy JPEG; tables: every (row, column) pair), summary.json
+    (status, validation and test errors, seconds, shape, settings) and, with --predict,
+    predictions.csv. Observed entries are kept exactly. See docs/completion.md.
     """
     from .completion.files import complete_file
 

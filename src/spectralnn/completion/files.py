@@ -4,9 +4,11 @@ Everything is read and validated first (input, mask, query, output directory), t
 then every output is encoded in memory and written in one all-or-nothing step: bad input
 leaves nothing on disk.
 
-Outputs in ``out``: ``completed.<ext>`` in the input's format (images: also ``completed.png``;
-triplet tables: every (row, column) pair when the matrix has at most
-:data:`MAX_TABLE_CELLS` cells), ``summary.json``, and with a query ``predictions.csv``.
+Outputs in ``out``: ``completed.<ext>`` in the input's format (images: ``completed.png``, in
+colour for a colour input, plus ``completed.<ext>`` for the other lossless formats, BMP and
+TIFF; never a lossy JPEG/WebP/GIF, which would change the observed pixels; triplet tables:
+every (row, column) pair when the matrix has at most :data:`MAX_TABLE_CELLS` cells),
+``summary.json``, and with a query ``predictions.csv``.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from spectralnn.completion.estimator import (
     validation_error,
 )
 from spectralnn.completion.fitting import fit_table
+from spectralnn.completion.photos import DEFAULT_IMAGE_MODEL, complete_image
 from spectralnn.completion.reading import read_incomplete
 from spectralnn.completion.triplets import (
     Query,
@@ -45,19 +48,25 @@ from spectralnn.completion.writing import (
 )
 from spectralnn.errors import ConfigError
 
-__all__ = ["MAX_TABLE_CELLS", "complete_file"]
+__all__ = ["LOSSLESS_IMAGE_SUFFIXES", "MAX_TABLE_CELLS", "complete_file"]
 
 MAX_TABLE_CELLS = 2_000_000
+
+#: Image formats written back in the input's format besides ``completed.png``.
+LOSSLESS_IMAGE_SUFFIXES = (".bmp", ".tif", ".tiff")
 
 
 def complete_file(input: str | os.PathLike[str], out: str | os.PathLike[str], *,
                   mask: str | os.PathLike[str] | None = None, triplets: str | None = None,
                   predict: str | os.PathLike[str] | None = None,
-                  test_fraction: float | None = None, seed: int = 0, model: str = "snn",
+                  test_fraction: float | None = None, seed: int = 0, model: str | None = None,
                   max_steps: int | None = None, max_seconds: float | None = None,
                   progress: bool = False) -> dict[str, Any]:
     """Complete the file ``input`` into the directory ``out``; returns the summary (also
-    written as ``out/summary.json``, with ``outputs`` listing the files written)."""
+    written as ``out/summary.json``, with ``outputs`` listing the files written).
+
+    ``model``: a name of :data:`spectralnn.recovery.METHODS`; ``None``: ``snn-patches`` for
+    an image, ``snn`` otherwise."""
     check_out_dir(out)
     test_fraction = check_test_fraction(test_fraction)
     seed = check_seed(seed)
@@ -72,7 +81,7 @@ def complete_file(input: str | os.PathLike[str], out: str | os.PathLike[str], *,
             raise ConfigError("--mask applies to matrices and images, not to --triplets tables")
         files, summary = _complete_table(
             input, parse_columns(triplets), predict=predict, test_fraction=test_fraction,
-            seed=seed, model=model, max_steps=max_steps, max_seconds=max_seconds,
+            seed=seed, model=model or "snn", max_steps=max_steps, max_seconds=max_seconds,
             progress=progress)
     summary["input"] = str(input)
     summary["outputs"] = [*files, "summary.json"]
@@ -82,25 +91,43 @@ def complete_file(input: str | os.PathLike[str], out: str | os.PathLike[str], *,
 
 
 def _complete_matrix(input: str | os.PathLike[str], *, mask: str | os.PathLike[str] | None,
-                     test_fraction: float | None, seed: int, model: str,
+                     test_fraction: float | None, seed: int, model: str | None,
                      max_steps: int | None, max_seconds: float | None, progress: bool
                      ) -> tuple[dict[str, bytes], dict[str, Any]]:
     data = read_incomplete(input, mask)
-    image = data.kind == "image"
+    if data.kind == "image":
+        return _complete_photo(data, test_fraction=test_fraction, seed=seed,
+                               model=model or DEFAULT_IMAGE_MODEL, max_steps=max_steps,
+                               max_seconds=max_seconds, progress=progress)
+    model = model or "snn"
+    if model in ("snn-patches", "biharmonic", "interpolate"):
+        raise ConfigError(f"model {model!r} completes images; {str(input)!r} is a matrix "
+                          "(expected snn, softimpute, svt, nnm_noise or nnm)")
     X, summary = complete_array(data.values, model=model, seed=seed,
-                                test_fraction=test_fraction, clip=(0.0, 255.0) if image else None,
-                                image=image, max_steps=max_steps, max_seconds=max_seconds,
-                                progress=progress)
+                                test_fraction=test_fraction, max_steps=max_steps,
+                                max_seconds=max_seconds, progress=progress)
     summary = {"kind": data.kind, **summary}
     if data.kind == "npy":
         files = {"completed.npy": encode_npy(X)}
     elif data.kind in ("csv", "tsv"):
         files = {f"completed.{data.kind}": encode_delimited(X, "," if data.kind == "csv"
                                                             else "\t")}
-    else:
-        files = {"completed.png": encode_image(X, ".png")}
-        if data.suffix != ".png":
-            files[f"completed{data.suffix}"] = encode_image(X, data.suffix)
+    return files, summary
+
+
+def _complete_photo(data, *, test_fraction: float | None, seed: int, model: str,
+                    max_steps: int | None, max_seconds: float | None, progress: bool
+                    ) -> tuple[dict[str, bytes], dict[str, Any]]:
+    X, summary = complete_image(data, model=model, seed=seed, test_fraction=test_fraction,
+                                max_steps=max_steps, max_seconds=max_seconds,
+                                progress=progress)
+    summary = {"kind": "image", **summary}
+    files = {"completed.png": encode_image(X, ".png")}
+    if data.suffix in LOSSLESS_IMAGE_SUFFIXES:
+        files[f"completed{data.suffix}"] = encode_image(X, data.suffix)
+    elif data.suffix != ".png":
+        summary["note"] = (f"completed.png only: {data.suffix} is a lossy format and would "
+                           "change the observed pixels")
     return files, summary
 
 

@@ -6,10 +6,12 @@ Conventions (one place, documented in ``docs/completion.md``):
 - **Matrices.** ``.npy``: a 2-D real array, NaN marks a missing entry. ``.csv`` (comma) /
   ``.tsv`` (tab): no header row, no index column; a cell is a number, or empty / ``NaN`` for a
   missing entry. ±Inf is refused everywhere.
-- **Images** (PNG, JPEG, BMP, TIFF, …): grey-scaled to ``[0, 255]`` (luminance
-  ``0.2125 R + 0.7154 G + 0.0721 B``). A pixel is observed where its **alpha is nonzero**
-  (images with an alpha channel) and where the **mask is nonzero** (``mask``: an image, any
-  channel nonzero, or a ``.npy`` array, nonzero / True). With both, both must hold.
+- **Images** (PNG, JPEG, BMP, TIFF, …): values in ``[0, 255]``; a colour image keeps its
+  R, G, B channels (``Incomplete.colour``) besides its luminance
+  ``0.2125 R + 0.7154 G + 0.0721 B`` (``Incomplete.values``). A pixel is observed where its
+  **alpha is nonzero** (images with an alpha channel) and where the **mask is nonzero**
+  (``mask``: an image, any channel nonzero, or a ``.npy`` array, nonzero / True). With both,
+  both must hold.
 - A mask also applies to matrices (entries where it is zero count as missing).
 """
 
@@ -46,11 +48,14 @@ class Incomplete:
         values: ``(d1, d2)`` float64, NaN where missing.
         kind: ``"npy"``, ``"csv"``, ``"tsv"`` or ``"image"``.
         suffix: the input file's extension (lower case, with the dot), e.g. ``".png"``.
+        colour: for a colour image, ``(3, d1, d2)`` float64 R, G, B in ``[0, 255]``, NaN
+            where missing; else ``None``.
     """
 
     values: np.ndarray
     kind: str
     suffix: str
+    colour: np.ndarray | None = None
 
     @property
     def observed(self) -> np.ndarray:
@@ -145,22 +150,36 @@ def _has_alpha(img) -> bool:
     return img.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in img.info
 
 
-def _read_image(path: Path) -> np.ndarray:
-    """Grey values in [0, 255], NaN where alpha is 0 (if the image has an alpha channel)."""
+_GREY_MODES = ("1", "L", "LA", "La", "I", "I;16", "F")
+
+
+def _read_image(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
+    """``(grey, colour)``: grey values in [0, 255] and, for a colour image, its ``(3, d1, d2)``
+    R, G, B channels; NaN where alpha is 0 (if the image has an alpha channel)."""
     from spectralnn.data import _grey
 
     img = _open_image(path)
     alpha = None
+    colour = None
+    grey_mode = img.mode in _GREY_MODES
     if _has_alpha(img):
         rgba = img.convert("RGBA")
         alpha = np.asarray(rgba, dtype=np.uint8)[..., 3]
-        grey = _grey(rgba.convert("RGB"))
+        rgb_img = rgba.convert("RGB")
+        grey = _grey(rgb_img)
     else:
+        rgb_img = img.convert("RGB") if not grey_mode else None
         grey = _grey(img)
     grey = _real_matrix(np.asarray(grey), f"image {str(path)!r}")
+    if not grey_mode and rgb_img is not None:
+        colour = np.moveaxis(np.asarray(rgb_img, dtype=np.float64), -1, 0).copy()
+        if (colour == colour[:1]).all():  # grey stored as RGB (or a grey palette): stay grey
+            colour = None
     if alpha is not None:
         grey[alpha == 0] = math.nan
-    return grey
+        if colour is not None:
+            colour[:, alpha == 0] = math.nan
+    return grey, colour
 
 
 def read_mask(path: str | os.PathLike[str], shape: tuple[int, int]) -> np.ndarray:
@@ -198,16 +217,20 @@ def read_incomplete(path: str | os.PathLike[str], mask: str | os.PathLike[str] |
                         f"{', '.join(MATRIX_SUFFIXES + IMAGE_SUFFIXES)} (or --triplets for a "
                         "table of row, column, value)")
     _check_file(p, "input")
+    colour = None
     if suffix == ".npy":
         values, kind = _read_npy(p), "npy"
     elif suffix in (".csv", ".tsv"):
         values, kind = _read_delimited(p, "," if suffix == ".csv" else "\t"), suffix[1:]
     else:
-        values, kind = _read_image(p), "image"
+        (values, colour), kind = _read_image(p), "image"
     if mask is not None:
-        values = np.where(read_mask(mask, values.shape), values, math.nan)
+        keep = read_mask(mask, values.shape)
+        values = np.where(keep, values, math.nan)
+        if colour is not None:
+            colour = np.where(keep, colour, math.nan)
     if not (~np.isnan(values)).any():
         raise DataError(f"nothing is observed in {str(p)!r}"
                         + (" with that mask" if mask is not None else "")
                         + "; expected at least one known entry")
-    return Incomplete(values=values, kind=kind, suffix=suffix)
+    return Incomplete(values=values, kind=kind, suffix=suffix, colour=colour)

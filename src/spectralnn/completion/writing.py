@@ -44,14 +44,20 @@ def encode_delimited(X: np.ndarray, delimiter: str) -> bytes:
 
 
 def encode_image(X: np.ndarray, suffix: str) -> bytes:
-    """Grey 8-bit image of ``round(clip(X, 0, 255))`` in the format of ``suffix``."""
+    """8-bit image of ``round(clip(X, 0, 255))`` in the format of ``suffix``: grey for
+    ``X`` ``(d1, d2)``, RGB for ``(3, d1, d2)``. JPEG is refused (lossy: it would change the
+    observed pixels)."""
     from PIL import Image
 
-    pixels = np.clip(np.rint(X), 0, 255).astype(np.uint8)
-    buf = io.BytesIO()
     fmt = Image.registered_extensions().get(suffix.lower(), "PNG")
-    params = {"quality": 95} if fmt == "JPEG" else {}
-    Image.fromarray(pixels, mode="L").save(buf, format=fmt, **params)
+    if fmt in ("JPEG", "WEBP", "GIF"):
+        raise ConfigError(f"{suffix} output is lossy (it would change the observed pixels); "
+                          "expected a lossless format such as .png")
+    pixels = np.clip(np.rint(X), 0, 255).astype(np.uint8)
+    if pixels.ndim == 3:
+        pixels = np.ascontiguousarray(np.moveaxis(pixels, 0, -1))
+    buf = io.BytesIO()
+    Image.fromarray(pixels, mode="RGB" if pixels.ndim == 3 else "L").save(buf, format=fmt)
     return buf.getvalue()
 
 

@@ -82,7 +82,8 @@ def fit(problem: SensingProblem, model: str = "snn", *, seed: int = 0,
         else problem
     if image is None:
         image = problem.scale != 1.0 and problem.X_star is not None
-    fit_problem, validation = split_validation(work, validation_fraction, seed=seed)
+    fit_problem, validation = split_validation(
+        work, validation_fraction if method.validates else 0.0, seed=seed)
     rules = StoppingRules(max_steps=max_steps or method.default_steps,
                           max_seconds=max_seconds)
     out = run_method(model, fit_problem, validation, rules=rules, seed=seed, progress=progress,

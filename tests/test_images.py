@@ -1,0 +1,168 @@
+"""Image methods: the baselines (interpolate, biharmonic, tv), the pieces of the non-local SNN
+(block matching, aggregation, the group SNN's shrinkage) and the method itself."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from spectralnn.errors import ConfigError
+from spectralnn.images import biharmonic_pixels, interpolate_pixels, nonlocal_snn
+from spectralnn.images.patches import aggregate, gather_groups, match_patches, patch_table
+from spectralnn.images.shrinkage import snn_shrink
+from spectralnn.recovery import fit
+from spectralnn.sensing.problem import make_problem
+
+
+def psnr(X, truth):
+    return 10 * math.log10(255**2 / float(np.mean((np.clip(X, 0, 255) - truth) ** 2)))
+
+
+def affine(h=20, w=24):
+    i, j = np.mgrid[0:h, 0:w]
+    return 30.0 + 4.0 * i + 3.0 * j
+
+
+def corners_and_random(shape, fraction, seed):
+    mask = np.random.default_rng(seed).random(shape) < fraction
+    mask[0, 0] = mask[0, -1] = mask[-1, 0] = mask[-1, -1] = True
+    return mask
+
+
+def test_interpolate_is_exact_on_affine_images_and_keeps_observed_pixels():
+    A = affine()
+    mask = corners_and_random(A.shape, 0.3, 0)
+    X = interpolate_pixels(np.where(mask, A, 0.0), mask)
+    np.testing.assert_allclose(X, A, atol=1e-9)
+    noisy = A + np.random.default_rng(1).standard_normal(A.shape)
+    np.testing.assert_array_equal(interpolate_pixels(noisy, mask)[mask], noisy[mask])
+
+
+def test_interpolate_fills_outside_the_hull_with_the_nearest_value():
+    A = affine()
+    mask = np.zeros(A.shape, bool)
+    mask[5:8, 5:8] = True
+    X = interpolate_pixels(A, mask)
+    assert np.isfinite(X).all()
+    assert X[0, 0] == A[5, 5] and X[-1, -1] == A[7, 7]
+
+
+def test_biharmonic_is_close_on_affine_images_and_keeps_observed_pixels():
+    A = affine()
+    mask = corners_and_random(A.shape, 0.3, 2)
+    X = biharmonic_pixels(np.where(mask, A, 0.0), mask)
+    np.testing.assert_array_equal(X[mask], A[mask])
+    # exact away from the border (the image edge has natural boundary conditions)
+    assert np.abs(X - A).mean() < 1.0 and np.abs(X - A)[6:-6, 6:-6].max() < 1.0
+
+
+def test_no_observed_pixel_is_refused():
+    with pytest.raises(ConfigError, match="no observed pixel"):
+        interpolate_pixels(np.zeros((4, 4)), np.zeros((4, 4), bool))
+
+
+@pytest.mark.parametrize("model", ["biharmonic", "interpolate", "snn-patches"])
+def test_pixel_methods_refuse_dct_measurements(model):
+    problem = make_problem(affine(16, 16), "dct", fraction=0.5, seed=0)
+    with pytest.raises(ConfigError, match=rf"{model} needs pixel \(entries\) measurements"):
+        fit(problem, model)
+
+
+@pytest.mark.parametrize("model", ["biharmonic", "interpolate"])
+def test_pixel_baselines_on_the_recovery_path(model):
+    truth = affine(24, 24)
+    problem = make_problem(truth, "entries", fraction=0.4, noise_std=0.0, seed=3)
+    rec = fit(problem, model, image=True)
+    assert rec.status == "converged" and rec.summary["psnr"] > 35
+    assert rec.summary["validation_measurements"] == 0  # every observed pixel is used
+
+
+def test_tv_recovers_a_piecewise_constant_image_from_dct_coefficients():
+    truth = np.full((32, 32), 60.0)
+    truth[8:24, 6:20] = 200.0
+    truth[20:30, 22:30] = 120.0
+    problem = make_problem(truth, "dct", fraction=0.5, noise_std=0.0, seed=0)
+    rec = fit(problem, "tv", image=True)
+    zero = make_problem(truth, "dct", fraction=0.5, seed=0)
+    assert rec.summary["relative_error"] < 0.1
+    assert rec.summary["settings"]["lambda"] > 0 and zero.shape == (32, 32)
+
+
+def test_block_matching_puts_each_reference_first_and_finds_exact_repeats():
+    tile = np.random.default_rng(0).uniform(0, 255, (6, 6))
+    img = torch.from_numpy(np.tile(tile, (5, 5))).float()  # period 6
+    groups = match_patches(img, 4, 3, 6, 4)
+    P_w = 30 - 4 + 1
+    assert groups.shape[1] == 4
+    ref_rows = [0, 3, 6, 9, 12, 15, 18, 21, 24, 26]
+    assert groups[0, 0] == 0 and groups[1, 0] == 3 and groups[len(ref_rows), 0] == 3 * P_w
+    table = patch_table(img, 4)
+    G = gather_groups(table, groups)
+    # every patch has at least 3 period-6 copies within ±6 pixels, at distance 0
+    assert float((G - G[:, :, :1]).abs().max()) == 0.0
+
+
+def test_aggregating_unchanged_patches_gives_back_the_image():
+    img = torch.from_numpy(np.random.default_rng(1).uniform(0, 1, (17, 13))).double()
+    groups = match_patches(img, 4, 2, 3, 6)
+    est = gather_groups(patch_table(img, 4), groups)
+    num, den = aggregate(est, groups, torch.rand(groups.shape[0], dtype=torch.float64) + 0.5,
+                         (17, 13), 4)
+    assert bool((den > 0).all())
+    torch.testing.assert_close(num / den, img)
+
+
+def test_group_snn_keeps_large_singular_values_and_suppresses_small_ones():
+    z = torch.tensor([[1.0, 0.5, 0.2, 0.01, 0.001]], dtype=torch.float64)
+    out, steps = snn_shrink(z, torch.tensor(0.05, dtype=torch.float64))
+    assert steps > 1
+    assert abs(float(out[0, 0]) - 1.0) < 1e-3 and abs(float(out[0, 1]) - 0.5) < 1e-2
+    assert float(out[0, 3]) < 1e-4 and float(out[0, 4]) < 1e-5
+    # a higher threshold removes more, and the map is monotone
+    out2, _ = snn_shrink(z, torch.tensor(0.3, dtype=torch.float64))
+    assert float(out2[0, 2]) < float(out[0, 2]) and bool((out2.diff(dim=1) <= 0).all())
+
+
+def texture(h=64, w=64, seed=0):
+    """A repeated 8×8 random texture over a smooth ramp: non-local, not smooth."""
+    rng = np.random.default_rng(seed)
+    tile = rng.uniform(-50, 50, (8, 8))
+    i, j = np.mgrid[0:h, 0:w]
+    return np.clip(128 + np.tile(tile, (h // 8, w // 8)) + 0.5 * (i - j), 0, 255)
+
+
+def test_nonlocal_snn_beats_interpolation_on_repeated_texture():
+    truth = texture()
+    rng = np.random.default_rng(1)
+    mask = rng.random(truth.shape) < 0.3
+    noisy = truth + 0.5 * rng.standard_normal(truth.shape)
+    X, info = nonlocal_snn(np.where(mask, noisy, 0), mask, seed=0)
+    base = interpolate_pixels(np.where(mask, noisy, 0), mask)
+    assert psnr(X, truth) > psnr(base, truth) + 5
+    np.testing.assert_array_equal(X[mask], noisy[mask])
+    assert info["rounds_run"] == info["settings"]["rounds"] and info["tau0"] > 0
+    X2, _ = nonlocal_snn(np.where(mask, noisy, 0), mask, seed=0)
+    np.testing.assert_array_equal(X, X2)  # deterministic
+
+
+def test_nonlocal_snn_completes_colour_channels_jointly():
+    truth = np.stack([texture(seed=s) for s in (0, 0, 2)])
+    mask = np.random.default_rng(3).random(truth.shape[1:]) < 0.4
+    X, _ = nonlocal_snn(np.where(mask, truth, 0), mask, rounds=3)
+    assert X.shape == truth.shape
+    for c in range(3):
+        base = interpolate_pixels(truth[c], mask)
+        assert psnr(X[c], truth[c]) > psnr(base, truth[c])
+
+
+def test_nonlocal_snn_checks_its_settings():
+    mask = np.ones((20, 20), bool)
+    with pytest.raises(ConfigError, match="unknown option"):
+        nonlocal_snn(np.zeros((20, 20)), mask, patchsize=4)
+    with pytest.raises(ConfigError, match="patch = 30 exceeds"):
+        nonlocal_snn(np.zeros((20, 20)), mask, patch=30)
+    with pytest.raises(ConfigError, match="do not match"):
+        nonlocal_snn(np.zeros((20, 21)), mask)
