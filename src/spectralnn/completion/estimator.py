@@ -1,4 +1,5 @@
-"""Completing a matrix with missing entries: :func:`complete` and :class:`SNNCompleter`.
+"""Completing a matrix with missing entries: :func:`complete` (and the pieces that
+:class:`~spectralnn.completion.transformer.SNNCompleter` shares).
 
 Pipeline for a ``(d1, d2)`` matrix ``M`` with NaN (or ``mask == False``) where missing:
 
@@ -32,7 +33,7 @@ import torch
 from spectralnn.completion.fitting import fit_entries, normalisation
 from spectralnn.errors import ConfigError, DataError, ShapeError, SolverError, SpectralNNError
 
-__all__ = ["CompletionWarning", "SNNCompleter", "check_seed", "check_test_fraction", "complete", "complete_array",
+__all__ = ["CompletionWarning", "check_seed", "check_test_fraction", "complete", "complete_array",
            "error_metrics", "split_observed", "validation_error"]
 
 PEAK = 255.0
@@ -205,10 +206,10 @@ def _is_dataframe(M: object) -> bool:
     return type(M).__name__ == "DataFrame" and hasattr(M, "to_numpy") and hasattr(M, "columns")
 
 
-def _as_values(M: object, mask: object) -> np.ndarray:
+def _as_values(M: object, mask: object, *, need_observed: bool = True) -> np.ndarray:
     """``M`` (array-like, tensor or DataFrame, NaN = missing) and an optional mask → float64
-    with NaN; :class:`~spectralnn.errors.DataError` for non-numbers, ±Inf and nothing
-    observed."""
+    with NaN; :class:`~spectralnn.errors.DataError` for non-numbers, ±Inf and (with
+    ``need_observed``) nothing observed."""
     if isinstance(M, torch.Tensor):
         arr = M.detach().cpu().numpy()
     elif _is_dataframe(M):
@@ -235,7 +236,7 @@ def _as_values(M: object, mask: object) -> np.ndarray:
         if m.shape != values.shape:
             raise ShapeError(f"mask has shape {m.shape}; expected {values.shape}, M's shape")
         values = np.where(m.astype(bool), values, math.nan)
-    if np.isnan(values).all():
+    if need_observed and np.isnan(values).all():
         raise DataError("nothing is observed in M; expected at least one known entry")
     return values
 
@@ -277,70 +278,3 @@ def complete(M: np.ndarray | torch.Tensor, mask: np.ndarray | torch.Tensor | Non
         warnings.warn(summary["warning"], CompletionWarning, stacklevel=2)
     out = _like(M, X)
     return (out, summary) if return_summary else out
-
-
-class SNNCompleter:
-    """Matrix completion in the scikit-learn / fancyimpute convention::
-
-        X_filled = SNNCompleter(seed=0).fit_transform(X_with_nans)
-
-    ``__init__`` only stores the settings (see :func:`complete`); ``fit`` learns
-    ``completed_`` ``(d1, d2)``, ``summary_``, ``status_``, ``validation_error_``,
-    ``test_error_`` (None without ``test_fraction``) and ``n_observed_``.
-    """
-
-    def __init__(self, model: str = "snn", *, seed: int = 0,
-                 test_fraction: float | None = None, keep_observed: bool = True,
-                 clip: tuple[float, float] | None = None, max_steps: int | None = None,
-                 max_seconds: float | None = None, progress: bool = False,
-                 options: dict[str, Any] | None = None) -> None:
-        self.model = model
-        self.seed = seed
-        self.test_fraction = test_fraction
-        self.keep_observed = keep_observed
-        self.clip = clip
-        self.max_steps = max_steps
-        self.max_seconds = max_seconds
-        self.progress = progress
-        self.options = options
-
-    _PARAMS = ("model", "seed", "test_fraction", "keep_observed", "clip", "max_steps",
-               "max_seconds", "progress", "options")
-
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        """The settings given to ``__init__`` (scikit-learn's convention)."""
-        return {name: getattr(self, name) for name in self._PARAMS}
-
-    def set_params(self, **params: Any) -> SNNCompleter:
-        """Change settings; unknown names raise :class:`~spectralnn.errors.ConfigError`."""
-        for name, value in params.items():
-            if name not in self._PARAMS:
-                raise ConfigError(f"unknown setting {name!r}; expected one of: "
-                                  f"{', '.join(self._PARAMS)}")
-            setattr(self, name, value)
-        return self
-
-    def fit(self, X: np.ndarray | torch.Tensor, y: None = None, *,
-            mask: np.ndarray | torch.Tensor | None = None) -> SNNCompleter:
-        """Complete ``X`` (NaN = missing); ``y`` is ignored (scikit-learn's signature)."""
-        values = _as_values(X, mask)
-        completed, summary = complete_array(
-            values, model=self.model, seed=self.seed, test_fraction=self.test_fraction,
-            keep_observed=self.keep_observed, clip=self.clip, max_steps=self.max_steps,
-            max_seconds=self.max_seconds, progress=self.progress, options=self.options)
-        self.completed_ = completed
-        self.summary_ = summary
-        self.status_ = summary["status"]
-        self.validation_error_ = summary["validation_error"]
-        self.test_error_ = summary.get("test")
-        self.n_observed_ = summary["observed"]
-        return self
-
-    def fit_transform(self, X: np.ndarray | torch.Tensor, y: None = None, *,
-                      mask: np.ndarray | torch.Tensor | None = None) -> np.ndarray:
-        """``fit(X).completed_``: the completed ``(d1, d2)`` float64 array."""
-        return self.fit(X, mask=mask).completed_
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={getattr(self, k)!r}" for k in self._PARAMS)
-        return f"SNNCompleter({args})"
