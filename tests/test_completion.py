@@ -96,8 +96,9 @@ def test_test_fraction_outside_the_open_unit_interval_is_refused(fraction):
 
 
 def test_bad_matrices_are_refused_with_typed_errors():
+    """DataError for missing, corrupt or non-finite data (the README's promise)."""
     _, M = low_rank()
-    with pytest.raises(ConfigError, match="nothing is observed"):
+    with pytest.raises(DataError, match="nothing is observed"):
         spectralnn.complete(np.full((3, 4), np.nan))
     with pytest.raises(ShapeError, match="mask has shape"):
         spectralnn.complete(M, np.ones((2, 2), dtype=bool))
@@ -105,8 +106,10 @@ def test_bad_matrices_are_refused_with_typed_errors():
         spectralnn.complete(np.ones(5))
     bad = M.copy()
     bad[0, 0] = np.inf
-    with pytest.raises(ConfigError, match="infinite"):
+    with pytest.raises(DataError, match="infinite"):
         spectralnn.complete(bad)
+    with pytest.raises(DataError, match="dtype"):
+        spectralnn.complete(np.array([["a", "b"]]))
 
 
 def test_snn_completer_follows_the_scikit_learn_convention():

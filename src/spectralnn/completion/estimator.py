@@ -31,7 +31,14 @@ import numpy as np
 import torch
 
 from spectralnn.completion.fitting import fit_entries, normalisation
-from spectralnn.errors import ConfigError, DataError, ShapeError, SolverError, SpectralNNError
+from spectralnn.errors import (
+    ConfigError,
+    DataError,
+    ShapeError,
+    SolverError,
+    SpectralNNError,
+    unknown_name,
+)
 
 __all__ = ["CompletionWarning", "check_seed", "check_test_fraction", "complete", "complete_array",
            "error_metrics", "split_observed", "validation_error"]
@@ -114,6 +121,10 @@ def complete_array(values: np.ndarray, *, model: str = "snn", seed: int = 0,
     (``"degenerate"``, filled with the mean of the observed entries, which is also the SNN's
     limit there). A fit that fails or returns non-finite numbers raises
     :class:`~spectralnn.errors.SolverError` instead of returning them."""
+    from spectralnn.recovery import METHODS
+
+    if model not in METHODS:  # checked even when no fit is needed
+        raise unknown_name("recovery model", model, tuple(METHODS))
     seed = check_seed(seed)
     test_fraction = check_test_fraction(test_fraction)
     clip = _check_clip(clip)
@@ -126,7 +137,8 @@ def complete_array(values: np.ndarray, *, model: str = "snn", seed: int = 0,
     v = values.reshape(-1)[flat[train]]
     shortcut = _shortcut(values, v, test.size)
     if shortcut is not None:
-        status, warning, fill = shortcut
+        status, message, fill = shortcut
+        warning: str | None = message
         X = values.copy() if status == "nothing_missing" else np.full(shape, fill)
         center, scale = fill, 1.0
         fit_summary: dict[str, Any] = {"status": status}
@@ -142,9 +154,10 @@ def complete_array(values: np.ndarray, *, model: str = "snn", seed: int = 0,
         except SpectralNNError:
             raise
         except (ArithmeticError, RuntimeError, ValueError, np.linalg.LinAlgError) as exc:
+            reason = str(exc).splitlines()[0] if str(exc) else ""
             raise SolverError(f"the {model} fit failed on this {shape[0]}×{shape[1]} matrix "
-                              f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-                              "); try --model softimpute") from exc
+                              f"({type(exc).__name__}: {reason}); try --model softimpute"
+                              ) from exc
         with np.errstate(over="ignore", invalid="ignore"):
             X = (fit.X.astype(np.float64) * scale + center) * unit
         center, scale = center * unit, scale * unit
@@ -152,7 +165,8 @@ def complete_array(values: np.ndarray, *, model: str = "snn", seed: int = 0,
             raise SolverError(f"the {model} fit returned non-finite values on this "
                               f"{shape[0]}×{shape[1]} matrix (status {fit.status}); try "
                               "--model softimpute")
-        status, warning, fit_summary = fit.status, fit.warning, fit.summary
+        status, fit_summary = fit.status, fit.summary
+        warning = fit.warning
     if clip is not None:
         X = np.clip(X, *clip)
     summary: dict[str, Any] = {
@@ -262,7 +276,8 @@ def complete(M: np.ndarray | torch.Tensor, mask: np.ndarray | torch.Tensor | Non
     observed) with a low-rank model fitted to the observed ones.
 
     Returns the completed float64 matrix, a NumPy array, a tensor on ``M``'s device for a
-    tensor ``M``, or a DataFrame with ``M``'s index and columns for a pandas DataFrame; with ``return_summary``, the pair ``(X, summary)`` where ``summary`` holds
+    tensor ``M``, or a DataFrame with ``M``'s index and columns for a pandas DataFrame; with
+    ``return_summary``, the pair ``(X, summary)`` where ``summary`` holds
     ``status``, ``warning``, ``validation_error``, ``test`` (RMSE/MAE on the held-out
     ``test_fraction`` of the observed entries), ``seconds`` and the settings. ``options`` go
     to the fitting engine. Observed entries are kept exactly unless ``keep_observed=False``.

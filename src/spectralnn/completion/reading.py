@@ -159,7 +159,8 @@ def read_incomplete(path: str | os.PathLike[str], mask: str | os.PathLike[str] |
                     delimiter: str | None = None) -> Incomplete:
     """Read a matrix with missing entries (see the module's conventions); ``mask``: optional
     file marking the observed entries; ``header``, ``index_col``, ``delimiter``: for tables
-    (:func:`~spectralnn.completion.tables.read_table`; None: detected). Raises :class:`~spectralnn.errors.DataError` /
+    (:func:`~spectralnn.completion.tables.read_table`; None: detected). Raises
+    :class:`~spectralnn.errors.DataError` /
     :class:`~spectralnn.errors.ShapeError` on anything unreadable, and when nothing is
     observed."""
     p = Path(path)

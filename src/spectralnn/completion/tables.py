@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import math
 import re
 from dataclasses import dataclass, field
@@ -147,11 +148,11 @@ def _increasing_integers(values: list[float | None]) -> bool:
     if len(values) < 2 or any(v is None or math.isnan(v) or not float(v).is_integer()
                               for v in values):
         return False
-    return all(b > a for a, b in zip(values, values[1:]))  # type: ignore[operator]
+    return all(b > a for a, b in itertools.pairwise(values))  # type: ignore[operator]
 
 
 def _constant_step(values: list[float]) -> bool:
-    steps = {b - a for a, b in zip(values, values[1:])}
+    steps = {b - a for a, b in itertools.pairwise(values)}
     return len(steps) == 1 and steps.pop() > 0
 
 
