@@ -228,8 +228,7 @@ def _as_values(M: object, mask: object, *, need_observed: bool = True) -> np.nda
         arr = M.detach().cpu().numpy()
     elif _is_dataframe(M):
         frame = cast(Any, M)
-        text = [str(c) for c, t in frame.dtypes.items()
-                if not (np.issubdtype(np.dtype(t), np.number) or np.dtype(t) == bool)]
+        text = [str(c) for c, t in frame.dtypes.items() if getattr(t, "kind", "O") not in "biuf"]
         if text:
             raise DataError(f"M has non-numeric column(s) {', '.join(map(repr, text))}; expected "
                             "numbers (NaN = missing): move labels into the index")

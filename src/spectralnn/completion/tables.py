@@ -45,6 +45,7 @@ MISSING_CELLS = frozenset({"", "na", "nan", "n/a", "null", "none", "?", "-", "#n
 _CANDIDATES = ("\t", ";", ",", "|")
 _SAMPLE_LINES = 50
 _DECIMAL_COMMA = re.compile(r"^[+-]?\d*,\d+$")
+_INTEGER = re.compile(r"^[+-]?\d+$")
 
 
 @dataclass
@@ -242,12 +243,14 @@ def read_table(path: str | Path, *, delimiter: str | None = None, header: bool |
     if header is None:
         if any(v is None for v in top_values):
             header = True
-        elif len(rows) > 1 and _increasing_integers(top_values):
+        elif (len(rows) > 1 and all(_INTEGER.match(c) for c in top)
+              and _increasing_integers(top_values)):
             body = [[_number(r[j], decimal_comma) for j in data_cols] for r in rows[1:]]
             numbers = [v for r in body for v in r if v is not None and not math.isnan(v)]
             fractions = any(not v.is_integer() for v in numbers)
-            progressions = all(_increasing_integers(r) and _constant_step(r)  # type: ignore
-                               for r in body)
+            full = [r for r in body if all(v is not None and not math.isnan(v) for v in r)]
+            progressions = bool(full) and all(
+                _increasing_integers(r) and _constant_step(r) for r in full)  # type: ignore
             header = fractions or (_constant_step(top_values) and not progressions)  # type: ignore
             shown = ", ".join(top[:3]) + (", …" if len(top) > 3 else "")
             notes.append(f"first row ({shown}) read as a header: column labels; pass "
