@@ -53,7 +53,7 @@ def matrices(draw):
         else:
             base[:, rng.integers(d2)] = base.flat[0]
     M = base * 10.0**exponent
-    hidden = draw(st.sampled_from([0.0, 0.2, 0.5, 0.9, 1.0]))
+    hidden = draw(st.sampled_from([0.0, 0.2, 0.3, 0.5, 0.5, 0.7, 0.9, 1.0]))
     M[rng.random((d1, d2)) < hidden] = np.nan
     return M
 

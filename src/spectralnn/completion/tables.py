@@ -4,7 +4,8 @@ or without a column of row labels, ``NA`` / ``NaN`` / empty cells for missing en
 Reading (:func:`read_table`), in this order:
 
 1. **Encoding**: UTF-8 (with or without a byte-order mark), UTF-16 with a byte-order mark, else
-   Windows-1252. Blank lines at the end and ``#`` comment lines at the start are skipped.
+   Windows-1252. ``#`` comment lines at the start are skipped, and blank lines before and
+   after a table of several columns (in a single column, a blank line is a missing cell).
 2. **Separator** (unless given): the first of tab, ``;``, ``,``, ``|`` that splits every line
    of the first 50 into the same number (≥ 2) of cells; else runs of whitespace; else one
    column. With ``;``, tab or whitespace a decimal comma (``1,5``) is read as ``1.5``.
@@ -196,17 +197,24 @@ def read_table(path: str | Path, *, delimiter: str | None = None, header: bool |
     except OSError as exc:
         raise DataError(f"cannot read {where}: {exc.strerror or exc}") from None
     lines = _decode(raw, where).splitlines()
-    while lines and not lines[-1].strip():
-        lines.pop()
     first = 0
-    while first < len(lines) and (not lines[first].strip() or lines[first].startswith("#")):
+    while first < len(lines) and lines[first].startswith("#"):
         first += 1
     lines = lines[first:]
-    if not lines:
+    filled = [line for line in lines if line.strip()]
+    if not filled:
         raise DataError(f"{where} has no rows; expected a matrix")
     preferred = {".tsv": "\t", ".csv": ","}.get(p.suffix.lower())
-    sep = delimiter or _detect_delimiter(lines, preferred)
+    sep = delimiter or _detect_delimiter(filled, preferred)
     decimal_comma = sep != ","
+    if len(_split(filled[:1], sep)[0]) > 1:
+        # Blank lines around a table of several columns are layout; in a single column a
+        # blank line is a missing cell.
+        while not lines[-1].strip():
+            lines.pop()
+        while not lines[0].strip():
+            lines.pop(0)
+            first += 1
     rows = [[c.strip() for c in row] for row in _split(lines, sep)]
     if sep == " " and len(rows) > 1 and len(rows[0]) == len(rows[1]) - 1:
         rows[0].insert(0, "")  # a header above a label column, its corner left blank
@@ -262,7 +270,8 @@ def read_table(path: str | Path, *, delimiter: str | None = None, header: bool |
     head = rows[0] if header else None
     body_rows = rows[1:] if header else rows
     if not body_rows:
-        raise DataError(f"{where} has a header row and no data rows; expected a matrix")
+        raise DataError(f"{where} has a header row and no data rows; expected a matrix (pass "
+                        "--no-header if its first line is data)")
     values = np.empty((len(body_rows), len(data_cols)), dtype=np.float64)
     cells = np.empty(values.shape, dtype=object)
     offset = first + (2 if header else 1)
