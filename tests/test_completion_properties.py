@@ -62,7 +62,7 @@ def matrices(draw):
 def files(draw):
     """``(name, bytes, extra CLI arguments, expected observed values or None)``."""
     M = draw(matrices())
-    d1, d2 = M.shape
+    d2 = M.shape[1]
     if draw(st.integers(0, 4)) == 0:
         buf = io.BytesIO()
         np.save(buf, M)
