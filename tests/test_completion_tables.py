@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 
 import numpy as np
 import pytest
@@ -220,3 +221,12 @@ def test_huge_and_tiny_magnitudes_complete_to_finite_values():
         assert np.isfinite(X).all()
         np.testing.assert_array_equal(X[~np.isnan(M)], M[~np.isnan(M)])
         assert np.all(np.abs(X) <= 32 * unit)
+
+
+def test_the_progress_bar_shows_one_time_estimate(capsys):
+    """Item 7: the bar showed tqdm's ETA and the budget-aware left≤ side by side."""
+    _, M = countries_by_years(12, 8, seed=4)
+    spectralnn.complete(M, max_steps=30, progress=True)
+    err = capsys.readouterr().err
+    assert "left≤" in err
+    assert not re.search(r"\d\d:\d\d<\d\d:\d\d", err), err[-300:]

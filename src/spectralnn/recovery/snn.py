@@ -100,7 +100,8 @@ def fit_snn(problem, validation: Validation | None, *, rules: StoppingRules, see
         if progress:
             from tqdm.auto import tqdm
 
-            bar = tqdm(total=rules.max_steps, desc="snn", leave=False, dynamic_ncols=True)
+            bar = tqdm(total=rules.max_steps, desc="snn", leave=False, dynamic_ncols=True,
+                       bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]")
         hook = _Stop(monitor, bar)
         trainer = Trainer(rules.max_steps, rate, log_every=max(1, rules.max_steps // 50),
                           image=image, name="snn")
