@@ -174,3 +174,19 @@ def test_cli_usage_errors_are_one_line(args, message):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(message)
     assert "Traceback" not in proc.stderr
+
+
+def test_report_header_names_each_models_own_steps_and_keep():
+    """Fig. 3's header said 10001 steps while DF's curves ran to 20001."""
+    from spectralnn.experiments.report import build_report
+
+    fig = {"figure": "fig3", "title": "Fig. 3", "seconds": 1.0, "pngs": [], "runs": [],
+           "findings": [],
+           "settings": {"problem": {"name": "p", "shape": [2, 2], "measurements": 3,
+                                    "noise_std": 0.0},
+                        "train": {"steps": 10001, "lr": "search", "keep": 5},
+                        "models": {"snn": {"widths": [2]}, "lg": {},
+                                   "df": {"depth": 3, "steps": 20001, "keep": 10}},
+                        "dtype": "float64", "device": "cpu"}}
+    text = render_markdown(build_report([fig], 1.0, quick=False))
+    assert "10001 (DF: 20001) steps" in text and "keep 5 (DF: 10)" in text
