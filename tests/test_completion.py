@@ -150,3 +150,36 @@ def test_triplet_reader_maps_labels_and_collapses_identical_duplicates(tmp_path)
     path.write_text("user,item,rating\nann,x,4\nann,x,5\n")
     with pytest.raises(DataError, match="one value per"):
         read_triplets(path, ("user", "item", "rating"))
+
+
+def test_snn_completer_works_without_scikit_learn(monkeypatch):
+    """scikit-learn is an extra: without it the same class fits, transforms and clones by
+    hand (get_params), and importing spectralnn never imports it."""
+    import importlib
+    import subprocess
+    import sys
+
+    code = "import sys, spectralnn; print('sklearn' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.strip() == "False", out.stderr
+    for name in [k for k in sys.modules if k == "sklearn" or k.startswith("sklearn.")]:
+        monkeypatch.setitem(sys.modules, name, None)
+    monkeypatch.setitem(sys.modules, "sklearn", None)
+    from spectralnn.completion import transformer
+
+    bare = importlib.reload(transformer)
+    try:
+        A, M = low_rank(12, 10, seed=6)
+        est = bare.SNNCompleter(seed=1, max_steps=30)
+        assert "sklearn" not in type(est).__mro__[1].__module__
+        X = est.fit_transform(M)
+        assert X.shape == M.shape and np.isfinite(X).all() and est.n_features_in_ == 10
+        Y = est.transform(M[:3])
+        np.testing.assert_array_equal(Y[~np.isnan(M[:3])], M[:3][~np.isnan(M[:3])])
+        twin = bare.SNNCompleter(**est.get_params())
+        assert repr(twin) == repr(est)
+        with pytest.raises(ConfigError, match="features"):
+            est.transform(M[:, :4])
+    finally:
+        monkeypatch.undo()
+        importlib.reload(transformer)
