@@ -169,7 +169,7 @@ def test_snn_completer_works_without_scikit_learn(monkeypatch):
 
     bare = importlib.reload(transformer)
     try:
-        A, M = low_rank(12, 10, seed=6)
+        _, M = low_rank(12, 10, seed=6)
         est = bare.SNNCompleter(seed=1, max_steps=30)
         assert "sklearn" not in type(est).__mro__[1].__module__
         X = est.fit_transform(M)
