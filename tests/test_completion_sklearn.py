@@ -54,6 +54,8 @@ def test_tags_allow_nan_and_params_clone():
     assert twin is not est and twin.get_params() == est.get_params()
     with pytest.raises(ConfigError, match="unknown setting"):
         est.set_params(lr=1.0)
+    with pytest.raises(ConfigError, match="rank_rtol"):
+        SNNCompleter(rank_rtol=1.5).fit(np.ones((3, 3)))
 
 
 def test_transform_completes_new_rows_from_the_learned_column_space():

@@ -134,6 +134,9 @@ class SNNCompleter(*_BASES):  # type: ignore[misc]
 
     def fit(self, X: Any, y: None = None, *, mask: Any = None) -> SNNCompleter:
         """Complete ``X`` (NaN = missing) and learn its column space; ``y`` is ignored."""
+        rtol = self.rank_rtol
+        if isinstance(rtol, bool) or not isinstance(rtol, (int, float)) or not 0 <= rtol < 1:
+            raise ConfigError(f"rank_rtol must be a number in [0, 1), got {rtol!r}")
         values = self._check(X, mask, reset=True)
         completed, summary = complete_array(
             values, model=self.model, seed=self.seed, test_fraction=self.test_fraction,
