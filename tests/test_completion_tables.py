@@ -223,8 +223,15 @@ def test_huge_and_tiny_magnitudes_complete_to_finite_values():
         assert np.all(np.abs(X) <= 32 * unit)
 
 
-def test_the_progress_bar_shows_one_time_estimate(capsys):
+def test_the_progress_bar_shows_one_time_estimate(capsys, monkeypatch):
     """Item 7: the bar showed tqdm's ETA and the budget-aware left≤ side by side."""
+    import tqdm.auto
+
+    class Eager(tqdm.auto.tqdm):  # redraw on every update, however fast the steps
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, mininterval=0, miniters=1, **kwargs)
+
+    monkeypatch.setattr(tqdm.auto, "tqdm", Eager)
     _, M = countries_by_years(12, 8, seed=4)
     spectralnn.complete(M, max_steps=30, progress=True)
     err = capsys.readouterr().err
