@@ -96,8 +96,9 @@ def test_test_fraction_outside_the_open_unit_interval_is_refused(fraction):
 
 
 def test_bad_matrices_are_refused_with_typed_errors():
+    """DataError for missing, corrupt or non-finite data (the README's promise)."""
     _, M = low_rank()
-    with pytest.raises(ConfigError, match="nothing is observed"):
+    with pytest.raises(DataError, match="nothing is observed"):
         spectralnn.complete(np.full((3, 4), np.nan))
     with pytest.raises(ShapeError, match="mask has shape"):
         spectralnn.complete(M, np.ones((2, 2), dtype=bool))
@@ -105,8 +106,10 @@ def test_bad_matrices_are_refused_with_typed_errors():
         spectralnn.complete(np.ones(5))
     bad = M.copy()
     bad[0, 0] = np.inf
-    with pytest.raises(ConfigError, match="infinite"):
+    with pytest.raises(DataError, match="infinite"):
         spectralnn.complete(bad)
+    with pytest.raises(DataError, match="dtype"):
+        spectralnn.complete(np.array([["a", "b"]]))
 
 
 def test_snn_completer_follows_the_scikit_learn_convention():
@@ -147,3 +150,41 @@ def test_triplet_reader_maps_labels_and_collapses_identical_duplicates(tmp_path)
     path.write_text("user,item,rating\nann,x,4\nann,x,5\n")
     with pytest.raises(DataError, match="one value per"):
         read_triplets(path, ("user", "item", "rating"))
+
+
+def test_snn_completer_works_without_scikit_learn():
+    """scikit-learn is an extra: without it the same class fits, transforms and clones by
+    hand (get_params), and importing spectralnn never imports it."""
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent("""
+        import sys
+        import spectralnn
+        assert "sklearn" not in sys.modules
+        sys.modules["sklearn"] = None  # as if it were not installed
+        import numpy as np
+        from spectralnn import SNNCompleter
+        from spectralnn.errors import ConfigError
+        rng = np.random.default_rng(6)
+        M = np.outer(rng.standard_normal(12), rng.standard_normal(10)) + 2.0
+        M[rng.random(M.shape) < 0.3] = np.nan
+        est = SNNCompleter(seed=1, max_steps=30)
+        assert all("sklearn" not in c.__module__ for c in type(est).__mro__)
+        X = est.fit_transform(M)
+        assert X.shape == M.shape and np.isfinite(X).all() and est.n_features_in_ == 10
+        Y = est.transform(M[:3])
+        seen = ~np.isnan(M[:3])
+        assert (Y[seen] == M[:3][seen]).all() and np.isfinite(Y).all()
+        assert repr(SNNCompleter(**est.get_params())) == repr(est)
+        try:
+            est.transform(M[:, :4])
+        except ConfigError as exc:
+            assert "features" in str(exc)
+        else:
+            raise AssertionError("4 features accepted")
+        print("ok")
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.strip() == "ok", out.stderr[-2000:]

@@ -207,7 +207,7 @@ def test_ratings_table_with_string_ids_and_predictions(tmp_path, capsys):
     assert s["observed"] == int(seen.sum()) and "rmse" in s["test"]
 
 
-def test_same_seed_same_files_and_an_existing_directory_is_filled(tmp_path, capsys):
+def test_same_seed_same_files_and_an_empty_existing_directory_is_filled(tmp_path, capsys):
     _, M = low_rank(12, 10, seed=6)
     np.save(tmp_path / "m.npy", M)
     outs = [tmp_path / "a", tmp_path / "b"]
@@ -296,6 +296,33 @@ def test_bad_input_one_line_exit_2_nothing_written(tmp_path, capsys, case):
     assert re.search(message, lines[0]), lines[0]
     assert not out.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # no temporary left either
+
+
+def test_non_empty_out_is_refused_unless_overwrite(tmp_path, capsys):
+    """An existing directory with files in it is never written into silently; --overwrite
+    replaces an earlier completion's files there and leaves the user's own files alone."""
+    _, M = low_rank(12, 10, seed=6)
+    np.save(tmp_path / "m.npy", M)
+    (tmp_path / "m.csv").write_text("1,,3\n4,5,6\n7,8,\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    code, stdout, stderr = run(capsys, tmp_path / "m.npy", "--out", out, "--quiet")
+    assert code == 2 and stdout == ""
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and "not empty" in lines[0] and "--overwrite" in lines[0]
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+    code, _, _ = run(capsys, tmp_path / "m.npy", "--out", out, "--overwrite", "--quiet",
+                     "--max-steps", "20")
+    assert code == 0
+    assert sorted(p.name for p in out.iterdir()) == ["completed.npy", "notes.txt",
+                                                     "summary.json"]
+    code, _, _ = run(capsys, tmp_path / "m.csv", "--out", out, "--overwrite", "--quiet",
+                     "--max-steps", "20")
+    assert code == 0  # the earlier completed.npy is gone: it was this tool's, not the user's
+    assert sorted(p.name for p in out.iterdir()) == ["completed.csv", "notes.txt",
+                                                     "summary.json"]
+    assert (out / "notes.txt").read_text() == "mine"
 
 
 def test_out_that_is_a_file_is_refused(tmp_path, capsys):

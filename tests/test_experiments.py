@@ -174,3 +174,37 @@ def test_cli_usage_errors_are_one_line(args, message):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(message)
     assert "Traceback" not in proc.stderr
+
+
+def test_report_header_names_each_models_own_steps_and_keep():
+    """Fig. 3's header said 10001 steps while DF's curves ran to 20001."""
+    from spectralnn.experiments.report import build_report
+
+    fig = {"figure": "fig3", "title": "Fig. 3", "seconds": 1.0, "pngs": [], "runs": [],
+           "findings": [],
+           "settings": {"problem": {"name": "p", "shape": [2, 2], "measurements": 3,
+                                    "noise_std": 0.0},
+                        "train": {"steps": 10001, "lr": "search", "keep": 5},
+                        "models": {"snn": {"widths": [2]}, "lg": {},
+                                   "df": {"depth": 3, "steps": 20001, "keep": 10}},
+                        "dtype": "float64", "device": "cpu"}}
+    text = render_markdown(build_report([fig], 1.0, quick=False))
+    assert "10001 (DF: 20001) steps" in text and "keep 5 (DF: 10)" in text
+
+
+def test_training_panels_legend_has_one_entry_per_model_beyond_ten_curves(tmp_path):
+    """Fig. 3's legend held 20 entries (5 SNN + 5 LG + 10 DF rates)."""
+    from spectralnn.experiments.plots import Curve, _styles, plot_training_panels
+
+    hist = [{"step": s, "train_loss": 10.0 ** -s, "nuclear_norm": 1.0, "sv1": 1.0,
+             "sv2": 0.5, "sv3": 0.1} for s in range(3)]
+    curves = ([Curve("snn", 10.0 ** -k, hist) for k in range(5)]
+              + [Curve("lg", 10.0 ** -k, hist) for k in range(5)]
+              + [Curve("df", 10.0 ** -k, hist, diverged=k == 0) for k in range(10)])
+    colors, labels = _styles(curves, several=True)
+    shown = [label for label in labels if label]
+    assert len(shown) == 3 and len(set(map(tuple, colors))) == 20
+    assert shown[2] == "DF: 10 rates 1e-09…1, darker = larger (1 diverged)"
+    _, few = _styles(curves[:5], several=False)
+    assert few == [f"lr={10.0 ** -k:g}" for k in range(5)]
+    assert plot_training_panels(curves, tmp_path / "p.png", "t").stat().st_size > 0

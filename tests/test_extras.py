@@ -192,3 +192,19 @@ def test_cli_nnm_without_the_convex_extra_is_a_one_line_error(monkeypatch, tmp_p
     assert err.count("\n") == 1 and err.startswith("error: nuclear-norm minimisation needs cvxpy")
     assert "pip install 'spectralnn[convex]'" in err
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_constraints_pin_a_torch_that_pyproject_accepts_and_say_the_same_bound():
+    """constraints.txt said torch>=2.13 where pyproject.toml says >=2.11."""
+    import re
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    deps = tomllib.loads((root / "pyproject.toml").read_text())["project"]["dependencies"]
+    bound = next(d for d in deps if d.startswith("torch")).removeprefix("torch")
+    text = (root / "constraints.txt").read_text()
+    assert f"torch{bound}" in text.replace("\n# ", "").replace(" ", "")
+    pinned = re.search(r"^torch==(\d+)\.(\d+)", text, re.M)
+    low, high = (tuple(map(int, v.split("."))) for v in re.findall(r"[\d.]+", bound))
+    assert pinned and low <= (int(pinned[1]), int(pinned[2])) < high

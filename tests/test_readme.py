@@ -44,3 +44,12 @@ def test_readme_set_up_commands_are_make_targets():
         assert dry.returncode == 0, dry.stderr
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert "make test" in ci
+
+
+def test_readme_certificate_example_says_what_it_prints_and_why():
+    """The example printed `False 7.7e-05 0.373 0.0` without a word on why."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = re.findall(r"```python\n(.*?)```", text, flags=re.S)[0]
+    comment = block.split("cert = ")[0].rsplit("print(", 1)[-1]
+    assert "print(cert.rank, cert.holds" in block
+    assert "28 singular values" in comment and "prints" in comment and "limit" in comment

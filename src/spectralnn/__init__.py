@@ -22,7 +22,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from .completion import SNNCompleter, complete
+from .completion import complete
 from .data import (
     available_images,
     load_matrix,
@@ -80,6 +80,10 @@ def __getattr__(name: str) -> Any:
     on first access."""
     if name in _LAZY:
         return importlib.import_module(f".{name}", __name__)
+    if name == "SNNCompleter":  # scikit-learn's import, when installed, only for its users
+        from .completion.transformer import SNNCompleter
+
+        return SNNCompleter
     raise AttributeError(f"module 'spectralnn' has no attribute {name!r}")
 
 

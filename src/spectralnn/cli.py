@@ -464,7 +464,16 @@ def complete(
                                 "JPEG, …) with --mask or an alpha channel; or with --triplets "
                                 "a table of (row, column, value)."),
     out: str = typer.Option(..., "--out", help="Output directory (created; nothing is written "
-                            "on bad input)."),
+                            "on bad input). An existing one must be empty, unless --overwrite."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Write into a non-empty --out, "
+                                   "replacing the files of an earlier completion there."),
+    header: bool | None = typer.Option(None, "--header/--no-header", help="Tables: the first "
+                                       "row holds column labels, or is data (default: "
+                                       "detected, and said when in doubt)."),
+    index_col: str | None = typer.Option(None, "--index-col", metavar="COLUMN", help="Tables: "
+                                         "the column of row labels, by name or number from 1; "
+                                         "'none' for no label column (default: the first "
+                                         "column when it holds text)."),
     mask: str | None = typer.Option(None, "--mask", help="Image or .npy of the input's shape: "
                                     "nonzero = observed."),
     triplets: str | None = typer.Option(None, "--triplets", metavar="ROW,COL,VALUE",
@@ -492,15 +501,19 @@ def complete(
     """Fill the missing entries of INPUT; write the completed matrix and summary.json to OUT.
 
     OUT receives completed.<ext> in the input's format (images: completed.png, in colour for
-    a colour input — never a lossy JPEG; tables: every (row, column) pair), summary.json
-    (status, validation and test errors, seconds, shape, settings) and, with --predict,
+    a colour input — never a lossy JPEG; .csv/.tsv: header and labels kept, filled cells with
+    the column's decimals; triplet tables: every (row, column) pair), summary.json (status,
+    validation and test errors, seconds, shape, settings) and, with --predict,
     predictions.csv. Observed entries are kept exactly. See docs/completion.md.
     """
     from .completion.files import complete_file
 
     summary = complete_file(input, out, mask=mask, triplets=triplets, predict=predict,
                             test_fraction=test_fraction, seed=seed, model=model,
-                            max_steps=max_steps, max_seconds=max_seconds, progress=not quiet)
+                            max_steps=max_steps, max_seconds=max_seconds, progress=not quiet,
+                            overwrite=overwrite, header=header, index_col=index_col)
+    for note in summary.get("notes", []):
+        typer.echo(f"note: {note}", err=True)
     if summary.get("warning"):
         typer.echo(f"warning: {summary['warning']}", err=True)
     if not quiet:

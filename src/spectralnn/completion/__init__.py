@@ -1,14 +1,28 @@
 """Matrix completion on real data: incomplete matrices (NaN or empty cells), images with a
 mask or an alpha channel, and tables of (row, column, value) triplets.
 
-- :func:`complete` / :class:`SNNCompleter`: NumPy arrays and tensors in Python.
+- :func:`complete`: NumPy arrays, tensors and DataFrames in Python.
+- :class:`SNNCompleter`: a scikit-learn transformer (fit, transform of new rows); imported on
+  first use, so that scikit-learn's import is paid only by code that uses it.
 - :func:`complete_file`: files in, files out (``spectralnn complete``).
 """
 
-from spectralnn.completion.estimator import SNNCompleter, complete
+from typing import Any
+
+from spectralnn.completion.estimator import CompletionWarning, complete
 from spectralnn.completion.files import complete_file
 from spectralnn.completion.reading import read_incomplete, read_mask
+from spectralnn.completion.tables import read_table
 from spectralnn.completion.triplets import read_triplets
 
-__all__ = ["SNNCompleter", "complete", "complete_file", "read_incomplete", "read_mask",
-           "read_triplets"]
+
+def __getattr__(name: str) -> Any:
+    if name == "SNNCompleter":
+        from spectralnn.completion.transformer import SNNCompleter
+
+        return SNNCompleter
+    raise AttributeError(f"module 'spectralnn.completion' has no attribute {name!r}")
+
+
+__all__ = ["CompletionWarning", "SNNCompleter", "complete", "complete_file", "read_incomplete",
+           "read_mask", "read_table", "read_triplets"]

@@ -1,4 +1,5 @@
-"""Completing a matrix with missing entries: :func:`complete` and :class:`SNNCompleter`.
+"""Completing a matrix with missing entries: :func:`complete` (and the pieces that
+:class:`~spectralnn.completion.transformer.SNNCompleter` shares).
 
 Pipeline for a ``(d1, d2)`` matrix ``M`` with NaN (or ``mask == False``) where missing:
 
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Iterable
 from typing import Any, cast
 
@@ -29,12 +31,25 @@ import numpy as np
 import torch
 
 from spectralnn.completion.fitting import fit_entries, normalisation
-from spectralnn.errors import ConfigError, ShapeError
+from spectralnn.errors import (
+    ConfigError,
+    DataError,
+    ShapeError,
+    SolverError,
+    SpectralNNError,
+    unknown_name,
+)
 
-__all__ = ["SNNCompleter", "check_seed", "check_test_fraction", "complete", "complete_array",
+__all__ = ["CompletionWarning", "check_seed", "check_test_fraction", "complete", "complete_array",
            "error_metrics", "split_observed", "validation_error"]
 
 PEAK = 255.0
+_SHORTCUTS = ("nothing_missing", "constant", "degenerate")
+
+
+class CompletionWarning(UserWarning):
+    """The input had nothing to learn (nothing missing, one value, one row or column): the
+    result was filled without a fit, as the message says."""
 
 
 def check_test_fraction(fraction: object) -> float | None:
@@ -98,7 +113,18 @@ def complete_array(values: np.ndarray, *, model: str = "snn", seed: int = 0,
                    progress: bool = False, options: dict[str, Any] | None = None
                    ) -> tuple[np.ndarray, dict[str, Any]]:
     """Complete ``values`` ``(d1, d2)`` float64 (NaN = missing, validated by the caller);
-    returns the completed float64 matrix and the JSON-able summary (see the module)."""
+    returns the completed float64 matrix and the JSON-able summary (see the module).
+
+    Inputs with nothing to learn are answered without a fit, with a ``status`` and a one-line
+    ``warning`` saying so: nothing missing (``"nothing_missing"``, returned as given), every
+    training value equal (``"constant"``, filled with it) and a single row or column
+    (``"degenerate"``, filled with the mean of the observed entries, which is also the SNN's
+    limit there). A fit that fails or returns non-finite numbers raises
+    :class:`~spectralnn.errors.SolverError` instead of returning them."""
+    from spectralnn.recovery import METHODS
+
+    if model not in METHODS:  # checked even when no fit is needed
+        raise unknown_name("recovery model", model, tuple(METHODS))
     seed = check_seed(seed)
     test_fraction = check_test_fraction(test_fraction)
     clip = _check_clip(clip)
@@ -109,18 +135,45 @@ def complete_array(values: np.ndarray, *, model: str = "snn", seed: int = 0,
     train, test = split_observed(flat.size, test_fraction, seed)
     rows, cols = np.divmod(flat[train], shape[1])
     v = values.reshape(-1)[flat[train]]
-    center, scale = normalisation(v, shape)
-    fit = fit_entries(shape, rows, cols, (v - center) / scale, model=model, seed=seed,
-                      max_steps=max_steps, max_seconds=max_seconds, progress=progress,
-                      options=options)
-    X = fit.X.astype(np.float64) * scale + center
+    shortcut = _shortcut(values, v, test.size)
+    if shortcut is not None:
+        status, message, fill = shortcut
+        warning: str | None = message
+        X = values.copy() if status == "nothing_missing" else np.full(shape, fill)
+        center, scale = fill, 1.0
+        fit_summary: dict[str, Any] = {"status": status}
+    else:
+        # Magnitudes near the float64 range (1e±300) would overflow or underflow std().
+        unit = float(np.abs(v).max())
+        unit = unit if unit > 1e100 or unit < 1e-100 else 1.0
+        center, scale = normalisation(v / unit, shape)
+        try:
+            fit = fit_entries(shape, rows, cols, (v / unit - center) / scale, model=model,
+                              seed=seed, max_steps=max_steps, max_seconds=max_seconds,
+                              progress=progress, options=options)
+        except SpectralNNError:
+            raise
+        except (ArithmeticError, RuntimeError, ValueError, np.linalg.LinAlgError) as exc:
+            reason = str(exc).splitlines()[0] if str(exc) else ""
+            raise SolverError(f"the {model} fit failed on this {shape[0]}×{shape[1]} matrix "
+                              f"({type(exc).__name__}: {reason}); try --model softimpute"
+                              ) from exc
+        with np.errstate(over="ignore", invalid="ignore"):
+            X = (fit.X.astype(np.float64) * scale + center) * unit
+        center, scale = center * unit, scale * unit
+        if not np.isfinite(X).all():
+            raise SolverError(f"the {model} fit returned non-finite values on this "
+                              f"{shape[0]}×{shape[1]} matrix (status {fit.status}); try "
+                              "--model softimpute")
+        status, fit_summary = fit.status, fit.summary
+        warning = fit.warning
     if clip is not None:
         X = np.clip(X, *clip)
     summary: dict[str, Any] = {
         "shape": list(shape), "observed": int(flat.size), "missing": int(values.size - flat.size),
         "training_entries": int(train.size), "test_entries": int(test.size),
-        "model": model, "seed": seed, "status": fit.status, "warning": fit.warning,
-        "validation_error": validation_error(fit.summary),
+        "model": model, "seed": seed, "status": status, "warning": warning,
+        "validation_error": validation_error(fit_summary),
         "center": center, "scale": scale, "clip": None if clip is None else list(clip),
         "keep_observed": bool(keep_observed), "test_fraction": test_fraction,
     }
@@ -130,8 +183,28 @@ def complete_array(values: np.ndarray, *, model: str = "snn", seed: int = 0,
     if keep_observed:
         X[observed] = values[observed]
     summary["seconds"] = time.perf_counter() - start
-    summary["fit"] = fit.summary
+    summary["fit"] = fit_summary
     return X, summary
+
+
+def _shortcut(values: np.ndarray, train: np.ndarray, n_test: int
+              ) -> tuple[str, str, float] | None:
+    """``(status, warning, fill)`` for inputs with nothing to learn, else None."""
+    d1, d2 = values.shape
+    unit = max(1.0, float(np.abs(train).max()))  # no overflow in the sum of 1e300s
+    mean = float(np.mean(train / unit)) * unit
+    if n_test == 0 and train.size == values.size:
+        return ("nothing_missing", f"nothing is missing in this {d1}×{d2} matrix: returned as "
+                "given", mean)
+    low, high = float(train.min()), float(train.max())
+    if high - low <= 1e-12 * max(abs(low), abs(high)):
+        return ("constant", f"every observed value is {low:.6g}: the missing entries are filled "
+                "with it", low)
+    if min(d1, d2) == 1:
+        return ("degenerate", f"a {d1}×{d2} matrix has no low-rank structure to learn: the "
+                f"missing entries are filled with the mean of the observed ones ({mean:.6g})",
+                mean)
+    return None
 
 
 def validation_error(fit_summary: dict[str, Any]) -> float | None:
@@ -142,25 +215,54 @@ def validation_error(fit_summary: dict[str, Any]) -> float | None:
     return None if value is None else float(value)
 
 
-def _as_values(M: object, mask: object) -> np.ndarray:
-    """``M`` (array-like or tensor, NaN = missing) and an optional mask → float64 with NaN."""
-    arr = M.detach().cpu().numpy() if isinstance(M, torch.Tensor) else np.asarray(M)
+def _is_dataframe(M: object) -> bool:
+    """A pandas DataFrame (checked without importing pandas)."""
+    return type(M).__name__ == "DataFrame" and hasattr(M, "to_numpy") and hasattr(M, "columns")
+
+
+def _as_values(M: object, mask: object, *, need_observed: bool = True) -> np.ndarray:
+    """``M`` (array-like, tensor or DataFrame, NaN = missing) and an optional mask → float64
+    with NaN; :class:`~spectralnn.errors.DataError` for non-numbers, ±Inf and (with
+    ``need_observed``) nothing observed."""
+    if isinstance(M, torch.Tensor):
+        arr = M.detach().cpu().numpy()
+    elif _is_dataframe(M):
+        frame = cast(Any, M)
+        text = [str(c) for c, t in frame.dtypes.items() if getattr(t, "kind", "O") not in "biuf"]
+        if text:
+            raise DataError(f"M has non-numeric column(s) {', '.join(map(repr, text))}; expected "
+                            "numbers (NaN = missing): move labels into the index")
+        arr = frame.to_numpy(dtype=np.float64, na_value=np.nan)
+    else:
+        arr = np.asarray(M)
     if arr.ndim != 2 or arr.size == 0:
         raise ShapeError(f"M has shape {arr.shape}; expected a non-empty 2-D matrix")
     if np.iscomplexobj(arr) or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
-        raise ConfigError(f"M has dtype {arr.dtype}; expected real numbers (NaN = missing)")
+        raise DataError(f"M has dtype {arr.dtype}; expected real numbers (NaN = missing)")
     values = np.array(arr, dtype=np.float64)
     if np.isinf(values).any():
-        raise ConfigError(f"M has {int(np.isinf(values).sum())} infinite value(s); expected "
-                          "finite numbers or NaN for missing")
+        i, j = (int(k) for k in np.argwhere(np.isinf(values))[0])
+        raise DataError(f"M has {int(np.isinf(values).sum())} infinite value(s) (first at row "
+                        f"{i}, column {j}); expected finite numbers or NaN for missing")
     if mask is not None:
         m = mask.detach().cpu().numpy() if isinstance(mask, torch.Tensor) else np.asarray(mask)
         if m.shape != values.shape:
             raise ShapeError(f"mask has shape {m.shape}; expected {values.shape}, M's shape")
         values = np.where(m.astype(bool), values, math.nan)
-    if np.isnan(values).all():
-        raise ConfigError("nothing is observed in M; expected at least one known entry")
+    if need_observed and np.isnan(values).all():
+        raise DataError("nothing is observed in M; expected at least one known entry")
     return values
+
+
+def _like(M: object, X: np.ndarray) -> Any:
+    """``X`` in ``M``'s type: a tensor on ``M``'s device, a DataFrame with ``M``'s labels, or
+    the array."""
+    if isinstance(M, torch.Tensor):
+        return torch.from_numpy(X).to(M.device)
+    if _is_dataframe(M):
+        frame = cast(Any, M)
+        return type(frame)(X, index=frame.index, columns=frame.columns)
+    return X
 
 
 def complete(M: np.ndarray | torch.Tensor, mask: np.ndarray | torch.Tensor | None = None, *,
@@ -172,82 +274,21 @@ def complete(M: np.ndarray | torch.Tensor, mask: np.ndarray | torch.Tensor | Non
     """Fill the missing entries of ``M`` ``(d1, d2)`` (NaN, or ``mask == False``; mask True =
     observed) with a low-rank model fitted to the observed ones.
 
-    Returns the completed float64 matrix, a NumPy array or (for a tensor ``M``) a tensor on
-    ``M``'s device; with ``return_summary``, the pair ``(X, summary)`` where ``summary`` holds
+    Returns the completed float64 matrix, a NumPy array, a tensor on ``M``'s device for a
+    tensor ``M``, or a DataFrame with ``M``'s index and columns for a pandas DataFrame; with
+    ``return_summary``, the pair ``(X, summary)`` where ``summary`` holds
     ``status``, ``warning``, ``validation_error``, ``test`` (RMSE/MAE on the held-out
     ``test_fraction`` of the observed entries), ``seconds`` and the settings. ``options`` go
     to the fitting engine. Observed entries are kept exactly unless ``keep_observed=False``.
+
+    Inputs with nothing to learn (nothing missing, one observed value, a single row or column)
+    are answered without a fit and with a :class:`CompletionWarning` saying so.
     """
     values = _as_values(M, mask)
     X, summary = complete_array(values, model=model, seed=seed, test_fraction=test_fraction,
                                 keep_observed=keep_observed, clip=clip, max_steps=max_steps,
                                 max_seconds=max_seconds, progress=progress, options=options)
-    out: Any = torch.from_numpy(X).to(M.device) if isinstance(M, torch.Tensor) else X
+    if summary["status"] in _SHORTCUTS:
+        warnings.warn(summary["warning"], CompletionWarning, stacklevel=2)
+    out = _like(M, X)
     return (out, summary) if return_summary else out
-
-
-class SNNCompleter:
-    """Matrix completion in the scikit-learn / fancyimpute convention::
-
-        X_filled = SNNCompleter(seed=0).fit_transform(X_with_nans)
-
-    ``__init__`` only stores the settings (see :func:`complete`); ``fit`` learns
-    ``completed_`` ``(d1, d2)``, ``summary_``, ``status_``, ``validation_error_``,
-    ``test_error_`` (None without ``test_fraction``) and ``n_observed_``.
-    """
-
-    def __init__(self, model: str = "snn", *, seed: int = 0,
-                 test_fraction: float | None = None, keep_observed: bool = True,
-                 clip: tuple[float, float] | None = None, max_steps: int | None = None,
-                 max_seconds: float | None = None, progress: bool = False,
-                 options: dict[str, Any] | None = None) -> None:
-        self.model = model
-        self.seed = seed
-        self.test_fraction = test_fraction
-        self.keep_observed = keep_observed
-        self.clip = clip
-        self.max_steps = max_steps
-        self.max_seconds = max_seconds
-        self.progress = progress
-        self.options = options
-
-    _PARAMS = ("model", "seed", "test_fraction", "keep_observed", "clip", "max_steps",
-               "max_seconds", "progress", "options")
-
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        """The settings given to ``__init__`` (scikit-learn's convention)."""
-        return {name: getattr(self, name) for name in self._PARAMS}
-
-    def set_params(self, **params: Any) -> SNNCompleter:
-        """Change settings; unknown names raise :class:`~spectralnn.errors.ConfigError`."""
-        for name, value in params.items():
-            if name not in self._PARAMS:
-                raise ConfigError(f"unknown setting {name!r}; expected one of: "
-                                  f"{', '.join(self._PARAMS)}")
-            setattr(self, name, value)
-        return self
-
-    def fit(self, X: np.ndarray | torch.Tensor, y: None = None, *,
-            mask: np.ndarray | torch.Tensor | None = None) -> SNNCompleter:
-        """Complete ``X`` (NaN = missing); ``y`` is ignored (scikit-learn's signature)."""
-        values = _as_values(X, mask)
-        completed, summary = complete_array(
-            values, model=self.model, seed=self.seed, test_fraction=self.test_fraction,
-            keep_observed=self.keep_observed, clip=self.clip, max_steps=self.max_steps,
-            max_seconds=self.max_seconds, progress=self.progress, options=self.options)
-        self.completed_ = completed
-        self.summary_ = summary
-        self.status_ = summary["status"]
-        self.validation_error_ = summary["validation_error"]
-        self.test_error_ = summary.get("test")
-        self.n_observed_ = summary["observed"]
-        return self
-
-    def fit_transform(self, X: np.ndarray | torch.Tensor, y: None = None, *,
-                      mask: np.ndarray | torch.Tensor | None = None) -> np.ndarray:
-        """``fit(X).completed_``: the completed ``(d1, d2)`` float64 array."""
-        return self.fit(X, mask=mask).completed_
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={getattr(self, k)!r}" for k in self._PARAMS)
-        return f"SNNCompleter({args})"

@@ -30,6 +30,7 @@ from spectralnn.completion.estimator import (
 from spectralnn.completion.fitting import fit_table
 from spectralnn.completion.photos import DEFAULT_IMAGE_MODEL, complete_image
 from spectralnn.completion.reading import read_incomplete
+from spectralnn.completion.tables import encode_completed, parse_index_col
 from spectralnn.completion.triplets import (
     Query,
     Triplets,
@@ -39,7 +40,6 @@ from spectralnn.completion.triplets import (
 )
 from spectralnn.completion.writing import (
     check_out_dir,
-    encode_delimited,
     encode_image,
     encode_json,
     encode_npy,
@@ -61,13 +61,19 @@ def complete_file(input: str | os.PathLike[str], out: str | os.PathLike[str], *,
                   predict: str | os.PathLike[str] | None = None,
                   test_fraction: float | None = None, seed: int = 0, model: str | None = None,
                   max_steps: int | None = None, max_seconds: float | None = None,
-                  progress: bool = False) -> dict[str, Any]:
+                  progress: bool = False, overwrite: bool = False,
+                  header: bool | None = None, index_col: int | str | bool | None = None
+                  ) -> dict[str, Any]:
     """Complete the file ``input`` into the directory ``out``; returns the summary (also
     written as ``out/summary.json``, with ``outputs`` listing the files written).
 
     ``model``: a name of :data:`spectralnn.recovery.METHODS`; ``None``: ``snn-patches`` for
-    an image, ``snn`` otherwise."""
-    check_out_dir(out)
+    an image, ``snn`` otherwise. ``out`` must not exist or be empty, unless ``overwrite``
+    (the files of an earlier completion there are then replaced, anything else is left
+    alone). ``header`` and ``index_col`` apply to ``.csv`` / ``.tsv`` matrices (None: detected; see
+    :mod:`spectralnn.completion.tables`); the summary's ``notes`` say what was detected."""
+    check_out_dir(out, overwrite=overwrite)
+    index_col = parse_index_col(index_col)
     test_fraction = check_test_fraction(test_fraction)
     seed = check_seed(seed)
     if triplets is None:
@@ -75,10 +81,14 @@ def complete_file(input: str | os.PathLike[str], out: str | os.PathLike[str], *,
             raise ConfigError("--predict needs --triplets (queries name row and column ids)")
         files, summary = _complete_matrix(
             input, mask=mask, test_fraction=test_fraction, seed=seed, model=model,
-            max_steps=max_steps, max_seconds=max_seconds, progress=progress)
+            max_steps=max_steps, max_seconds=max_seconds, progress=progress, header=header,
+            index_col=index_col)
     else:
         if mask is not None:
             raise ConfigError("--mask applies to matrices and images, not to --triplets tables")
+        if header is not None or index_col is not None:
+            raise ConfigError("--header / --index-col apply to matrices, not to --triplets "
+                              "tables (they always have a header row)")
         files, summary = _complete_table(
             input, parse_columns(triplets), predict=predict, test_fraction=test_fraction,
             seed=seed, model=model or "snn", max_steps=max_steps, max_seconds=max_seconds,
@@ -92,9 +102,10 @@ def complete_file(input: str | os.PathLike[str], out: str | os.PathLike[str], *,
 
 def _complete_matrix(input: str | os.PathLike[str], *, mask: str | os.PathLike[str] | None,
                      test_fraction: float | None, seed: int, model: str | None,
-                     max_steps: int | None, max_seconds: float | None, progress: bool
+                     max_steps: int | None, max_seconds: float | None, progress: bool,
+                     header: bool | None = None, index_col: int | str | bool | None = None
                      ) -> tuple[dict[str, bytes], dict[str, Any]]:
-    data = read_incomplete(input, mask)
+    data = read_incomplete(input, mask, header=header, index_col=index_col)
     if data.kind == "image":
         return _complete_photo(data, test_fraction=test_fraction, seed=seed,
                                model=model or DEFAULT_IMAGE_MODEL, max_steps=max_steps,
@@ -107,11 +118,14 @@ def _complete_matrix(input: str | os.PathLike[str], *, mask: str | os.PathLike[s
                                 test_fraction=test_fraction, max_steps=max_steps,
                                 max_seconds=max_seconds, progress=progress)
     summary = {"kind": data.kind, **summary}
-    if data.kind == "npy":
+    if data.table is None:  # .npy
         files = {"completed.npy": encode_npy(X)}
-    elif data.kind in ("csv", "tsv"):
-        files = {f"completed.{data.kind}": encode_delimited(X, "," if data.kind == "csv"
-                                                            else "\t")}
+    else:
+        table = data.table
+        summary.update(notes=table.notes, header=table.header is not None,
+                       label_column=None if table.index_col is None else table.index_col + 1,
+                       delimiter=table.delimiter)
+        files = {f"completed.{data.kind}": encode_completed(table, X)}
     return files, summary
 
 

@@ -3,9 +3,10 @@ images with a mask (``--mask``) or an alpha channel.
 
 Conventions (one place, documented in ``docs/completion.md``):
 
-- **Matrices.** ``.npy``: a 2-D real array, NaN marks a missing entry. ``.csv`` (comma) /
-  ``.tsv`` (tab): no header row, no index column; a cell is a number, or empty / ``NaN`` for a
-  missing entry. ±Inf is refused everywhere.
+- **Matrices.** ``.npy``: a 2-D real array, NaN marks a missing entry. ``.csv`` / ``.tsv``:
+  a table of numbers, with or without a header row and a label column, empty / ``NA`` /
+  ``NaN`` cells for missing entries, the separator detected
+  (:mod:`spectralnn.completion.tables`). ±Inf is refused everywhere.
 - **Images** (PNG, JPEG, BMP, TIFF, …): values in ``[0, 255]``; a colour image keeps its
   R, G, B channels (``Incomplete.colour``) besides its luminance
   ``0.2125 R + 0.7154 G + 0.0721 B`` (``Incomplete.values``). A pixel is observed where its
@@ -17,7 +18,6 @@ Conventions (one place, documented in ``docs/completion.md``):
 
 from __future__ import annotations
 
-import csv
 import math
 import os
 from dataclasses import dataclass
@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from spectralnn.completion.tables import Table, read_table
 from spectralnn.errors import DataError, ShapeError
 
 __all__ = [
@@ -50,12 +51,14 @@ class Incomplete:
         suffix: the input file's extension (lower case, with the dot), e.g. ``".png"``.
         colour: for a colour image, ``(3, d1, d2)`` float64 R, G, B in ``[0, 255]``, NaN
             where missing; else ``None``.
+        table: for ``.csv`` / ``.tsv``, the table as read (header, labels, cells as typed).
     """
 
     values: np.ndarray
     kind: str
     suffix: str
     colour: np.ndarray | None = None
+    table: Table | None = None
 
     @property
     def observed(self) -> np.ndarray:
@@ -99,40 +102,6 @@ def _read_npy(path: Path) -> np.ndarray:
     if not isinstance(arr, np.ndarray):
         raise DataError(f"{str(path)!r} holds several arrays; expected one 2-D .npy array")
     return _real_matrix(arr, f"array in {str(path)!r}")
-
-
-def _read_delimited(path: Path, delimiter: str) -> np.ndarray:
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as f:
-            rows = list(csv.reader(f, delimiter=delimiter))
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise DataError(f"cannot read {str(path)!r}: {_reason(exc)}") from None
-    while rows and all(not c.strip() for c in rows[-1]):
-        rows.pop()  # trailing blank lines
-    if not rows:
-        raise DataError(f"{str(path)!r} has no rows; expected a matrix")
-    width = len(rows[0])
-    out = np.empty((len(rows), width), dtype=np.float64)
-    for i, row in enumerate(rows):
-        if len(row) != width:
-            raise DataError(f"{str(path)!r} is ragged: line {i + 1} has {len(row)} cell(s), "
-                            f"line 1 has {width}; expected the same number on every line")
-        for j, cell in enumerate(row):
-            text = cell.strip()
-            if text.lower() in _MISSING_CELLS:
-                out[i, j] = math.nan
-                continue
-            try:
-                value = float(text)
-            except ValueError:
-                raise DataError(f"non-numeric cell {cell!r} at line {i + 1}, column {j + 1} of "
-                                f"{str(path)!r}; expected a number, or empty/NaN for missing "
-                                "(no header row)") from None
-            if math.isinf(value):
-                raise DataError(f"infinite cell {cell!r} at line {i + 1}, column {j + 1} of "
-                                f"{str(path)!r}; expected a finite number")
-            out[i, j] = value
-    return out
 
 
 def _open_image(path: Path):  # -> PIL.Image.Image
@@ -204,10 +173,13 @@ def read_mask(path: str | os.PathLike[str], shape: tuple[int, int]) -> np.ndarra
     return mask
 
 
-def read_incomplete(path: str | os.PathLike[str], mask: str | os.PathLike[str] | None = None
-                    ) -> Incomplete:
+def read_incomplete(path: str | os.PathLike[str], mask: str | os.PathLike[str] | None = None,
+                    *, header: bool | None = None, index_col: int | str | bool | None = None,
+                    delimiter: str | None = None) -> Incomplete:
     """Read a matrix with missing entries (see the module's conventions); ``mask``: optional
-    file marking the observed entries. Raises :class:`~spectralnn.errors.DataError` /
+    file marking the observed entries; ``header``, ``index_col``, ``delimiter``: for tables
+    (:func:`~spectralnn.completion.tables.read_table`; None: detected). Raises
+    :class:`~spectralnn.errors.DataError` /
     :class:`~spectralnn.errors.ShapeError` on anything unreadable, and when nothing is
     observed."""
     p = Path(path)
@@ -218,10 +190,12 @@ def read_incomplete(path: str | os.PathLike[str], mask: str | os.PathLike[str] |
                         "table of row, column, value)")
     _check_file(p, "input")
     colour = None
+    table = None
     if suffix == ".npy":
         values, kind = _read_npy(p), "npy"
     elif suffix in (".csv", ".tsv"):
-        values, kind = _read_delimited(p, "," if suffix == ".csv" else "\t"), suffix[1:]
+        table = read_table(p, delimiter=delimiter, header=header, index_col=index_col)
+        values, kind = table.values, suffix[1:]
     else:
         (values, colour), kind = _read_image(p), "image"
     if mask is not None:
@@ -233,4 +207,4 @@ def read_incomplete(path: str | os.PathLike[str], mask: str | os.PathLike[str] |
         raise DataError(f"nothing is observed in {str(p)!r}"
                         + (" with that mask" if mask is not None else "")
                         + "; expected at least one known entry")
-    return Incomplete(values=values, kind=kind, suffix=suffix, colour=colour)
+    return Incomplete(values=values, kind=kind, suffix=suffix, colour=colour, table=table)

@@ -20,15 +20,33 @@ from spectralnn._io import atomic_write, jsonable
 from spectralnn.errors import ConfigError
 
 __all__ = ["check_out_dir", "encode_delimited", "encode_image", "encode_json", "encode_npy",
-           "encode_table", "write_outputs"]
+           "encode_table", "previous_outputs", "write_outputs"]
 
 
-def check_out_dir(out: str | os.PathLike[str]) -> Path:
-    """``out`` must be an existing directory or not exist at all (checked before any work)."""
+def check_out_dir(out: str | os.PathLike[str], *, overwrite: bool = True) -> Path:
+    """``out`` must not exist, be an empty directory, or (with ``overwrite``) any directory;
+    checked before any work."""
     p = Path(out)
     if p.exists() and not p.is_dir():
         raise ConfigError(f"--out {str(p)!r} exists and is not a directory")
+    if not overwrite and p.is_dir() and any(p.iterdir()):
+        raise ConfigError(f"--out {str(p)!r} is a directory that is not empty; pass --overwrite "
+                          "to write into it, or name a new directory")
     return p
+
+
+def previous_outputs(out: str | os.PathLike[str]) -> list[Path]:
+    """The files an earlier completion listed in ``out/summary.json`` (``outputs``) that are
+    still there: what ``--overwrite`` replaces, leaving anything else in ``out`` alone."""
+    p = Path(out)
+    try:
+        names = json.loads((p / "summary.json").read_text(encoding="utf-8")).get("outputs", [])
+    except (OSError, ValueError, AttributeError):
+        return []
+    if not isinstance(names, list):
+        return []
+    return [p / n for n in names
+            if isinstance(n, str) and Path(n).name == n and (p / n).is_file()]
 
 
 def encode_npy(X: np.ndarray) -> bytes:
@@ -78,11 +96,17 @@ def write_outputs(out: str | os.PathLike[str], files: Mapping[str, bytes]) -> li
 
     A new ``out`` is assembled in a temporary directory beside its first existing ancestor
     and renamed into place, so it appears with every file or not at all. Into an existing
-    directory each file is written atomically."""
+    directory each file is written atomically, and the files an earlier completion wrote
+    there (:func:`previous_outputs`) that this one does not are removed."""
     target = Path(out)
     check_out_dir(target)
     if target.is_dir():
-        return [atomic_write(target / name, data) for name, data in files.items()]
+        stale = [f for f in previous_outputs(target) if f.name not in files]
+        written = [atomic_write(target / name, data) for name, data in files.items()]
+        for f in stale:
+            with contextlib.suppress(FileNotFoundError):
+                f.unlink()
+        return written
     anchor = target.parent
     while not anchor.exists():
         anchor = anchor.parent

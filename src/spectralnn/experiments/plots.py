@@ -49,6 +49,36 @@ def _label(c: Curve, several_models: bool) -> str:
     return text + (" (diverged)" if c.diverged else "")
 
 
+#: Above this many curves the legend has one entry per model (shades of one colour map, darker
+#: = larger learning rate) instead of one per curve.
+_LEGEND_PER_CURVE = 10
+_MODEL_MAPS = ("Blues", "Oranges", "Greens", "Purples", "Reds", "Greys")
+
+
+def _styles(curves: Sequence[Curve], several: bool) -> tuple[list, list[str | None]]:
+    """Colours and legend labels of ``curves``: one colour and entry per curve, or, for more
+    than :data:`_LEGEND_PER_CURVE` curves, one colour map and one entry per model."""
+    if len(curves) <= _LEGEND_PER_CURVE:
+        cmap = colormap("tab10")
+        return ([cmap(i % cmap.N) for i in range(len(curves))],
+                [_label(c, several) for c in curves])
+    models = list(dict.fromkeys(c.model for c in curves))
+    colors: list = [None] * len(curves)
+    labels: list[str | None] = [None] * len(curves)
+    for k, model in enumerate(models):
+        mine = sorted((i for i, c in enumerate(curves) if c.model == model),
+                      key=lambda i: curves[i].lr)
+        cmap = colormap(_MODEL_MAPS[k % len(_MODEL_MAPS)])
+        for rank, i in enumerate(mine):
+            colors[i] = cmap(0.35 + 0.6 * rank / max(len(mine) - 1, 1))
+        rates = [curves[i].lr for i in mine]
+        gone = sum(curves[i].diverged for i in mine)
+        text = (f"{model.upper()}: {len(mine)} rates {min(rates):g}…{max(rates):g}, darker = "
+                f"larger" if len(mine) > 1 else _label(curves[mine[0]], several))
+        labels[mine[-1]] = text + (f" ({gone} diverged)" if gone and len(mine) > 1 else "")
+    return colors, labels
+
+
 def plot_training_panels(curves: Sequence[Curve], path: Path, title: str,
                          reference_nuclear_norm: float | None = None,
                          reference_label: str = "min-nuclear-norm solution") -> Path:
@@ -56,12 +86,10 @@ def plot_training_panels(curves: Sequence[Curve], path: Path, title: str,
     three leading singular values (one colour per curve; sv1 solid, sv2 dashed, sv3 dotted)."""
     fig, axes = new_figure(1, 3, figsize=(16, 4.6))
     several = len({c.model for c in curves}) > 1
-    cmap = colormap("tab10" if len(curves) <= 10 else "tab20")
-    for i, c in enumerate(curves):
-        color = cmap(i % cmap.N)
+    colors, labels = _styles(curves, several)
+    for c, color, label in zip(curves, colors, labels):
         ls = _LINESTYLES.get(c.model, "-") if several else "-"
         step = c.column("step")
-        label = _label(c, several)
         axes[0].plot(step, c.column("train_loss"), ls, color=color, label=label, lw=1.4)
         axes[1].plot(step, c.column("nuclear_norm"), ls, color=color, label=label, lw=1.4)
         for key, sv_ls in (("sv1", "-"), ("sv2", "--"), ("sv3", ":")):

@@ -28,6 +28,14 @@ def _rates_text(train: dict) -> str:
     lr = train.get("lr", train.get("rates", "search"))
     return "paper" if lr in ("search", "paper") else str(lr)
 
+def _per_model(settings: dict, key: str, default: Any) -> str:
+    """``[train] key``, with the models that set their own (``10001 (DF: 20001)``)."""
+    base = settings["train"].get(key, default)
+    own = [f"{name.upper()}: {table[key]}" for name, table in settings.get("models", {}).items()
+           if isinstance(table, dict) and key in table and table[key] != base]
+    return f"{base}" + (f" ({', '.join(own)})" if own else "")
+
+
 def _fmt(v: Any) -> str:
     if v is None:
         return "—"
@@ -147,8 +155,8 @@ def build_report(figures: list[dict], total_seconds: float, quick: bool) -> list
         desc = (f"Problem {prob.get('name')}: shape {prob.get('shape')}, "
                 f"{prob.get('measurements')} training measurements (+ as many held out), "
                 f"noise std {prob.get('noise_std')}; {s['dtype']} on {s['device']}; "
-                f"{s['train'].get('steps')} steps; learning rates: "
-                f"{_rates_text(s['train'])} (keep {s['train'].get('keep', '—')}).")
+                f"{_per_model(s, 'steps', None)} steps; learning rates: "
+                f"{_rates_text(s['train'])} (keep {_per_model(s, 'keep', '—')}).")
         if "engine" in s:
             desc += f" Engine: {s['engine']}."
         if "learning_rates" in s:

@@ -141,7 +141,8 @@ def fit_snn(problem, validation: Validation | None, *, rules: StoppingRules, see
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=rules.max_steps, desc="snn", leave=False, dynamic_ncols=True)
+        bar = tqdm(total=rules.max_steps, desc="snn", leave=False, dynamic_ncols=True,
+                   bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]")
     offset = 0
     try:
         while True:
