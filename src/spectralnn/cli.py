@@ -468,11 +468,20 @@ def complete(
     mask: str | None = typer.Option(None, "--mask", help="Image or .npy of the input's shape: "
                                     "nonzero = observed."),
     triplets: str | None = typer.Option(None, "--triplets", metavar="ROW,COL,VALUE",
-                                        help="INPUT is a table with a header row; these are "
-                                        "its row-id, column-id and value columns."),
+                                        help="INPUT is a table of triplets; these are its "
+                                        "row-id, column-id and value columns, by header name "
+                                        "or by 0-based position (0,1,2: a file without a "
+                                        "header such as u.data or ratings.dat)."),
     predict: str | None = typer.Option(None, "--predict", metavar="QUERY.csv",
                                        help="With --triplets: a table with the ROW and COL "
-                                       "columns; writes predictions.csv."),
+                                       "columns; writes predictions.csv (comma-separated)."),
+    sep: str | None = typer.Option(None, "--sep", help="With --triplets: the delimiter of "
+                                   "INPUT and QUERY (default: tab for .tsv, else detected on "
+                                   "the first line: '::', tab, ',')."),
+    recommend: int | None = typer.Option(None, "--recommend", metavar="N",
+                                         help="With --triplets: write recommendations.csv, "
+                                         "the N unrated columns with the highest prediction "
+                                         "for every row id."),
     test_fraction: float | None = typer.Option(None, "--test-fraction", help="Hold out this "
                                                "fraction of the observed entries, in (0, 1), "
                                                "and report their error."),
@@ -491,14 +500,16 @@ def complete(
 
     OUT receives completed.<ext> in the input's format (images: also completed.png; tables:
     every (row, column) pair), summary.json (status, validation and test errors, seconds,
-    shape, settings) and, with --predict, predictions.csv. Observed entries are kept exactly.
+    shape, settings), with --predict predictions.csv and with --recommend recommendations.csv.
+    Observed entries are kept exactly.
     See docs/completion.md.
     """
     from .completion.files import complete_file
 
     summary = complete_file(input, out, mask=mask, triplets=triplets, predict=predict,
                             test_fraction=test_fraction, seed=seed, model=model,
-                            max_steps=max_steps, max_seconds=max_seconds, progress=not quiet)
+                            max_steps=max_steps, max_seconds=max_seconds, progress=not quiet,
+                            sep=sep, recommend=recommend)
     if summary.get("warning"):
         typer.echo(f"warning: {summary['warning']}", err=True)
     if not quiet:

@@ -461,7 +461,8 @@ class RatingsCompleter:
             model.U.copy_(torch.from_numpy(np.stack(P)))
             model.V.copy_(torch.from_numpy(np.stack(Q)))
             model.alphas[0].fill_(1.0 / R)
-        biases = (mu, np.mean(B, axis=0).astype(np.float64), np.mean(C, axis=0).astype(np.float64))
+        biases = (mu, np.stack(B).astype(np.float64).mean(0),
+                  np.stack(C).astype(np.float64).mean(0))
         return _Trial(s, best[0], best[1] if val is not None else done,
                       time.perf_counter() - t0, model, biases)
 
@@ -607,7 +608,8 @@ class RatingsCompleter:
             for pos, ids, name in ((u, ru, "user"), (i, ci, "item")):
                 bad = np.flatnonzero(pos < 0)
                 if bad.size:
-                    raise DataError(f"{name} id {ids[bad[0]]!r} was not in the training data "
+                    first = ids[bad[0]].item()
+                    raise DataError(f"{name} id {first!r} was not in the training data "
                                     f"({bad.size} unknown); expected a known id, or "
                                     "unknown='bias'")
         return u, i
@@ -657,7 +659,8 @@ class RatingsCompleter:
         u = self._users.index_of(ids)
         bad = np.flatnonzero(u < 0)
         if bad.size and self.unknown != "bias":
-            raise DataError(f"user id {ids[bad[0]]!r} was not in the training data; expected a "
+            first = ids[bad[0]].item()
+            raise DataError(f"user id {first!r} was not in the training data; expected a "
                             "known id, or unknown='bias' (recommends by item bias)")
         d2 = self.shape_[1]
         seen = np.diff(self._seen_indptr)
@@ -666,8 +669,9 @@ class RatingsCompleter:
             most = int(seen[u[u >= 0]].max()) if (u >= 0).any() else 0
             n_eff = min(n_eff, d2 - most)
         if n_eff < 1:
-            raise DataError(f"user {ids[int(np.argmax(seen[np.maximum(u, 0)]))]!r} has rated "
-                            "every item; nothing is left to recommend")
+            busiest = ids[int(np.argmax(seen[np.maximum(u, 0)]))].item()
+            raise DataError(f"user {busiest!r} has rated every item; nothing is left to "
+                            "recommend")
         items = np.empty((u.size, n_eff), dtype=self.item_ids_.dtype)
         scores = np.empty((u.size, n_eff))
         chunk = max(1, 2**22 // max(d2, 1))
@@ -703,8 +707,8 @@ class RatingsCompleter:
         self._fitted()
         params = self.get_params()
         params["dtype"] = "float32" if self.dtype == torch.float32 else "float64"
-        ids = {}
-        arrays: dict[str, np.ndarray] = {}
+        ids: dict[str, list[str] | None] = {}
+        arrays: dict[str, Any] = {}
         for name, index in (("user", self._users), ("item", self._items)):
             if index.is_int:
                 arrays[f"{name}_ids"] = index.ids
@@ -760,9 +764,9 @@ class RatingsCompleter:
             setattr(est, f"{name}_ids_", ids)
         est.shape_ = shape
         est._indexed = bool(meta["indexed"])
-        est.columns_ = tuple(meta["columns"])  # type: ignore[assignment]
+        est.columns_ = (meta["columns"][0], meta["columns"][1])
         est.global_mean_ = float(meta["global_mean"])
-        est.rating_range_ = tuple(meta["rating_range"])  # type: ignore[assignment]
+        est.rating_range_ = (meta["rating_range"][0], meta["rating_range"][1])
         est.best_settings_ = meta["best_settings"]
         est.best_steps_ = int(meta["best_steps"])
         est.validation_rmse_ = meta["validation_rmse"]
