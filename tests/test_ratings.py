@@ -270,3 +270,39 @@ def test_sgd_fits_a_low_rank_table_better_than_its_biases():
                    *est.rating_range_)
     rmse = np.sqrt(np.mean((pred - values[test]) ** 2))
     assert rmse < 0.7 * np.sqrt(np.mean((base - values[test]) ** 2))
+
+
+@pytest.mark.skipif(importlib.util.find_spec("surprise") is None
+                    or importlib.util.find_spec("pandas") is None,
+                    reason="the 'bench' extra (scikit-surprise, pandas) is not installed")
+def test_surprise_adapter_runs_in_cross_validate_and_grid_search():
+    import pandas as pd
+    from surprise import Dataset, Reader
+    from surprise.model_selection import GridSearchCV, KFold, cross_validate
+
+    from spectralnn.ratings_surprise import SNNAlgo
+
+    users, items, values = _string_ids(n=1500)
+    df = pd.DataFrame({"u": users, "i": items, "r": values})
+    data = Dataset.load_from_df(df, Reader(rating_scale=(1, 5)))
+    res = cross_validate(SNNAlgo(seed=0), data, measures=["rmse", "mae"],
+                         cv=KFold(3, random_state=0))
+    assert len(res["test_rmse"]) == 3 and np.all(res["test_rmse"] < values.std())
+    grid = GridSearchCV(SNNAlgo, {"rank": [2, 8], "seed": [0]}, measures=["rmse"],
+                        cv=KFold(2, random_state=0))
+    grid.fit(data)
+    assert grid.best_params["rmse"]["rank"] in (2, 8)
+    # the adapter's estimates are its completer's predictions (on Surprise's inner ids)
+    algo = SNNAlgo(seed=0).fit(data.build_full_trainset())
+    est = [algo.predict(u, i).est for u, i in zip(users[:20], items[:20])]
+    inner_u = [algo.trainset.to_inner_uid(u) for u in users[:20]]
+    inner_i = [algo.trainset.to_inner_iid(i) for i in items[:20]]
+    assert np.allclose(est, algo.completer.predict(inner_u, inner_i), atol=1e-9)
+    assert np.sqrt(np.mean((np.array(est) - values[:20]) ** 2)) < 0.5 * values.std()
+    unknown = algo.predict("nobody", items[0])
+    assert not unknown.details["was_impossible"]
+    c = algo.completer
+    inner = algo.trainset.to_inner_iid(items[0])
+    assert unknown.est == pytest.approx(np.clip(c.global_mean_ + c.col_bias_[inner], 1, 5))
+    with pytest.raises(ConfigError, match="solver"):
+        SNNAlgo(solver="als")
