@@ -79,5 +79,5 @@ def test_u1_split_is_the_first_20000_ratings_in_file_order():
     assert len(test.users) == 20_000 and len(base.users) == 80_000
     assert (test.users[0], test.items[0], test.ratings[0]) == (196, 242, 3.0)  # u.data line 1
     assert set(test.users.tolist()) <= set(range(1, 944))
-    rows, cols, values = movielens.movielens_100k()
+    *_, values = movielens.movielens_100k()
     assert np.array_equal(values[:20_000], test.ratings)
