@@ -260,11 +260,12 @@ def test_sgd_solver_is_the_averaged_linear_snn():
     assert est.validation_rmse_ is None and est.best_steps_ == 20
 
 
-def test_sgd_fits_a_low_rank_table_better_than_its_biases():
+@pytest.mark.parametrize("implicit", [True, False])
+def test_sgd_fits_a_low_rank_table_better_than_its_biases(implicit):
     rows, cols, values, _ = _synthetic(n=2400, seed=9)
     train, test = slice(0, 2000), slice(2000, None)
-    est = RatingsCompleter(rank=4, reg=0.02, max_steps=60, lr_decay=0.95, seed=0).fit(
-        rows[train], cols[train], values[train], shape=(60, 50))
+    est = RatingsCompleter(rank=4, reg=0.02, max_steps=60, lr_decay=0.95, implicit=implicit,
+                           seed=0).fit(rows[train], cols[train], values[train], shape=(60, 50))
     pred = est.predict(rows[test], cols[test])
     base = np.clip(est.global_mean_ + est.row_bias_[rows[test]] + est.col_bias_[cols[test]],
                    *est.rating_range_)

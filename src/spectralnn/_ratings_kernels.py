@@ -21,7 +21,7 @@ try:
 except ImportError:  # pragma: no cover - numba is the `fast` extra
     numba = None
 
-__all__ = ["AVAILABLE", "predict_mf", "sgd_epoch"]
+__all__ = ["AVAILABLE", "predict_mf", "sgd_epoch", "sgd_epoch_implicit"]
 
 AVAILABLE = numba is not None
 
@@ -50,6 +50,54 @@ def _sgd_epoch(rows: np.ndarray, cols: np.ndarray, values: np.ndarray, order: np
     return sse
 
 
+def _sgd_epoch_implicit(indptr: np.ndarray, items: np.ndarray, values: np.ndarray,
+                        users: np.ndarray, mu: float, b: np.ndarray, c: np.ndarray,
+                        P: np.ndarray, Q: np.ndarray, Y: np.ndarray, lr: float, lr_b: float,
+                        reg: float, reg_b: float) -> float:  # pragma: no cover
+    k = P.shape[1]
+    sse = 0.0
+    z = np.empty(k, dtype=P.dtype)
+    imp = np.empty(k, dtype=P.dtype)
+    gy = np.empty(k, dtype=P.dtype)
+    for t in range(users.shape[0]):
+        u = users[t]
+        lo = indptr[u]
+        hi = indptr[u + 1]
+        if hi == lo:
+            continue
+        s = 1.0 / np.sqrt(hi - lo)
+        for f in range(k):
+            imp[f] = 0.0
+            gy[f] = 0.0
+        for t2 in range(lo, hi):
+            j = items[t2]
+            for f in range(k):
+                imp[f] += Y[j, f]
+        for f in range(k):
+            imp[f] *= s
+        for t2 in range(lo, hi):
+            i = items[t2]
+            dot = 0.0
+            for f in range(k):
+                z[f] = P[u, f] + imp[f]
+                dot += z[f] * Q[i, f]
+            e = values[t2] - (mu + b[u] + c[i] + dot)
+            sse += e * e
+            b[u] += lr_b * (e - reg_b * b[u])
+            c[i] += lr_b * (e - reg_b * c[i])
+            for f in range(k):
+                qf = Q[i, f]
+                pf = P[u, f]
+                gy[f] += e * qf
+                P[u, f] = pf + lr * (e * qf - reg * pf)
+                Q[i, f] = qf + lr * (e * z[f] - reg * qf)
+        for t2 in range(lo, hi):
+            j = items[t2]
+            for f in range(k):
+                Y[j, f] += lr * (s * gy[f] - reg * Y[j, f])
+    return sse
+
+
 def _predict(rows: np.ndarray, cols: np.ndarray, mu: float, b: np.ndarray, c: np.ndarray,
              P: np.ndarray, Q: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover
     k = P.shape[1]
@@ -63,6 +111,8 @@ def _predict(rows: np.ndarray, cols: np.ndarray, mu: float, b: np.ndarray, c: np
 
 
 _epoch: Any = numba.njit(cache=True, nogil=True)(_sgd_epoch) if AVAILABLE else _sgd_epoch
+_epoch_imp: Any = (numba.njit(cache=True, nogil=True)(_sgd_epoch_implicit) if AVAILABLE
+                   else _sgd_epoch_implicit)
 _pred: Any = numba.njit(cache=True, nogil=True)(_predict) if AVAILABLE else _predict
 
 
@@ -72,6 +122,20 @@ def sgd_epoch(rows: np.ndarray, cols: np.ndarray, values: np.ndarray, order: np.
     """One epoch in place on ``b`` (d1,), ``c`` (d2,), ``P`` (d1, k), ``Q`` (d2, k); returns
     the sum of squared errors met on the way (before each update)."""
     return float(_epoch(rows, cols, values, order, mu, b, c, P, Q, lr, lr_b, reg, reg_b))
+
+
+def sgd_epoch_implicit(indptr: np.ndarray, items: np.ndarray, values: np.ndarray,
+                       users: np.ndarray, mu: float, b: np.ndarray, c: np.ndarray,
+                       P: np.ndarray, Q: np.ndarray, Y: np.ndarray, *, lr: float, lr_b: float,
+                       reg: float, reg_b: float) -> float:
+    """One epoch of the implicit-feedback model (SVD++'s), user by user in the order
+    ``users``: with ``N(u)`` the items of row ``u`` of the CSR (``indptr``, ``items``,
+    ``values``) and ``z_u = p_u + |N(u)|^{-1/2} Σ_{j∈N(u)} y_j`` (its implicit part fixed
+    during the user's ratings), each rating updates ``b, c, p_u, q_i`` as :func:`sgd_epoch`
+    does with ``z_u`` in place of ``p_u`` for ``q_i``; then every ``y_j``, ``j ∈ N(u)``,
+    moves by ``lr·(|N(u)|^{-1/2} Σ e·q_i − reg·y_j)``. Returns the sum of squared errors."""
+    return float(_epoch_imp(indptr, items, values, users, mu, b, c, P, Q, Y, lr, lr_b, reg,
+                            reg_b))
 
 
 def predict_mf(rows: np.ndarray, cols: np.ndarray, mu: float, b: np.ndarray, c: np.ndarray,

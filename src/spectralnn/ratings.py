@@ -13,7 +13,10 @@ SNN evaluated through its factors (:mod:`spectralnn.factored`). Two solvers:
   stochastic gradient on ``½(y − μ − b_u − c_i − (U_k V_kᵀ)_ui)²`` with weight decay ``reg``
   and a learning rate ``lr·lr_decay^epoch`` (:mod:`spectralnn._ratings_kernels`; one thread per
   input), and the network averages them — the mean of independently trained factorisations,
-  which is lower in error than any one of them. Cost per epoch ``O(n·rank)`` per input.
+  which is lower in error than any one of them. With ``implicit=True`` (default) the user side
+  of each input carries implicit feedback as in SVD++: row ``u`` of ``U_k`` is
+  ``p_u + |N(u)|^{-1/2} Σ_{j∈N(u)} y_j`` over the items ``N(u)`` user ``u`` rated in training
+  (which ones, not how), trained user by user. Cost per epoch ``O(n·rank)`` per input.
 - ``"adam"``: a non-linear SNN (``widths``, ``activation``, ``init``) on the residuals of
   closed-form ridge biases (``b_u = Σ_i (y_ui − μ − c_i)/(reg_row + n_u)``, alternating with
   ``c``), trained by full-batch Adam on ``½·mean (μ + b_u + c_i + X_ui − y_ui)²``, a step costing
@@ -49,6 +52,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from scipy import sparse
 
 from . import _ratings_kernels as _rk
 from ._io import atomic_write, jsonable
@@ -185,9 +189,12 @@ class RatingsCompleter:
         widths: the adam SNN's widths (default (2,)); sgd uses ``[replicas]``.
         init_scale: std of the random initial factors (default 0.1 sgd, 1e-2 adam).
         lr: learning rate (sgd: first epoch's, default 0.025; adam: 0.2).
-        reg: sgd weight decay on factors and biases (default 0.04).
+        reg: sgd weight decay on factors, implicit factors and biases (default 0.06).
         lr_decay: sgd learning rate factor per epoch (default 0.88).
         replicas: sgd: number of SNN inputs trained independently and averaged (default 2).
+        implicit: sgd: add implicit feedback to each input's user factors, as SVD++ does:
+            ``u_k = p_u + |N(u)|^{-1/2} Σ_{j∈N(u)} y_j`` over the items ``N(u)`` the user
+            rated in training (default True).
         threads: sgd: threads training inputs at once (default: min(replicas, CPU count)).
             ``rank``, ``init_scale``, ``lr``, ``reg`` and (adam) ``widths`` may be lists of
             candidates; every combination is tried on the validation part.
@@ -227,9 +234,10 @@ class RatingsCompleter:
         widths: Sequence[int] | Sequence[Sequence[int]] = (2,),
         init_scale: float | Sequence[float] | None = None,
         lr: float | Sequence[float] | None = None,
-        reg: float | Sequence[float] = 0.04,
+        reg: float | Sequence[float] = 0.06,
         lr_decay: float = 0.88,
         replicas: int = 2,
+        implicit: bool = True,
         threads: int | None = None,
         activation: str = "tanh",
         init: str = "random",
@@ -254,6 +262,7 @@ class RatingsCompleter:
         self.reg = reg
         self.lr_decay = lr_decay
         self.replicas = replicas
+        self.implicit = implicit
         self.threads = threads
         self.activation = activation
         self.init = init
@@ -416,6 +425,23 @@ class RatingsCompleter:
         B = [np.zeros(d1, np_dtype) for _ in range(R)]
         C = [np.zeros(d2, np_dtype) for _ in range(R)]
         threads = min(R, self.threads or os.cpu_count() or 1)
+        reg = float(s["reg"])
+        if self.implicit:
+            # the ratings as a CSR by user, in a seeded random order within each user
+            within = np.random.default_rng([self.seed, R]).permutation(r.size)
+            by_user = within[np.argsort(r[within], kind="stable")]
+            csr_items, csr_vals = c[by_user], vals[by_user]
+            indptr = np.concatenate([[0], np.cumsum(np.bincount(r, minlength=d1))])
+            Y = [np.zeros((d2, k), np_dtype) for _ in range(R)]
+            norm = sparse.csr_matrix(
+                (np.repeat(1.0 / np.sqrt(np.maximum(np.diff(indptr), 1)), np.diff(indptr)),
+                 csr_items, indptr), shape=(d1, d2))
+
+        def user_factors(rep: int) -> np.ndarray:
+            if not self.implicit:
+                return P[rep]
+            return (P[rep] + norm @ Y[rep]).astype(np_dtype)
+
         best: tuple[float, int, Any] = (math.inf, 0, None)
         bad = 0
         t0 = time.perf_counter()
@@ -425,12 +451,18 @@ class RatingsCompleter:
             with ThreadPoolExecutor(max_workers=threads) as pool:
                 for epoch in range(epochs):
                     rate = float(s["lr"]) * self.lr_decay ** epoch
-                    orders = [g.permutation(r.size) for g in gens]
+                    if self.implicit:
+                        orders = [g.permutation(d1) for g in gens]
+                    else:
+                        orders = [g.permutation(r.size) for g in gens]
 
                     def run(rep: int, rate: float = rate, orders: list = orders) -> float:
+                        if self.implicit:
+                            return _rk.sgd_epoch_implicit(
+                                indptr, csr_items, csr_vals, orders[rep], mu, B[rep], C[rep],
+                                P[rep], Q[rep], Y[rep], lr=rate, lr_b=rate, reg=reg, reg_b=reg)
                         return _rk.sgd_epoch(r, c, vals, orders[rep], mu, B[rep], C[rep], P[rep],
-                                             Q[rep], lr=rate, lr_b=rate, reg=float(s["reg"]),
-                                             reg_b=float(s["reg"]))
+                                             Q[rep], lr=rate, lr_b=rate, reg=reg, reg_b=reg)
 
                     sse = list(pool.map(run, range(R)))
                     done = epoch + 1
@@ -440,11 +472,13 @@ class RatingsCompleter:
                         break
                     if val is not None:
                         vr, vc, vv = val
-                        pred = np.mean([_rk.predict_mf(vr, vc, mu, B[i], C[i], P[i], Q[i])
-                                        for i in range(R)], axis=0)
-                        rmse = self._rmse(pred.astype(np.float64), vv)
+                        pred = np.mean([_rk.predict_mf(vr, vc, mu, B[i], C[i], user_factors(i),
+                                                       Q[i]) for i in range(R)], axis=0)
+                        rmse = self._rmse(pred, vv)
                         if rmse < best[0] - 1e-5:
-                            best = (rmse, done, [[a.copy() for a in arr] for arr in (P, Q, B, C)])
+                            best = (rmse, done, [[user_factors(i) for i in range(R)],
+                                                 [a.copy() for a in Q], [a.copy() for a in B],
+                                                 [a.copy() for a in C]])
                             bad = 0
                         else:
                             bad += 1
@@ -454,11 +488,13 @@ class RatingsCompleter:
             if bar is not None:
                 bar.close()
         if val is not None and best[2] is not None:
-            P, Q, B, C = best[2]
+            U, Q, B, C = best[2]
+        else:
+            U = [user_factors(i) for i in range(R)]
         model = SNN(shape, [R], "identity", "random", rank=k, evaluation="factored",
                     seed=self.seed, dtype=self.dtype)
         with torch.no_grad():
-            model.U.copy_(torch.from_numpy(np.stack(P)))
+            model.U.copy_(torch.from_numpy(np.stack(U)))
             model.V.copy_(torch.from_numpy(np.stack(Q)))
             model.alphas[0].fill_(1.0 / R)
         biases = (mu, np.stack(B).astype(np.float64).mean(0),
@@ -786,7 +822,7 @@ class RatingsCompleter:
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         """The constructor settings (scikit-learn convention)."""
         keys = ("solver", "rank", "widths", "init_scale", "lr", "reg", "lr_decay", "replicas",
-                "threads", "activation", "init", "max_steps", "patience", "eval_every",
+                "implicit", "threads", "activation", "init", "max_steps", "patience", "eval_every",
                 "validation", "refit", "rating_range", "reg_row", "reg_col", "unknown", "dtype",
                 "seed", "progress")
         return {k: getattr(self, k) for k in keys}
