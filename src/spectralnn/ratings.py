@@ -420,8 +420,8 @@ class RatingsCompleter:
         mu = float(v.mean())
         gens = [np.random.default_rng([self.seed, rep]) for rep in range(R)]
         scale = float(s["init_scale"])
-        P = [(scale * g.standard_normal((d1, k))).astype(np_dtype) for g in gens]
-        Q = [(scale * g.standard_normal((d2, k))).astype(np_dtype) for g in gens]
+        P = [scale * g.standard_normal((d1, k), dtype=np_dtype) for g in gens]
+        Q = [scale * g.standard_normal((d2, k), dtype=np_dtype) for g in gens]
         B = [np.zeros(d1, np_dtype) for _ in range(R)]
         C = [np.zeros(d2, np_dtype) for _ in range(R)]
         threads = min(R, self.threads or os.cpu_count() or 1)
@@ -602,8 +602,18 @@ class RatingsCompleter:
         return self
 
     def _set_factors(self) -> None:
+        model = self.model_
+        if self.solver == "sgd":
+            # one layer, identity activation, mixing weights 1/L0: X = (1/L0) Σ_k U_k V_kᵀ
+            # exactly, so the factors are the inputs side by side (no basis to compute)
+            L0 = model.widths[0]
+            U = model.U.detach().cpu().numpy()
+            V = model.V.detach().cpu().numpy()
+            self.user_factors_ = np.concatenate(list(U), axis=1) / np.float32(L0)
+            self.item_factors_ = np.concatenate(list(V), axis=1)
+            return
         with torch.no_grad():
-            low = self.model_.low_rank().detach()
+            low = model.low_rank().detach()
         self.user_factors_ = low.left.cpu().numpy().copy()
         self.item_factors_ = low.right.cpu().numpy().copy()
 
