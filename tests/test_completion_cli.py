@@ -370,3 +370,19 @@ def test_sep_option_and_predictions_are_comma_separated_for_a_tsv_query(tmp_path
                        "--quiet")
     assert code == 0, err
     assert (out2 / "predictions.csv").read_text().splitlines()[0] == "user,item,prediction"
+
+
+def test_unknown_query_ids_are_an_error_or_get_the_biases(tmp_path, capsys):
+    lines, _ = _movielens_lines(seed=3)
+    (tmp_path / "u.data").write_text("\n".join(lines) + "\n")
+    (tmp_path / "q.data").write_text("1\t1\t3\t0\n999\t1\t4\t0\n1\t999\t4\t0\n")
+    args = [tmp_path / "u.data", "--triplets", "0,1,2", "--predict", tmp_path / "q.data",
+            "--max-steps", "30", "--quiet"]
+    code, _, err = run(capsys, *args, "--out", tmp_path / "a")
+    assert code == 2 and "row id '999' at line 2 of" in err and "--unknown bias" in err
+    code, _, err = run(capsys, *args, "--unknown", "bias", "--out", tmp_path / "b")
+    assert code == 0, err
+    with (tmp_path / "b" / "predictions.csv").open() as f:
+        pred = [float(r[-1]) for r in list(csv.reader(f))[1:]]
+    assert len(pred) == 3 and all(1 <= p <= 5 for p in pred)
+    assert read_summary(tmp_path / "b")["predictions_with_unknown_ids"] == 2

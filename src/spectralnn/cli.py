@@ -482,6 +482,9 @@ def complete(
                                          help="With --triplets: write recommendations.csv, "
                                          "the N unrated columns with the highest prediction "
                                          "for every row id."),
+    unknown: str = typer.Option("error", "--unknown", help="With --triplets --predict: a "
+                                "query id absent from INPUT is an error, or with 'bias' gets "
+                                "the global mean plus the biases that exist (model snn)."),
     test_fraction: float | None = typer.Option(None, "--test-fraction", help="Hold out this "
                                                "fraction of the observed entries, in (0, 1), "
                                                "and report their error."),
@@ -509,7 +512,7 @@ def complete(
     summary = complete_file(input, out, mask=mask, triplets=triplets, predict=predict,
                             test_fraction=test_fraction, seed=seed, model=model,
                             max_steps=max_steps, max_seconds=max_seconds, progress=not quiet,
-                            sep=sep, recommend=recommend)
+                            sep=sep, recommend=recommend, unknown=unknown)
     if summary.get("warning"):
         typer.echo(f"warning: {summary['warning']}", err=True)
     if not quiet:

@@ -58,21 +58,24 @@ def complete_file(input: str | os.PathLike[str], out: str | os.PathLike[str], *,
                   test_fraction: float | None = None, seed: int = 0, model: str = "snn",
                   max_steps: int | None = None, max_seconds: float | None = None,
                   progress: bool = False, sep: str | None = None,
-                  recommend: int | None = None) -> dict[str, Any]:
+                  recommend: int | None = None, unknown: str = "error") -> dict[str, Any]:
     """Complete the file ``input`` into the directory ``out``; returns the summary (also
     written as ``out/summary.json``, with ``outputs`` listing the files written).
 
     Triplet tables only: ``sep`` is their delimiter (default detected), ``recommend`` the
-    number of best unrated columns written per row to ``recommendations.csv``."""
+    number of best unrated columns written per row to ``recommendations.csv``, ``unknown``
+    what a query id absent from the table gets: ``"error"`` or ``"bias"`` (the global mean
+    plus the biases that exist; model ``snn`` only)."""
     check_out_dir(out)
     test_fraction = check_test_fraction(test_fraction)
     seed = check_seed(seed)
     if triplets is None:
         if predict is not None:
             raise ConfigError("--predict needs --triplets (queries name row and column ids)")
-        if sep is not None or recommend is not None:
-            raise ConfigError(f"{'--sep' if sep is not None else '--recommend'} applies to "
-                              "--triplets tables")
+        if sep is not None or recommend is not None or unknown != "error":
+            flag = "--sep" if sep is not None else (
+                "--recommend" if recommend is not None else "--unknown")
+            raise ConfigError(f"{flag} applies to --triplets tables")
         files, summary = _complete_matrix(
             input, mask=mask, test_fraction=test_fraction, seed=seed, model=model,
             max_steps=max_steps, max_seconds=max_seconds, progress=progress)
@@ -82,10 +85,14 @@ def complete_file(input: str | os.PathLike[str], out: str | os.PathLike[str], *,
         if recommend is not None and (isinstance(recommend, bool) or not isinstance(
                 recommend, int) or recommend < 1):
             raise ConfigError(f"--recommend must be a positive integer, got {recommend!r}")
+        if unknown not in ("error", "bias"):
+            raise ConfigError(f"--unknown must be 'error' or 'bias', got {unknown!r}")
+        if unknown == "bias" and model != "snn":
+            raise ConfigError(f"--unknown bias needs --model snn (its biases), got {model!r}")
         files, summary = _complete_table(
             input, parse_columns(triplets), predict=predict, test_fraction=test_fraction,
             seed=seed, model=model, max_steps=max_steps, max_seconds=max_seconds,
-            progress=progress, sep=check_sep(sep), recommend=recommend)
+            progress=progress, sep=check_sep(sep), recommend=recommend, unknown=unknown)
     summary["input"] = str(input)
     summary["outputs"] = [*files, "summary.json"]
     files["summary.json"] = encode_json(summary)
@@ -119,11 +126,12 @@ def _complete_matrix(input: str | os.PathLike[str], *, mask: str | os.PathLike[s
 def _complete_table(input: str | os.PathLike[str], columns: tuple[str, str, str], *,
                     predict: str | os.PathLike[str] | None, test_fraction: float | None,
                     seed: int, model: str, max_steps: int | None, max_seconds: float | None,
-                    progress: bool, sep: str | None, recommend: int | None,
+                    progress: bool, sep: str | None, recommend: int | None, unknown: str,
                     ) -> tuple[dict[str, bytes], dict[str, Any]]:
     start = time.perf_counter()
     table = read_triplets(input, columns, sep)
-    query = None if predict is None else read_query(predict, table, sep)
+    query = None if predict is None else read_query(predict, table, sep,
+                                                    unknown_ok=unknown == "bias")
     train, test = split_observed(table.values.size, test_fraction, seed)
     fitted = fit_table(table.shape, table.rows[train], table.cols[train],
                        table.values[train], model=model, seed=seed, max_steps=max_steps,
@@ -152,6 +160,8 @@ def _complete_table(input: str | os.PathLike[str], columns: tuple[str, str, str]
     if query is not None:
         files["predictions.csv"] = _predictions(query, fitted.predictor)
         summary["predictions"] = len(query.body)
+        summary["predictions_with_unknown_ids"] = int(((query.rows < 0)
+                                                       | (query.cols < 0)).sum())
     if recommend is not None:
         files["recommendations.csv"] = _recommendations(table, fitted.predictor, recommend,
                                                         train)
@@ -174,7 +184,17 @@ def _full_table(table: Triplets, predictor: Any) -> bytes:
 
 
 def _predictions(query: Query, predictor: Any) -> bytes:
-    pred = np.asarray(predictor.predict(query.rows, query.cols), dtype=np.float64)
+    """The query with a prediction column; a pair with an id absent from the table (index
+    ``-1``, ``--unknown bias``) gets the global mean plus the biases that exist."""
+    known = (query.rows >= 0) & (query.cols >= 0)
+    pred = np.empty(query.rows.size)
+    pred[known] = predictor.predict(query.rows[known], query.cols[known])
+    if not known.all():
+        r, c = query.rows[~known], query.cols[~known]
+        base = (predictor.global_mean_ + np.where(r >= 0, predictor.row_bias_[r], 0.0)
+                + np.where(c >= 0, predictor.col_bias_[c], 0.0))
+        lo, hi = predictor.rating_range_
+        pred[~known] = base if lo is None and hi is None else np.clip(base, lo, hi)
     body = ([*row, repr(float(v))] for row, v in zip(query.body, pred))
     return encode_table([*query.header, "prediction"], body, ",")
 

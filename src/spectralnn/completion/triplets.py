@@ -66,14 +66,20 @@ class IdMap:
     def __len__(self) -> int:
         return len(self.labels)
 
-    def lookup(self, labels: list[str], what: str, source: str, lines: list[int]) -> np.ndarray:
-        """Indices of ``labels``; an unseen label is a :class:`DataError` naming its line."""
+    def lookup(self, labels: list[str], what: str, source: str, lines: list[int], *,
+               unknown_ok: bool = False) -> np.ndarray:
+        """Indices of ``labels``; an unseen label is a :class:`DataError` naming its line, or
+        ``-1`` with ``unknown_ok``."""
         out = np.empty(len(labels), dtype=np.int64)
         for k, label in enumerate(labels):
             i = self.index.get(label)
             if i is None:
-                raise DataError(f"{what} id {label!r} at line {lines[k]} of {source} never "
-                                "appears in the training table; expected a known id")
+                if unknown_ok:
+                    i = -1
+                else:
+                    raise DataError(f"{what} id {label!r} at line {lines[k]} of {source} never "
+                                    "appears in the training table; expected a known id (or "
+                                    "--unknown bias)")
             out[k] = i
         return out
 
@@ -246,12 +252,14 @@ class Query:
     delimiter: str
 
 
-def read_query(path: str | os.PathLike[str], table: Triplets, sep: str | None = None) -> Query:
+def read_query(path: str | os.PathLike[str], table: Triplets, sep: str | None = None, *,
+               unknown_ok: bool = False) -> Query:
     """Read a query table with the table's row and column columns (by name, or by position
     when the table's were given by position; other columns, e.g. the true value, are kept and
     ignored); every id must appear in ``table``. A positional query has a header row when the
     cell of the table's value column on its first line is not a number (when it has no such
-    column: when the table had one)."""
+    column: when the table had one). With ``unknown_ok`` an id not in ``table`` gets index
+    ``-1`` instead of an error."""
     p = Path(path)
     source = repr(str(p))
     if _by_position(table.columns):
@@ -267,6 +275,8 @@ def read_query(path: str | os.PathLike[str], table: Triplets, sep: str | None = 
             raise DataError(f"{source} already has a 'prediction' column; expected a table "
                             "without one")
     lines = list(range(first, len(body) + first))
-    rows = table.row_ids.lookup([r[ri].strip() for r in body], "row", source, lines)
-    cols = table.col_ids.lookup([r[ci].strip() for r in body], "column", source, lines)
+    rows = table.row_ids.lookup([r[ri].strip() for r in body], "row", source, lines,
+                                unknown_ok=unknown_ok)
+    cols = table.col_ids.lookup([r[ci].strip() for r in body], "column", source, lines,
+                                unknown_ok=unknown_ok)
     return Query(header=header, body=body, rows=rows, cols=cols, delimiter=delim)
