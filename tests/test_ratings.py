@@ -307,3 +307,15 @@ def test_surprise_adapter_runs_in_cross_validate_and_grid_search():
     assert unknown.est == pytest.approx(np.clip(c.global_mean_ + c.col_bias_[inner], 1, 5))
     with pytest.raises(ConfigError, match="solver"):
         SNNAlgo(solver="als")
+
+
+def test_surprise_adapter_without_surprise_names_the_bench_extra(monkeypatch):
+    import sys
+
+    import spectralnn.ratings_surprise as adapter
+
+    adapter._snn_algo.cache_clear()
+    monkeypatch.setitem(sys.modules, "surprise", None)
+    with pytest.raises(MissingDependencyError, match=r"spectralnn\[bench\]"):
+        adapter.SNNAlgo  # noqa: B018
+    adapter._snn_algo.cache_clear()
