@@ -26,7 +26,7 @@ def as_ids(values: object, name: str) -> np.ndarray:
         raise ShapeError(f"{name} has shape {a.shape}; expected (n,)")
     kind = a.dtype.kind
     if kind in "iu":
-        return a.astype(np.int64)
+        return a.astype(np.int64, copy=False)
     if kind == "f":
         if not (np.all(np.isfinite(a)) and np.all(a == np.round(a))):
             raise DataError(f"{name} holds non-integral numbers (e.g. {a[a != np.round(a)][:1]}); "

@@ -428,14 +428,16 @@ class RatingsCompleter:
         reg = float(s["reg"])
         if self.implicit:
             # the ratings as a CSR by user, in a seeded random order within each user
-            within = np.random.default_rng([self.seed, R]).permutation(r.size)
-            by_user = within[np.argsort(r[within], kind="stable")]
+            by_user = np.random.default_rng([self.seed, R]).permutation(r.size)
+            by_user = by_user[np.argsort(r[by_user], kind="stable")]
             csr_items, csr_vals = c[by_user], vals[by_user]
+            del by_user
             indptr = np.concatenate([[0], np.cumsum(np.bincount(r, minlength=d1))])
             Y = [np.zeros((d2, k), np_dtype) for _ in range(R)]
+            counts = np.diff(indptr)
             norm = sparse.csr_matrix(
-                (np.repeat(1.0 / np.sqrt(np.maximum(np.diff(indptr), 1)), np.diff(indptr)),
-                 csr_items, indptr), shape=(d1, d2))
+                (np.repeat((1.0 / np.sqrt(np.maximum(counts, 1))).astype(np_dtype), counts),
+                 csr_items.astype(np.int32), indptr), shape=(d1, d2))
 
         def user_factors(rep: int) -> np.ndarray:
             if not self.implicit:
@@ -621,7 +623,9 @@ class RatingsCompleter:
         order = np.lexsort((c, r))
         self._seen_indptr = np.concatenate(
             [[0], np.cumsum(np.bincount(r, minlength=self.shape_[0]))]).astype(np.int64)
-        self._seen_items = c[order].astype(np.int32)
+        items = c[order]
+        del order
+        self._seen_items = items.astype(np.int32)
 
     def _fitted(self) -> None:
         if not hasattr(self, "model_"):
