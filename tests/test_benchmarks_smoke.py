@@ -66,7 +66,7 @@ def test_ratings_benchmark_quick_prints_its_table():
                timeout=600)
     if out.startswith("B6 skipped"):
         pytest.skip(out.strip())
-    lines = [line.split() for line in out.splitlines() if line.strip().startswith("split80/20")]
+    lines = [line.split() for line in out.splitlines() if line.strip().startswith("split90/10")]
     assert [line[1] for line in lines] == ["SNN", "soft-impute"]
     for line in lines:
         assert 0.8 < float(line[3]) < 1.1  # RMSE on a 1–5 scale

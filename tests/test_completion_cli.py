@@ -342,3 +342,107 @@ def test_camera_benchmark_runs_at_a_tiny_size():
     assert proc.returncode == 0, proc.stderr[-2000:]
     row = next(line for line in proc.stdout.splitlines() if line.startswith("softimpute"))
     assert len(row.split()) == 6
+
+
+def _movielens_lines(seed=0, users=12, items=9, sep="\t"):
+    """Ratings of a rank-1 table in MovieLens's layout: 1-based ids, a timestamp column."""
+    rng = np.random.default_rng(seed)
+    R = np.clip(np.rint(3 + np.outer(rng.standard_normal(users), rng.standard_normal(items))),
+                1, 5)
+    seen = rng.random(R.shape) < 0.7
+    seen[:, 0] = seen[0, :] = True
+    lines = [sep.join([str(u + 1), str(i + 1), str(int(R[u, i])), str(880000000 + 7 * k)])
+             for k, (u, i) in enumerate(zip(*np.nonzero(seen)))]
+    return lines, seen
+
+
+def test_u_data_as_it_comes_with_predictions_and_recommendations(tmp_path, capsys):
+    lines, _ = _movielens_lines()
+    order = np.random.default_rng(1).permutation(len(lines))
+    lines = [lines[k] for k in order]  # u.data is in no particular order
+    (tmp_path / "u.data").write_text("\n".join(lines[10:]) + "\n")
+    (tmp_path / "u1.test").write_text("\n".join(lines[:10]) + "\n")
+    out = tmp_path / "out"
+    code, _, err = run(capsys, tmp_path / "u.data", "--triplets", "0,1,2", "--predict",
+                       tmp_path / "u1.test", "--recommend", "3", "--out", out,
+                       "--max-steps", "30", "--quiet")
+    assert code == 0, err
+    with (out / "predictions.csv").open() as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == ["0", "1", "2", "3", "prediction"]
+    assert [r[:4] for r in rows[1:]] == [line.split("\t") for line in lines[:10]]
+    assert all(1 <= float(r[4]) <= 5 for r in rows[1:])
+    train = {tuple(line.split("\t")[:2]) for line in lines[10:]}
+    with (out / "recommendations.csv").open() as f:
+        recs = list(csv.DictReader(f))
+    assert list(recs[0]) == ["row", "rank", "column", "prediction"]
+    users = {line.split("\t")[0] for line in lines[10:]}
+    for user in users:
+        mine = [r for r in recs if r["row"] == user]
+        n_unrated = 9 - sum(1 for u, _ in train if u == user)
+        assert [r["rank"] for r in mine] == [str(k) for k in range(1, min(3, n_unrated) + 1)]
+        assert not any((user, r["column"]) in train for r in mine)
+        scores = [float(r["prediction"]) for r in mine]
+        assert scores == sorted(scores, reverse=True)
+    s = read_summary(out)
+    assert s["shape"] == [12, 9] and s["observed"] == len(lines) - 10
+    assert "completed.tsv" in s["outputs"] and s["recommendations"] == 3
+
+
+def test_ratings_dat_double_colon_as_it_comes(tmp_path, capsys):
+    lines, seen = _movielens_lines(seed=2, sep="::")
+    (tmp_path / "ratings.dat").write_text("\n".join(lines) + "\n")
+    out = tmp_path / "out"
+    code, _, err = run(capsys, tmp_path / "ratings.dat", "--triplets", "0,1,2", "--out", out,
+                       "--max-steps", "30", "--quiet")
+    assert code == 0, err
+    s = read_summary(out)
+    assert s["shape"] == [12, 9] and s["observed"] == int(seen.sum())
+    with (out / "completed.csv").open() as f:
+        full = list(csv.reader(f))
+    assert full[0] == ["0", "1", "2"] and len(full) == 1 + 12 * 9
+    given = {tuple(line.split("::")[:2]): float(line.split("::")[2]) for line in lines}
+    assert all(float(v) == given[u, i] for u, i, v in full[1:] if (u, i) in given)
+
+
+def test_sep_option_and_predictions_are_comma_separated_for_a_tsv_query(tmp_path, capsys):
+    *_, query = ratings(tmp_path)
+    text = (tmp_path / "r.csv").read_text().replace(",", ";")
+    (tmp_path / "r.txt").write_text(text)
+    (tmp_path / "q.tsv").write_text("user\titem\n" + "".join(f"{u}\t{i}\n" for u, i in query))
+    out = tmp_path / "out"
+    code, _, err = run(capsys, tmp_path / "r.txt", "--triplets", "user,item,rating", "--sep",
+                       ";", "--predict", tmp_path / "q.tsv", "--out", out, "--max-steps", "30",
+                       "--quiet")
+    assert code == 2 and "column 'user' is not in the header" in err  # q.tsv read with ";"
+    (tmp_path / "q.txt").write_text("user;item\n" + "".join(f"{u};{i}\n" for u, i in query))
+    code, _, err = run(capsys, tmp_path / "r.txt", "--triplets", "user,item,rating", "--sep",
+                       ";", "--predict", tmp_path / "q.txt", "--out", out, "--max-steps", "30",
+                       "--quiet")
+    assert code == 0, err
+    with (out / "predictions.csv").open() as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == ["user", "item", "prediction"] and len(rows) == 11
+    out2 = tmp_path / "out2"
+    (tmp_path / "r.tsv").write_text(text.replace(";", "\t"))
+    code, _, err = run(capsys, tmp_path / "r.tsv", "--triplets", "user,item,rating",
+                       "--predict", tmp_path / "q.tsv", "--out", out2, "--max-steps", "30",
+                       "--quiet")
+    assert code == 0, err
+    assert (out2 / "predictions.csv").read_text().splitlines()[0] == "user,item,prediction"
+
+
+def test_unknown_query_ids_are_an_error_or_get_the_biases(tmp_path, capsys):
+    lines, _ = _movielens_lines(seed=3)
+    (tmp_path / "u.data").write_text("\n".join(lines) + "\n")
+    (tmp_path / "q.data").write_text("1\t1\t3\t0\n999\t1\t4\t0\n1\t999\t4\t0\n")
+    args = [tmp_path / "u.data", "--triplets", "0,1,2", "--predict", tmp_path / "q.data",
+            "--max-steps", "30", "--quiet"]
+    code, _, err = run(capsys, *args, "--out", tmp_path / "a")
+    assert code == 2 and "row id '999' at line 2 of" in err and "--unknown bias" in err
+    code, _, err = run(capsys, *args, "--unknown", "bias", "--out", tmp_path / "b")
+    assert code == 0, err
+    with (tmp_path / "b" / "predictions.csv").open() as f:
+        pred = [float(r[-1]) for r in list(csv.reader(f))[1:]]
+    assert len(pred) == 3 and all(1 <= p <= 5 for p in pred)
+    assert read_summary(tmp_path / "b")["predictions_with_unknown_ids"] == 2

@@ -333,3 +333,22 @@ def test_fused_cpu_kernel_matches_torch_formulation(dtype):
         assert torch.allclose(fused, ref * (M + M.mT).double(), rtol=tol, atol=tol * 1e-3)
         h_ref = sp._tanhc(torch.sqrt(lam.double()))
         assert torch.allclose(sp._tanh_gram_h(lam).double(), h_ref, rtol=tol)
+
+
+@pytest.mark.parametrize("name, params", [("tanh", {}), ("shifted_sigmoid", {"c": 3.0}),
+                                          ("identity", {})])
+def test_registry_activations_and_snns_pickle_and_deepcopy(name, params):
+    import copy
+    import pickle
+
+    from spectralnn.nn import SNN
+
+    act = get_activation(name, **params)
+    s = torch.linspace(-2, 2, 9, dtype=torch.float64)
+    for clone in (pickle.loads(pickle.dumps(act)), copy.deepcopy(act)):
+        assert clone.name == act.name
+        assert torch.equal(clone.g(s), act.g(s)) and torch.equal(clone.dg(s), act.dg(s))
+    model = SNN((6, 5), [2], get_activation(name, **params), "random", rank=3,
+                evaluation="factored", dtype=torch.float64)
+    for clone in (pickle.loads(pickle.dumps(model)), copy.deepcopy(model)):
+        assert torch.equal(clone(), model())

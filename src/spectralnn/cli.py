@@ -477,11 +477,23 @@ def complete(
     mask: str | None = typer.Option(None, "--mask", help="Image or .npy of the input's shape: "
                                     "nonzero = observed."),
     triplets: str | None = typer.Option(None, "--triplets", metavar="ROW,COL,VALUE",
-                                        help="INPUT is a table with a header row; these are "
-                                        "its row-id, column-id and value columns."),
+                                        help="INPUT is a table of triplets; these are its "
+                                        "row-id, column-id and value columns, by header name "
+                                        "or by 0-based position (0,1,2: a file without a "
+                                        "header such as u.data or ratings.dat)."),
     predict: str | None = typer.Option(None, "--predict", metavar="QUERY.csv",
                                        help="With --triplets: a table with the ROW and COL "
-                                       "columns; writes predictions.csv."),
+                                       "columns; writes predictions.csv (comma-separated)."),
+    sep: str | None = typer.Option(None, "--sep", help="With --triplets: the delimiter of "
+                                   "INPUT and QUERY (default: tab for .tsv, else detected on "
+                                   "the first line: '::', tab, ',')."),
+    recommend: int | None = typer.Option(None, "--recommend", metavar="N",
+                                         help="With --triplets: write recommendations.csv, "
+                                         "the N unrated columns with the highest prediction "
+                                         "for every row id."),
+    unknown: str = typer.Option("error", "--unknown", help="With --triplets --predict: a "
+                                "query id absent from INPUT is an error, or with 'bias' gets "
+                                "the global mean plus the biases that exist (model snn)."),
     test_fraction: float | None = typer.Option(None, "--test-fraction", help="Hold out this "
                                                "fraction of the observed entries, in (0, 1), "
                                                "and report their error."),
@@ -503,15 +515,17 @@ def complete(
     OUT receives completed.<ext> in the input's format (images: completed.png, in colour for
     a colour input — never a lossy JPEG; .csv/.tsv: header and labels kept, filled cells with
     the column's decimals; triplet tables: every (row, column) pair), summary.json (status,
-    validation and test errors, seconds, shape, settings) and, with --predict,
-    predictions.csv. Observed entries are kept exactly. See docs/completion.md.
+    validation and test errors, seconds, shape, settings), with --predict predictions.csv and
+    with --recommend recommendations.csv. Observed entries are kept exactly. See
+    docs/completion.md.
     """
     from .completion.files import complete_file
 
     summary = complete_file(input, out, mask=mask, triplets=triplets, predict=predict,
                             test_fraction=test_fraction, seed=seed, model=model,
                             max_steps=max_steps, max_seconds=max_seconds, progress=not quiet,
-                            overwrite=overwrite, header=header, index_col=index_col)
+                            overwrite=overwrite, header=header, index_col=index_col,
+                            sep=sep, recommend=recommend, unknown=unknown)
     for note in summary.get("notes", []):
         typer.echo(f"note: {note}", err=True)
     if summary.get("warning"):

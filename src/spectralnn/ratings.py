@@ -1,137 +1,87 @@
-"""Ratings completion with an SNN: ``(row, col, value)`` triplets in, predictions out.
+"""Ratings completion with an SNN: ``(user, item, rating)`` triplets in, predictions and
+recommendations out.
 
-Model (per rating of row ``u`` and column ``i``):
+Model (per rating of user ``u`` and item ``i``):
 
-    ŷ_ui = clip(μ + b_u + c_i + X_ui, lo, hi),      X = SNN output (d1×d2, factored evaluation)
+    ŷ_ui = clip(μ + b_u + c_i + X_ui, lo, hi),      X = SNN output (d1×d2, never formed)
 
-``μ`` is the global mean, ``b``, ``c`` regularised row and column biases fitted first
-(alternating ridge steps, ``b_u = Σ_i (y_ui − μ − c_i)/(λ_row + n_u)`` and likewise for ``c``),
-and the SNN is trained with Adam on ``½·mean (μ + b_u + c_i + X_ui − y_ui)²`` over the ratings
-it is given, through entries gathered from its factors (:mod:`spectralnn.factored`): a step
-costs ``O(n·R + (d1 + d2)·R²)``, the d1×d2 matrix is never formed.
+``μ`` is the global mean, ``b``, ``c`` regularised user and item biases, ``X`` the output of an
+SNN evaluated through its factors (:mod:`spectralnn.factored`). Two solvers:
 
-Hyper-parameters (rank, widths, init scale, learning rate) are chosen on a validation part
-of the *training* ratings only: each candidate of ``search`` trains on the rest with early
-stopping on the validation RMSE; the best candidate is then trained again on all training
-ratings for the number of steps at which it was best (``refit=True``), else kept as it is.
+- ``"sgd"`` (default): the SNN with ``L0 = replicas`` inputs, one layer, the identity activation
+  and equal mixing weights, ``X = (1/L0) Σ_k U_k V_kᵀ``. Each input and its biases are trained by
+  stochastic gradient on ``½(y − μ − b_u − c_i − (U_k V_kᵀ)_ui)²`` with weight decay ``reg``
+  and a learning rate ``lr·lr_decay^epoch`` (:mod:`spectralnn._ratings_kernels`; one thread per
+  input), and the network averages them — the mean of independently trained factorisations,
+  which is lower in error than any one of them. With ``implicit=True`` (default) the user side
+  of each input carries implicit feedback as in SVD++: row ``u`` of ``U_k`` is
+  ``p_u + |N(u)|^{-1/2} Σ_{j∈N(u)} y_j`` over the items ``N(u)`` user ``u`` rated in training
+  (which ones, not how), trained user by user. Cost per epoch ``O(n·rank)`` per input.
+- ``"adam"``: a non-linear SNN (``widths``, ``activation``, ``init``) on the residuals of
+  closed-form ridge biases (``b_u = Σ_i (y_ui − μ − c_i)/(reg_row + n_u)``, alternating with
+  ``c``), trained by full-batch Adam on ``½·mean (μ + b_u + c_i + X_ui − y_ui)²``, a step costing
+  ``O(n·R + (d1 + d2)·R²)``.
 
-Typical use (scikit-learn style; indices already integer, 0-based)::
+Settings given as lists are searched on a validation part of the *training* ratings (each
+candidate trains on the rest with early stopping on the validation RMSE); the best is then
+trained again on all of them for the number of steps at which it was best (``refit=True``).
 
-    from spectralnn.ratings import RatingsCompleter, movielens_100k
-    rows, cols, values = movielens_100k()
-    est = RatingsCompleter(seed=0).fit(rows, cols, values)
-    est.predict(rows[:5], cols[:5])            # -> np.ndarray of 5 ratings in [1, 5]
+Ids are raw (integers or strings, e.g. MovieLens's 1-based user ids or movie titles); an id
+that was not in the training data gets the stated ``unknown`` policy, never a number from a row
+that does not exist. Typical use::
+
+    from spectralnn.ratings import RatingsCompleter
+    est = RatingsCompleter(seed=0).fit(df, user="user", item="movie", rating="stars")
+    est.predict(["u7"], ["Heat (1995)"])          # -> array([4.1…])
+    items, scores = est.recommend("u7", n=10)     # the 10 best unseen movies
+    est.save("model.npz"); RatingsCompleter.load("model.npz")
 """
 
 from __future__ import annotations
 
-import importlib.util
+import io
 import itertools
+import json
 import math
+import os
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from scipy import sparse
 
-from ._optional import missing
-from .errors import ConfigError, DataError, ShapeError
+from . import _ratings_kernels as _rk
+from ._io import atomic_write, jsonable
+from ._ratings_ids import IdIndex, as_ids
+from .errors import ConfigError, DataError, ShapeError, unknown_name
+from .movielens import movielens_100k, movielens_100k_path
 from .nn import SNN
 
 __all__ = [
+    "SOLVERS",
+    "UNKNOWN_POLICIES",
     "RatingsCompleter",
     "fit_biases",
     "movielens_100k",
     "movielens_100k_path",
 ]
 
-_SEARCH_KEYS = ("rank", "widths", "init_scale", "lr")
+#: Accepted ``solver`` values.
+SOLVERS = ("sgd", "adam")
+#: Accepted ``unknown`` values: biases only, an error, or NaN for a pair with an unknown id.
+UNKNOWN_POLICIES = ("bias", "error", "nan")
 
-
-# ----------------------------------------------------------------------------- data
-
-
-def movielens_100k_path() -> Path:
-    """Path of ``movielens100k.csv`` inside the installed ``neighbors`` wheel (not imported).
-
-    Raises:
-        MissingDependencyError: when ``neighbors`` is not installed (the ``data`` extra).
-        DataError: when it is installed but holds no ``data/movielens100k.csv``.
-    """
-    spec = importlib.util.find_spec("neighbors")
-    if spec is None:
-        raise missing("data", "neighbors", feature="reading MovieLens-100k")
-    locations = list(spec.submodule_search_locations or []) if spec is not None else []
-    for loc in locations:
-        path = Path(loc) / "data" / "movielens100k.csv"
-        if path.is_file():
-            return path
-    raise DataError("the installed 'neighbors' package holds no data/movielens100k.csv; "
-                    "expected the wheel's copy of MovieLens-100k")
-
-
-def movielens_100k() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The 100 000 MovieLens-100k ratings as ``(rows, cols, values)``.
-
-    Rows are users, columns items, both mapped to 0-based indices in increasing order of their
-    ids (943 users × 1682 items); values are ratings 1–5 (float64). Read from the ``neighbors``
-    wheel's copy (columns User, Item, Rating, Timestamp), never copied anywhere.
-    """
-    path = movielens_100k_path()
-    try:
-        data = np.loadtxt(path, delimiter=",", skiprows=1, usecols=(0, 1, 2))
-    except (OSError, ValueError) as exc:
-        raise DataError(f"cannot read {path.name}: {str(exc).splitlines()[0]}") from None
-    if data.ndim != 2 or data.shape[1] != 3:
-        raise DataError(f"{path.name} has shape {data.shape}; expected (n, 3) after parsing")
-    _, rows = np.unique(data[:, 0].astype(np.int64), return_inverse=True)
-    _, cols = np.unique(data[:, 1].astype(np.int64), return_inverse=True)
-    return rows.astype(np.int64), cols.astype(np.int64), data[:, 2].astype(np.float64)
-
-
-# ----------------------------------------------------------------------------- checks
-
-
-def _check_triplets(rows: object, cols: object, values: object | None,
-                    shape: Sequence[int] | None) -> tuple[np.ndarray, ...]:
-    r = np.asarray(rows)
-    c = np.asarray(cols)
-    for name, a in (("rows", r), ("cols", c)):
-        if a.ndim != 1:
-            raise ShapeError(f"{name} has shape {a.shape}; expected (n,)")
-        if a.size and not np.issubdtype(a.dtype, np.integer):
-            if not (np.issubdtype(a.dtype, np.floating) and np.all(np.isfinite(a))
-                    and np.all(a == np.round(a))):
-                raise DataError(f"{name} must hold integer indices, got dtype {a.dtype}")
-        if a.size and a.min() < 0:
-            raise DataError(f"{name} contains {int(a.min())}; expected indices ≥ 0")
-    if r.shape != c.shape:
-        raise ShapeError(f"rows has {r.size} entries and cols {c.size}; expected the same number")
-    r, c = r.astype(np.int64), c.astype(np.int64)
-    out = [r, c]
-    if values is not None:
-        v = np.asarray(values, dtype=np.float64)
-        if v.shape != r.shape:
-            raise ShapeError(f"values has shape {v.shape}; expected ({r.size},) like rows")
-        if not np.all(np.isfinite(v)):
-            raise DataError(f"values contains {int((~np.isfinite(v)).sum())} NaN/Inf; "
-                            "expected finite ratings")
-        out.append(v)
-    if shape is not None:
-        ok = (isinstance(shape, Sequence) and len(shape) == 2
-              and all(isinstance(d, (int, np.integer)) and not isinstance(d, bool) and d > 0
-                      for d in shape))
-        if not ok:
-            raise ShapeError(f"shape must be a pair of positive integers (d1, d2), got {shape!r}")
-        if r.size and (r.max() >= shape[0] or c.max() >= shape[1]):
-            bad = ("rows", int(r.max()), shape[0]) if r.max() >= shape[0] else (
-                "cols", int(c.max()), shape[1])
-            raise DataError(f"{bad[0]} contains {bad[1]}; expected indices < {bad[2]} "
-                            f"for shape {tuple(shape)}")
-    return tuple(out)
+_SEARCH_KEYS = ("rank", "widths", "init_scale", "lr", "reg")
+#: Solver defaults for the settings left at ``None`` (chosen on MovieLens, docs/ratings.md).
+_DEFAULTS: dict[str, dict[str, Any]] = {
+    "sgd": {"rank": 32, "init_scale": 0.1, "lr": 0.025, "max_steps": 20},
+    "adam": {"rank": 4, "init_scale": 1e-2, "lr": 0.2, "max_steps": 800},
+}
+_FORMAT = "spectralnn.RatingsCompleter/1"
 
 
 # ----------------------------------------------------------------------------- biases
@@ -159,6 +109,63 @@ def fit_biases(rows: np.ndarray, cols: np.ndarray, values: np.ndarray, shape: tu
     return mu, b, c
 
 
+# ----------------------------------------------------------------------------- inputs
+
+
+def _is_frame(x: object) -> bool:
+    return hasattr(x, "columns") and hasattr(x, "__getitem__") and not isinstance(x, np.ndarray)
+
+
+def _frame_columns(df: Any, names: Sequence[str | None], count: int) -> list[Any]:
+    """The columns ``names`` of ``df`` (``None``: the column at that position)."""
+    cols = list(df.columns)
+    if len(cols) < count:
+        raise ShapeError(f"the table has {len(cols)} column(s); expected at least {count}")
+    out = []
+    for pos, name in enumerate(names[:count]):
+        if name is None:
+            out.append(np.asarray(df[cols[pos]]))
+        elif name not in cols:
+            raise ConfigError(f"column {name!r} is not in the table; its columns are: "
+                              f"{', '.join(repr(c) for c in cols)}")
+        else:
+            out.append(np.asarray(df[name]))
+    return out
+
+
+def _indices(a: object, name: str, size: int) -> np.ndarray:
+    """Integer indices in ``[0, size)`` (the arrays API with an explicit ``shape``)."""
+    ids = as_ids(a, name)
+    if ids.size and ids.dtype.kind != "i":
+        raise DataError(f"{name} must hold integer indices with shape=, got strings")
+    if ids.size and ids.min() < 0:
+        raise DataError(f"{name} contains {int(ids.min())}; expected indices ≥ 0")
+    if ids.size and ids.max() >= size:
+        raise DataError(f"{name} contains {int(ids.max())}; expected indices < {size} "
+                        "for the fitted shape")
+    return ids
+
+
+def _values(values: object, n: int) -> np.ndarray:
+    v = np.asarray(values, dtype=np.float64)
+    if v.shape != (n,):
+        raise ShapeError(f"values has shape {v.shape}; expected ({n},) like rows")
+    if not np.all(np.isfinite(v)):
+        raise DataError(f"values contains {int((~np.isfinite(v)).sum())} NaN/Inf; "
+                        "expected finite ratings")
+    return v
+
+
+def _check_shape(shape: object) -> tuple[int, int]:
+    ok = (isinstance(shape, Sequence) and len(shape) == 2
+          and all(isinstance(d, (int, np.integer)) and not isinstance(d, bool) and d > 0
+                  for d in shape))
+    if not ok:
+        raise ShapeError(f"shape must be a pair of positive integers (d1, d2), got {shape!r}")
+    assert isinstance(shape, Sequence)
+    return int(shape[0]), int(shape[1])
+
+
 # ----------------------------------------------------------------------------- estimator
 
 
@@ -169,64 +176,94 @@ class _Trial:
     best_step: int
     seconds: float
     model: SNN
+    biases: tuple[float, np.ndarray, np.ndarray]
 
 
 class RatingsCompleter:
-    """SNN ratings completion in the scikit-learn style (``fit`` / ``predict``).
+    """SNN ratings completion in the style of recommender libraries (``fit`` / ``predict`` /
+    ``recommend`` / ``save``), scikit-learn conventions for settings.
 
     Args:
-        rank, widths, init_scale, lr: the SNN's factor rank, widths, init scale and Adam
-            learning rate. Each may be one value or a list of candidates (for ``widths``, a
-            list of lists); every combination is tried on the validation part. Defaults
-            (rank 4, widths (2,), init scale 1e-2, rate 0.2) had the lowest validation RMSE
-            among the settings tried on ML-100k (docs/ratings.md).
-        activation, init: spectral activation and initialisation of the SNN.
-        max_steps: Adam steps at most per candidate.
+        solver: ``"sgd"`` (default; the averaged linear SNN, module doc) or ``"adam"``.
+        rank: factor rank of each SNN input (default 32 for sgd, 4 for adam).
+        widths: the adam SNN's widths (default (2,)); sgd uses ``[replicas]``.
+        init_scale: std of the random initial factors (default 0.1 sgd, 1e-2 adam).
+        lr: learning rate (sgd: first epoch's, default 0.025; adam: 0.2).
+        reg: sgd weight decay on factors, implicit factors and biases (default 0.06).
+        lr_decay: sgd learning rate factor per epoch (default 0.88).
+        replicas: sgd: number of SNN inputs trained independently and averaged (default 2).
+        implicit: sgd: add implicit feedback to each input's user factors, as SVD++ does:
+            ``u_k = p_u + |N(u)|^{-1/2} Σ_{j∈N(u)} y_j`` over the items ``N(u)`` the user
+            rated in training (default True).
+        threads: sgd: threads training inputs at once (default: min(replicas, CPU count)).
+            ``rank``, ``init_scale``, ``lr``, ``reg`` and (adam) ``widths`` may be lists of
+            candidates; every combination is tried on the validation part.
+        activation, init: the adam SNN's spectral activation and initialisation.
+        max_steps: sgd epochs (default 20) or adam steps (default 800) at most.
         patience: stop a candidate after this many evaluations without a better validation
-            RMSE; evaluations every ``eval_every`` steps.
-        validation: fraction of the training ratings held out to choose settings and steps.
+            RMSE; evaluations every epoch (sgd) or every ``eval_every`` steps (adam).
+        validation: fraction of the training ratings held out to choose settings and steps;
+            ``None``: none (fixed schedule, all ratings); ``"auto"`` (default): ``None`` for sgd
+            with a single candidate (its schedule is fixed), else 0.1.
         refit: after the search, train the chosen settings on all training ratings for the
             chosen number of steps (else keep the model trained on the rest).
         rating_range: ``(lo, hi)`` predictions are clipped to (default: the min and max of the
             training values); ``None`` entries mean no clipping on that side.
-        reg_row, reg_col: ridge weights of the biases.
-        dtype: of the model (float32 is about twice as fast; float64 for checks).
-        seed: seeds the validation split and every initialisation.
+        reg_row, reg_col: ridge weights of the adam solver's closed-form biases.
+        unknown: a user or item not seen in training: ``"bias"`` (default: the prediction uses
+            the global mean and the biases that exist, e.g. ``μ + c_i`` for a new user),
+            ``"error"`` (:class:`~spectralnn.errors.DataError` naming the id) or ``"nan"``.
+        dtype: of the model (float32 default, float64 for checks).
+        seed: seeds the validation split and every initialisation and visiting order.
         progress: show a tqdm bar per candidate.
 
     Attributes (after ``fit``):
-        shape_: ``(d1, d2)``; global_mean_, row_bias_ (d1,), col_bias_ (d2,);
-        rating_range_: ``(lo, hi)``; model_: the trained :class:`~spectralnn.nn.SNN`;
-        best_settings_: the chosen settings; best_steps_: the chosen number of steps;
-        validation_rmse_: its validation RMSE; search_results_: one dict per candidate
-        (settings, ``validation_rmse``, ``best_step``, ``seconds``); fit_seconds_.
+        shape_: ``(d1, d2)``; user_ids_ (d1,), item_ids_ (d2,): the raw ids, sorted (index
+        ``u`` of every array below is the user ``user_ids_[u]``); global_mean_; row_bias_
+        (d1,), col_bias_ (d2,); user_factors_ (d1, K), item_factors_ (d2, K) with
+        ``X = user_factors_ @ item_factors_ᵀ``; rating_range_; model_: the trained
+        :class:`~spectralnn.nn.SNN`; best_settings_, best_steps_, validation_rmse_ (``None``
+        without a validation part); search_results_; fit_seconds_.
     """
 
     def __init__(
         self,
         *,
-        rank: int | Sequence[int] = 4,
+        solver: str = "sgd",
+        rank: int | Sequence[int] | None = None,
         widths: Sequence[int] | Sequence[Sequence[int]] = (2,),
-        init_scale: float | Sequence[float] = 1e-2,
-        lr: float | Sequence[float] = 0.2,
+        init_scale: float | Sequence[float] | None = None,
+        lr: float | Sequence[float] | None = None,
+        reg: float | Sequence[float] = 0.06,
+        lr_decay: float = 0.88,
+        replicas: int = 2,
+        implicit: bool = True,
+        threads: int | None = None,
         activation: str = "tanh",
         init: str = "random",
-        max_steps: int = 800,
+        max_steps: int | None = None,
         patience: int = 4,
         eval_every: int = 10,
-        validation: float = 0.1,
+        validation: float | str | None = "auto",
         refit: bool = True,
         rating_range: tuple[float | None, float | None] | None = None,
         reg_row: float = 15.0,
         reg_col: float = 10.0,
+        unknown: str = "bias",
         dtype: torch.dtype = torch.float32,
         seed: int = 0,
         progress: bool = False,
     ) -> None:
+        self.solver = solver
         self.rank = rank
         self.widths = widths
         self.init_scale = init_scale
         self.lr = lr
+        self.reg = reg
+        self.lr_decay = lr_decay
+        self.replicas = replicas
+        self.implicit = implicit
+        self.threads = threads
         self.activation = activation
         self.init = init
         self.max_steps = max_steps
@@ -237,48 +274,72 @@ class RatingsCompleter:
         self.rating_range = rating_range
         self.reg_row = reg_row
         self.reg_col = reg_col
+        self.unknown = unknown
         self.dtype = dtype
         self.seed = seed
         self.progress = progress
 
     # ---------------------------------------------------------------- settings
+    def _setting(self, name: str) -> Any:
+        val = getattr(self, name)
+        return _DEFAULTS[self.solver][name] if val is None else val
+
     def _candidates(self) -> list[dict[str, Any]]:
         def options(name: str) -> list[Any]:
-            val = getattr(self, name)
+            val = self._setting(name) if name in _DEFAULTS["sgd"] else getattr(self, name)
             if name == "widths":
+                if self.solver == "sgd":
+                    return [(self.replicas,)]
                 if isinstance(val, (str, bytes)) or not isinstance(val, Sequence) or not val:
                     raise ConfigError(f"widths must be a list of positive integers (or a list "
                                       f"of such lists), got {val!r}")
-                if all(
-                        isinstance(w, Sequence) and not isinstance(w, str) for w in val):
+                if all(isinstance(w, Sequence) and not isinstance(w, str) for w in val):
                     return [tuple(w) for w in val]
-                return [tuple(val) if isinstance(val, Sequence) else val]
+                return [tuple(val)]
+            if name == "reg" and self.solver == "adam":
+                return [None]
             if isinstance(val, (list, tuple)):
                 if not val:
                     raise ConfigError(f"{name} must be a value or a non-empty list, got []")
                 return list(val)
             return [val]
 
-        grid = [options(k) for k in _SEARCH_KEYS]
         out = []
-        for combo in itertools.product(*grid):
+        for combo in itertools.product(*[options(k) for k in _SEARCH_KEYS]):
             s = dict(zip(_SEARCH_KEYS, combo))
-            s.update(activation=self.activation, init=self.init)
-            for key in ("init_scale", "lr"):
+            s.update(activation="identity" if self.solver == "sgd" else self.activation,
+                     init=self.init)
+            r = s["rank"]
+            if isinstance(r, bool) or not isinstance(r, (int, np.integer)) or r < 1:
+                raise ConfigError(f"rank must be a positive integer, got {r!r}")
+            for key in ("init_scale", "lr") + (("reg",) if self.solver == "sgd" else ()):
                 x = s[key]
                 if isinstance(x, bool) or not isinstance(x, (int, float)) or not (
-                        math.isfinite(x) and x > 0):
+                        math.isfinite(x) and (x > 0 or (key == "reg" and x == 0))):
                     raise ConfigError(f"{key} must be a positive number, got {x!r}")
             out.append(s)
         return out
 
     def _check_settings(self) -> None:
-        for name in ("max_steps", "patience", "eval_every"):
+        if self.solver not in SOLVERS:
+            raise unknown_name("solver", self.solver, SOLVERS)
+        if self.unknown not in UNKNOWN_POLICIES:
+            raise unknown_name("unknown", self.unknown, UNKNOWN_POLICIES)
+        for name in ("patience", "eval_every", "replicas"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ConfigError(f"{name} must be a positive integer, got {v!r}")
-        if not (isinstance(self.validation, (int, float)) and 0 < self.validation < 1):
-            raise ConfigError(f"validation must be a fraction in (0, 1), got {self.validation!r}")
+        for name in ("max_steps", "threads"):
+            v = getattr(self, name)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+                raise ConfigError(f"{name} must be a positive integer or None, got {v!r}")
+        val = self.validation
+        if not (val is None or val == "auto" or (
+                isinstance(val, (int, float)) and not isinstance(val, bool) and 0 < val < 1)):
+            raise ConfigError(f"validation must be a fraction in (0, 1), 'auto' or None, "
+                              f"got {val!r}")
+        if not (isinstance(self.lr_decay, (int, float)) and 0 < self.lr_decay <= 1):
+            raise ConfigError(f"lr_decay must be in (0, 1], got {self.lr_decay!r}")
         if self.dtype not in (torch.float32, torch.float64):
             raise ConfigError(f"dtype must be torch.float32 or torch.float64, got {self.dtype!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
@@ -290,27 +351,31 @@ class RatingsCompleter:
             raise ConfigError(f"rating_range must be a pair (lo, hi) of numbers or None, "
                               f"got {rr!r}")
 
-    # ---------------------------------------------------------------- training
+    def _validation_fraction(self, n_candidates: int) -> float | None:
+        if self.validation == "auto":
+            return None if self.solver == "sgd" and n_candidates == 1 else 0.1
+        return None if self.validation is None else float(self.validation)
+
+    # ---------------------------------------------------------------- adam
     def _model(self, s: dict[str, Any], shape: tuple[int, int]) -> SNN:
         return SNN(shape, list(s["widths"]), s["activation"], s["init"], rank=int(s["rank"]),
                    init_scale=float(s["init_scale"]), evaluation="factored", seed=self.seed,
                    dtype=self.dtype)
 
-    def _train(self, s: dict[str, Any], shape: tuple[int, int], fit: tuple[torch.Tensor, ...],
-               val: tuple[torch.Tensor, ...] | None, steps: int) -> _Trial:
-        """Adam on the residuals of ``fit``; early stopping on ``val`` when given."""
-        rows, cols, target = fit
+    def _train_adam(self, s: dict[str, Any], shape: tuple[int, int], fit: tuple[np.ndarray, ...],
+                    val: tuple[np.ndarray, ...] | None, steps: int) -> _Trial:
+        """Adam on the residuals of closed-form biases; early stopping on ``val`` if given."""
+        r, c, v = fit
+        mu, b, cc = fit_biases(r, c, v, shape, reg_row=self.reg_row, reg_col=self.reg_col)
+        as_t = lambda a: torch.as_tensor(a, dtype=self.dtype)  # noqa: E731
+        rows, cols = torch.as_tensor(r), torch.as_tensor(c)
+        target = as_t(v - mu - b[r] - cc[c])
         model = self._model(s, shape)
         opt = torch.optim.Adam(model.parameters(), lr=float(s["lr"]))
         best: tuple[float, int, dict[str, Any] | None] = (math.inf, 0, None)
         bad = 0
         t0 = time.perf_counter()
-        bar = None
-        if self.progress:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=steps, desc=f"rank {s['rank']} widths {list(s['widths'])}",
-                       leave=False)
+        bar = self._bar(steps, s)
         try:
             for step in range(1, steps + 1):
                 opt.zero_grad(set_to_none=True)
@@ -323,11 +388,13 @@ class RatingsCompleter:
                 if bar is not None:
                     bar.update(1)
                 if val is not None and (step % self.eval_every == 0 or step == steps):
+                    vr, vc, vv = val
                     with torch.no_grad():
-                        rmse = self._rmse(model, val)
+                        x = model.entries(torch.as_tensor(vr), torch.as_tensor(vc))
+                    rmse = self._rmse(x.double().numpy() + mu + b[vr] + cc[vc], vv)
                     if rmse < best[0] - 1e-5:
-                        best = (rmse, step, {k: v.detach().clone()
-                                             for k, v in model.state_dict().items()})
+                        best = (rmse, step, {k: t.detach().clone()
+                                             for k, t in model.state_dict().items()})
                         bad = 0
                     else:
                         bad += 1
@@ -338,102 +405,440 @@ class RatingsCompleter:
                 bar.close()
         if val is not None and best[2] is not None:
             model.load_state_dict(best[2])
-        trial = _Trial(s, best[0], best[1] if val is not None else steps,
-                       time.perf_counter() - t0, model)
-        return trial
+        return _Trial(s, best[0], best[1] if val is not None else steps,
+                      time.perf_counter() - t0, model, (mu, b, cc))
 
-    def _rmse(self, model: SNN, val: tuple[torch.Tensor, ...]) -> float:
-        rows, cols, _target, base, y = val
-        pred = model.entries(rows, cols) + base
-        if self._lo_t is not None or self._hi_t is not None:
-            pred = pred.clamp(self._lo_t, self._hi_t)
-        return float((pred - y).square().mean().sqrt())
+    # ---------------------------------------------------------------- sgd
+    def _train_sgd(self, s: dict[str, Any], shape: tuple[int, int], fit: tuple[np.ndarray, ...],
+                   val: tuple[np.ndarray, ...] | None, epochs: int) -> _Trial:
+        """``replicas`` factorisations by SGD (one thread each), averaged into the SNN."""
+        r, c, v = fit
+        d1, d2 = shape
+        k, R = int(s["rank"]), self.replicas
+        np_dtype = np.float32 if self.dtype == torch.float32 else np.float64
+        vals = v.astype(np_dtype)
+        mu = float(v.mean())
+        gens = [np.random.default_rng([self.seed, rep]) for rep in range(R)]
+        scale = float(s["init_scale"])
+        P = [scale * g.standard_normal((d1, k), dtype=np_dtype) for g in gens]
+        Q = [scale * g.standard_normal((d2, k), dtype=np_dtype) for g in gens]
+        B = [np.zeros(d1, np_dtype) for _ in range(R)]
+        C = [np.zeros(d2, np_dtype) for _ in range(R)]
+        threads = min(R, self.threads or os.cpu_count() or 1)
+        reg = float(s["reg"])
+        if self.implicit:
+            # the ratings as a CSR by user, in a seeded random order within each user
+            by_user = np.random.default_rng([self.seed, R]).permutation(r.size)
+            by_user = by_user[np.argsort(r[by_user], kind="stable")]
+            csr_items, csr_vals = c[by_user], vals[by_user]
+            del by_user
+            indptr = np.concatenate([[0], np.cumsum(np.bincount(r, minlength=d1))])
+            Y = [np.zeros((d2, k), np_dtype) for _ in range(R)]
+            counts = np.diff(indptr)
+            norm = sparse.csr_matrix(
+                (np.repeat((1.0 / np.sqrt(np.maximum(counts, 1))).astype(np_dtype), counts),
+                 csr_items.astype(np.int32), indptr), shape=(d1, d2))
+
+        def user_factors(rep: int) -> np.ndarray:
+            if not self.implicit:
+                return P[rep]
+            return (P[rep] + norm @ Y[rep]).astype(np_dtype)
+
+        best: tuple[float, int, Any] = (math.inf, 0, None)
+        bad = 0
+        t0 = time.perf_counter()
+        bar = self._bar(epochs, s)
+        done = 0
+        try:
+            with ThreadPoolExecutor(max_workers=threads) as pool:
+                for epoch in range(epochs):
+                    rate = float(s["lr"]) * self.lr_decay ** epoch
+                    if self.implicit:
+                        orders = [g.permutation(d1) for g in gens]
+                    else:
+                        orders = [g.permutation(r.size) for g in gens]
+
+                    def run(rep: int, rate: float = rate, orders: list = orders) -> float:
+                        if self.implicit:
+                            return _rk.sgd_epoch_implicit(
+                                indptr, csr_items, csr_vals, orders[rep], mu, B[rep], C[rep],
+                                P[rep], Q[rep], Y[rep], lr=rate, lr_b=rate, reg=reg, reg_b=reg)
+                        return _rk.sgd_epoch(r, c, vals, orders[rep], mu, B[rep], C[rep], P[rep],
+                                             Q[rep], lr=rate, lr_b=rate, reg=reg, reg_b=reg)
+
+                    sse = list(pool.map(run, range(R)))
+                    done = epoch + 1
+                    if bar is not None:
+                        bar.update(1)
+                    if not all(math.isfinite(e) for e in sse):
+                        break
+                    if val is not None:
+                        vr, vc, vv = val
+                        pred = np.mean([_rk.predict_mf(vr, vc, mu, B[i], C[i], user_factors(i),
+                                                       Q[i]) for i in range(R)], axis=0)
+                        rmse = self._rmse(pred, vv)
+                        if rmse < best[0] - 1e-5:
+                            best = (rmse, done, [[user_factors(i) for i in range(R)],
+                                                 [a.copy() for a in Q], [a.copy() for a in B],
+                                                 [a.copy() for a in C]])
+                            bad = 0
+                        else:
+                            bad += 1
+                            if bad >= self.patience:
+                                break
+        finally:
+            if bar is not None:
+                bar.close()
+        if val is not None and best[2] is not None:
+            U, Q, B, C = best[2]
+        else:
+            U = [user_factors(i) for i in range(R)]
+        model = SNN(shape, [R], "identity", "random", rank=k, evaluation="factored",
+                    seed=self.seed, dtype=self.dtype)
+        with torch.no_grad():
+            model.U.copy_(torch.from_numpy(np.stack(U)))
+            model.V.copy_(torch.from_numpy(np.stack(Q)))
+            model.alphas[0].fill_(1.0 / R)
+        biases = (mu, np.stack(B).astype(np.float64).mean(0),
+                  np.stack(C).astype(np.float64).mean(0))
+        return _Trial(s, best[0], best[1] if val is not None else done,
+                      time.perf_counter() - t0, model, biases)
+
+    def _bar(self, total: int, s: dict[str, Any]) -> Any:
+        if not self.progress:
+            return None
+        from tqdm.auto import tqdm
+
+        return tqdm(total=total, desc=f"{self.solver} rank {s['rank']}", leave=False)
+
+    def _rmse(self, pred: np.ndarray, y: np.ndarray) -> float:
+        lo, hi = self.rating_range_
+        if lo is not None or hi is not None:
+            pred = np.clip(pred, lo, hi)
+        return float(np.sqrt(np.mean((pred - y) ** 2)))
 
     # ---------------------------------------------------------------- public
-    def fit(self, rows: Sequence[int] | np.ndarray, cols: Sequence[int] | np.ndarray,
-            values: Sequence[float] | np.ndarray, shape: Sequence[int] | None = None,
-            ) -> RatingsCompleter:
-        """Fit on ratings ``values[i]`` at ``(rows[i], cols[i])``.
+    def fit(self, rows: Any, cols: Any = None, values: Any = None,
+            shape: Sequence[int] | None = None, *, user: str | None = None,
+            item: str | None = None, rating: str | None = None) -> RatingsCompleter:
+        """Fit on ratings, given as three arrays or as a table.
 
         Args:
-            rows, cols: (n,) non-negative integer indices (0-based).
+            rows, cols: (n,) user and item ids: integers or strings, any values (raw ids);
+                with ``shape``, 0-based indices inside it instead.
             values: (n,) finite ratings.
-            shape: ``(d1, d2)``; default ``(max(rows) + 1, max(cols) + 1)``.
+            shape: ``(d1, d2)``: ``rows``/``cols`` are indices and every index of the shape is
+                a known user/item (an index outside it is an error).
+            user, item, rating: with a DataFrame (or any table with ``columns``) as ``rows``:
+                the names of its id and rating columns (default: its first three columns).
 
         Returns:
             ``self``.
         """
         self._check_settings()
-        r, c, v = _check_triplets(rows, cols, values, shape)
+        if cols is None and values is None and _is_frame(rows):
+            rows, cols, values = _frame_columns(rows, (user, item, rating), 3)
+            self.columns_: tuple[str | None, str | None] = (user, item)
+        elif cols is None or values is None:
+            raise ConfigError("fit takes (rows, cols, values) arrays or a DataFrame with "
+                              "user=, item=, rating= column names")
+        else:
+            self.columns_ = (None, None)
+        if shape is not None:
+            shp = _check_shape(shape)
+            r, c = _indices(rows, "rows", shp[0]), _indices(cols, "cols", shp[1])
+            if r.shape != c.shape:
+                raise ShapeError(f"rows has {r.size} entries and cols {c.size}; expected the "
+                                 "same number")
+            users, items = IdIndex(np.arange(shp[0])), IdIndex(np.arange(shp[1]))
+        else:
+            ru, ci = as_ids(rows, "rows"), as_ids(cols, "cols")
+            if ru.shape != ci.shape:
+                raise ShapeError(f"rows has {ru.size} entries and cols {ci.size}; expected the "
+                                 "same number")
+            users, r = IdIndex.from_values(ru)
+            items, c = IdIndex.from_values(ci)
+            shp = (len(users), len(items))
+        v = _values(values, r.size)
         if r.size < 10:
             raise DataError(f"got {r.size} ratings; expected at least 10 to fit and validate")
-        shp = (int(r.max()) + 1, int(c.max()) + 1) if shape is None else (int(shape[0]),
-                                                                           int(shape[1]))
         candidates = self._candidates()
         lo, hi = (float(v.min()), float(v.max())) if self.rating_range is None else (
             self.rating_range)
         self.rating_range_ = (lo, hi)
-        self._lo_t = None if lo is None else torch.tensor(float(lo), dtype=self.dtype)
-        self._hi_t = None if hi is None else torch.tensor(float(hi), dtype=self.dtype)
         t0 = time.perf_counter()
-
-        rng = np.random.default_rng(self.seed)
-        perm = rng.permutation(r.size)
-        n_val = max(1, round(self.validation * r.size))
-        val_idx, fit_idx = perm[:n_val], perm[n_val:]
-
-        def tensors(idx: np.ndarray, biases) -> tuple[torch.Tensor, ...]:
-            mu, b, cc = biases
-            base = mu + b[r[idx]] + cc[c[idx]]
-            as_t = lambda a: torch.as_tensor(a, dtype=self.dtype)  # noqa: E731
-            ri, ci = torch.as_tensor(r[idx]), torch.as_tensor(c[idx])
-            return ri, ci, as_t(v[idx] - base), as_t(base), as_t(v[idx])
-
-        biases = fit_biases(r[fit_idx], c[fit_idx], v[fit_idx], shp, reg_row=self.reg_row,
-                            reg_col=self.reg_col)
-        fit_t = tensors(fit_idx, biases)[:3]
-        val_t = tensors(val_idx, biases)
-        trials = [self._train(s, shp, fit_t, val_t, self.max_steps) for s in candidates]
-        best = min(trials, key=lambda t: t.best_rmse)
-        self.search_results_ = [{**t.settings, "widths": list(t.settings["widths"]),
-                                 "validation_rmse": t.best_rmse, "best_step": t.best_step,
-                                 "seconds": t.seconds} for t in trials]
-        self.best_settings_ = {**best.settings, "widths": list(best.settings["widths"])}
-        self.best_steps_ = max(best.best_step, 1)
-        self.validation_rmse_ = best.best_rmse
-        if self.refit:
-            all_idx = np.arange(r.size)
-            biases = fit_biases(r, c, v, shp, reg_row=self.reg_row, reg_col=self.reg_col)
-            model = self._train(best.settings, shp, tensors(all_idx, biases)[:3], None,
-                                self.best_steps_).model
+        train = self._train_sgd if self.solver == "sgd" else self._train_adam
+        steps = int(self._setting("max_steps"))
+        frac = self._validation_fraction(len(candidates))
+        if frac is None:
+            trials = [train(s, shp, (r, c, v), None, steps) for s in candidates[:1]]
+            best = trials[0]
+            best_rmse: float | None = None
         else:
-            model = best.model
-        self.global_mean_, self.row_bias_, self.col_bias_ = biases
-        self.model_ = model
+            perm = np.random.default_rng(self.seed).permutation(r.size)
+            n_val = max(1, round(frac * r.size))
+            vi, fi = perm[:n_val], perm[n_val:]
+            trials = [train(s, shp, (r[fi], c[fi], v[fi]), (r[vi], c[vi], v[vi]), steps)
+                      for s in candidates]
+            best = min(trials, key=lambda t: t.best_rmse)
+            best_rmse = best.best_rmse
+            if self.refit:
+                best = train(best.settings, shp, (r, c, v), None, max(best.best_step, 1))
+        self.search_results_ = [{**t.settings, "widths": list(t.settings["widths"]),
+                                 "validation_rmse": None if frac is None else t.best_rmse,
+                                 "best_step": t.best_step, "seconds": t.seconds}
+                                for t in trials]
+        chosen = min(trials, key=lambda t: t.best_rmse) if frac is not None else trials[0]
+        self.best_settings_ = {**chosen.settings, "widths": list(chosen.settings["widths"])}
+        self.best_steps_ = max(chosen.best_step, 1)
+        self.validation_rmse_ = best_rmse
+        self.global_mean_, self.row_bias_, self.col_bias_ = best.biases
+        self.model_ = best.model
+        self._set_factors()
+        self.user_ids_, self.item_ids_ = users.ids, items.ids
+        self._users, self._items = users, items
+        self._indexed = shape is not None
         self.shape_ = shp
+        self._set_seen(r, c)
         self.fit_seconds_ = time.perf_counter() - t0
         return self
 
-    def predict(self, rows: Sequence[int] | np.ndarray, cols: Sequence[int] | np.ndarray,
-                ) -> np.ndarray:
-        """Predicted ratings at ``(rows[i], cols[i])``: (n,) float64 array, clipped to
-        ``rating_range_``. Indices must lie inside ``shape_``."""
+    def _set_factors(self) -> None:
+        model = self.model_
+        if self.solver == "sgd":
+            # one layer, identity activation, mixing weights 1/L0: X = (1/L0) Σ_k U_k V_kᵀ
+            # exactly, so the factors are the inputs side by side (no basis to compute)
+            L0 = model.widths[0]
+            U = model.U.detach().cpu().numpy()
+            V = model.V.detach().cpu().numpy()
+            self.user_factors_ = np.concatenate(list(U), axis=1) / np.float32(L0)
+            self.item_factors_ = np.concatenate(list(V), axis=1)
+            return
+        with torch.no_grad():
+            low = model.low_rank().detach()
+        self.user_factors_ = low.left.cpu().numpy().copy()
+        self.item_factors_ = low.right.cpu().numpy().copy()
+
+    def _set_seen(self, r: np.ndarray, c: np.ndarray) -> None:
+        order = np.lexsort((c, r))
+        self._seen_indptr = np.concatenate(
+            [[0], np.cumsum(np.bincount(r, minlength=self.shape_[0]))]).astype(np.int64)
+        items = c[order]
+        del order
+        self._seen_items = items.astype(np.int32)
+
+    def _fitted(self) -> None:
         if not hasattr(self, "model_"):
             raise ConfigError("this RatingsCompleter is not fitted yet; call fit() first")
-        r, c = _check_triplets(rows, cols, None, self.shape_)
-        if r.size == 0:
+
+    def _lookup(self, rows: Any, cols: Any, user: str | None, item: str | None,
+                ) -> tuple[np.ndarray, np.ndarray]:
+        """Positions of the queried users and items (``-1``: unknown, after the policy)."""
+        if cols is None and _is_frame(rows):
+            names = [user if user is not None else self.columns_[0],
+                     item if item is not None else self.columns_[1]]
+            present = list(rows.columns)
+            names = [n if n in present else None for n in names]
+            rows, cols = _frame_columns(rows, names, 2)
+        elif cols is None:
+            raise ConfigError("predict takes (rows, cols) arrays or a DataFrame with user= "
+                              "and item= column names")
+        if self._indexed:
+            u, i = _indices(rows, "rows", self.shape_[0]), _indices(cols, "cols", self.shape_[1])
+            if u.shape != i.shape:
+                raise ShapeError(f"rows has {u.size} entries and cols {i.size}; expected the "
+                                 "same number")
+            return u, i
+        ru, ci = as_ids(rows, "rows"), as_ids(cols, "cols")
+        if ru.shape != ci.shape:
+            raise ShapeError(f"rows has {ru.size} entries and cols {ci.size}; expected the "
+                             "same number")
+        u, i = self._users.index_of(ru), self._items.index_of(ci)
+        if self.unknown == "error":
+            for pos, ids, name in ((u, ru, "user"), (i, ci, "item")):
+                bad = np.flatnonzero(pos < 0)
+                if bad.size:
+                    first = ids[bad[0]].item()
+                    raise DataError(f"{name} id {first!r} was not in the training data "
+                                    f"({bad.size} unknown); expected a known id, or "
+                                    "unknown='bias'")
+        return u, i
+
+    def predict(self, rows: Any, cols: Any = None, *, user: str | None = None,
+                item: str | None = None, clip: bool = True) -> np.ndarray:
+        """Predicted ratings of users ``rows[i]`` for items ``cols[i]`` (raw ids, or a
+        DataFrame with ``user``/``item`` columns): (n,) float64, clipped to ``rating_range_``
+        unless ``clip=False``. Unknown ids follow ``unknown`` (class doc)."""
+        self._fitted()
+        u, i = self._lookup(rows, cols, user, item)
+        if u.size == 0:
             return np.zeros(0)
-        with torch.no_grad():
-            x = self.model_.entries(torch.as_tensor(r), torch.as_tensor(c))
-        pred = x.double().numpy() + self.global_mean_ + self.row_bias_[r] + self.col_bias_[c]
+        ku, ki = np.maximum(u, 0), np.maximum(i, 0)
+        known = (u >= 0) & (i >= 0)
+        x = _rk.predict_mf(ku, ki, 0.0, np.zeros(self.shape_[0]), np.zeros(self.shape_[1]),
+                           self.user_factors_, self.item_factors_).astype(np.float64)
+        pred = (self.global_mean_ + np.where(u >= 0, self.row_bias_[ku], 0.0)
+                + np.where(i >= 0, self.col_bias_[ki], 0.0) + np.where(known, x, 0.0))
+        if self.unknown == "nan":
+            pred = np.where(known, pred, np.nan)
         lo, hi = self.rating_range_
-        return pred if lo is None and hi is None else np.clip(pred, lo, hi)
+        return pred if not clip or (lo is None and hi is None) else np.clip(pred, lo, hi)
+
+    def recommend(self, users: Any, n: int = 10, *, exclude_seen: bool = True,
+                  ) -> tuple[np.ndarray, np.ndarray]:
+        """The ``n`` items with the highest predicted rating for a user or for many.
+
+        Args:
+            users: one raw user id, or a sequence of them.
+            n: items per user (at most the number of items; with ``exclude_seen``, at most
+                the number of items the most active of these users has not rated).
+            exclude_seen: leave out the items each user rated in training.
+
+        Returns:
+            ``(items, scores)``: raw item ids and predicted ratings (clipped), best first;
+            shapes (n,) for one user, (m, n) for m users. A user not in the training data gets
+            the items with the highest ``μ + c_i`` under ``unknown="bias"``, else an error.
+        """
+        self._fitted()
+        from .validate import positive_int
+
+        n = positive_int(n, "n")
+        single = np.ndim(users) == 0
+        ids = as_ids(np.atleast_1d(np.asarray(users, dtype=object if single else None)),
+                     "users")
+        u = self._users.index_of(ids)
+        bad = np.flatnonzero(u < 0)
+        if bad.size and self.unknown != "bias":
+            first = ids[bad[0]].item()
+            raise DataError(f"user id {first!r} was not in the training data; expected a "
+                            "known id, or unknown='bias' (recommends by item bias)")
+        d2 = self.shape_[1]
+        seen = np.diff(self._seen_indptr)
+        n_eff = min(n, d2)
+        if exclude_seen and u.size:
+            most = int(seen[u[u >= 0]].max()) if (u >= 0).any() else 0
+            n_eff = min(n_eff, d2 - most)
+        if n_eff < 1:
+            busiest = ids[int(np.argmax(seen[np.maximum(u, 0)]))].item()
+            raise DataError(f"user {busiest!r} has rated every item; nothing is left to "
+                            "recommend")
+        items = np.empty((u.size, n_eff), dtype=self.item_ids_.dtype)
+        scores = np.empty((u.size, n_eff))
+        chunk = max(1, 2**22 // max(d2, 1))
+        for a in range(0, u.size, chunk):
+            uu = u[a:a + chunk]
+            known = uu >= 0
+            S = np.empty((uu.size, d2))
+            S[:] = self.global_mean_ + self.col_bias_
+            if known.any():
+                S[known] += (self.row_bias_[uu[known], None]
+                             + self.user_factors_[uu[known]].astype(np.float64)
+                             @ self.item_factors_.T.astype(np.float64))
+            if exclude_seen:
+                for row, x in enumerate(uu):
+                    if x >= 0:
+                        S[row, self._seen_items[self._seen_indptr[x]:self._seen_indptr[x + 1]]] \
+                            = -np.inf
+            top = np.argpartition(-S, n_eff - 1, axis=1)[:, :n_eff]
+            part = np.take_along_axis(S, top, 1)
+            order = np.lexsort((top, -part), axis=1)
+            top = np.take_along_axis(top, order, 1)
+            items[a:a + chunk] = self.item_ids_[top]
+            scores[a:a + chunk] = np.take_along_axis(S, top, 1)
+        lo, hi = self.rating_range_
+        if lo is not None or hi is not None:
+            scores = np.clip(scores, lo, hi)
+        return (items[0], scores[0]) if single else (items, scores)
+
+    # ---------------------------------------------------------------- persistence
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the fitted model to ``path`` as one ``.npz`` of plain arrays plus a JSON
+        record (settings, ids, learned scalars); :meth:`load` reads it without pickle."""
+        self._fitted()
+        params = self.get_params()
+        params["dtype"] = "float32" if self.dtype == torch.float32 else "float64"
+        ids: dict[str, list[str] | None] = {}
+        arrays: dict[str, Any] = {}
+        for name, index in (("user", self._users), ("item", self._items)):
+            if index.is_int:
+                arrays[f"{name}_ids"] = index.ids
+                ids[name] = None
+            else:
+                ids[name] = index.ids.tolist()
+        meta = {
+            "format": _FORMAT, "indexed": self._indexed, "params": params, "ids": ids,
+            "shape": list(self.shape_),
+            "columns": list(self.columns_), "global_mean": self.global_mean_,
+            "rating_range": list(self.rating_range_), "best_settings": self.best_settings_,
+            "best_steps": self.best_steps_, "validation_rmse": self.validation_rmse_,
+            "search_results": self.search_results_, "fit_seconds": self.fit_seconds_,
+            "model": {"widths": list(self.model_.widths), "activation": self.model_.activation
+                      .spec[0] if self.model_.activation.spec else self.model_.activation.name,
+                      "rank": self.model_.rank},
+        }
+        arrays.update(row_bias=self.row_bias_, col_bias=self.col_bias_,
+                      user_factors=self.user_factors_, item_factors=self.item_factors_,
+                      seen_indptr=self._seen_indptr, seen_items=self._seen_items)
+        for key, t in self.model_.state_dict().items():
+            arrays[f"model.{key}"] = t.detach().cpu().numpy()
+        arrays["meta"] = np.frombuffer(json.dumps(jsonable(meta)).encode("utf-8"), dtype=np.uint8)
+        buf = io.BytesIO()
+        np.savez(buf, **arrays)
+        atomic_write(path, buf.getvalue())
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> RatingsCompleter:
+        """A model written by :meth:`save` (arrays and JSON only; no code is executed)."""
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                arrays = {k: z[k] for k in z.files}
+            meta = json.loads(arrays.pop("meta").tobytes().decode("utf-8"))
+        except (OSError, ValueError, KeyError) as exc:
+            raise DataError(f"cannot read a saved RatingsCompleter from {str(path)!r}: "
+                            f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+                            ) from None
+        if meta.get("format") != _FORMAT:
+            raise DataError(f"{str(path)!r} has format {meta.get('format')!r}; expected "
+                            f"{_FORMAT!r}")
+        params = dict(meta["params"])
+        params["dtype"] = torch.float32 if params["dtype"] == "float32" else torch.float64
+        for key in ("rating_range", "widths"):
+            if isinstance(params.get(key), list):
+                params[key] = tuple(params[key])
+        est = cls(**params)
+        shape = (int(meta["shape"][0]), int(meta["shape"][1]))
+        for name in ("user", "item"):
+            listed = meta["ids"][name]
+            ids = arrays.pop(f"{name}_ids") if listed is None else np.array(listed, dtype=str)
+            setattr(est, f"_{name}s", IdIndex(ids))
+            setattr(est, f"{name}_ids_", ids)
+        est.shape_ = shape
+        est._indexed = bool(meta["indexed"])
+        est.columns_ = (meta["columns"][0], meta["columns"][1])
+        est.global_mean_ = float(meta["global_mean"])
+        est.rating_range_ = (meta["rating_range"][0], meta["rating_range"][1])
+        est.best_settings_ = meta["best_settings"]
+        est.best_steps_ = int(meta["best_steps"])
+        est.validation_rmse_ = meta["validation_rmse"]
+        est.search_results_ = meta["search_results"]
+        est.fit_seconds_ = float(meta["fit_seconds"])
+        est.row_bias_, est.col_bias_ = arrays["row_bias"], arrays["col_bias"]
+        est.user_factors_, est.item_factors_ = arrays["user_factors"], arrays["item_factors"]
+        est._seen_indptr, est._seen_items = arrays["seen_indptr"], arrays["seen_items"]
+        m = meta["model"]
+        model = SNN(shape, m["widths"], m["activation"], "random", rank=int(m["rank"]),
+                    evaluation="factored", dtype=params["dtype"])
+        model.load_state_dict({k[len("model."):]: torch.from_numpy(a)
+                               for k, a in arrays.items() if k.startswith("model.")})
+        est.model_ = model
+        return est
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         """The constructor settings (scikit-learn convention)."""
-        keys = ("rank", "widths", "init_scale", "lr", "activation", "init",
-                "max_steps", "patience", "eval_every", "validation", "refit", "rating_range",
-                "reg_row", "reg_col", "dtype", "seed", "progress")
+        keys = ("solver", "rank", "widths", "init_scale", "lr", "reg", "lr_decay", "replicas",
+                "implicit", "threads", "activation", "init", "max_steps", "patience", "eval_every",
+                "validation", "refit", "rating_range", "reg_row", "reg_col", "unknown", "dtype",
+                "seed", "progress")
         return {k: getattr(self, k) for k in keys}
 
     def set_params(self, **params: Any) -> RatingsCompleter:

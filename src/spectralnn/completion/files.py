@@ -8,7 +8,8 @@ Outputs in ``out``: ``completed.<ext>`` in the input's format (images: ``complet
 colour for a colour input, plus ``completed.<ext>`` for the other lossless formats, BMP and
 TIFF; never a lossy JPEG/WebP/GIF, which would change the observed pixels; triplet tables:
 every (row, column) pair when the matrix has at most :data:`MAX_TABLE_CELLS` cells),
-``summary.json``, and with a query ``predictions.csv``.
+``summary.json``, with a query ``predictions.csv`` and with ``recommend``
+``recommendations.csv`` (both comma-separated whatever the input's delimiter).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from spectralnn.completion.tables import encode_completed, parse_index_col
 from spectralnn.completion.triplets import (
     Query,
     Triplets,
+    check_sep,
     parse_columns,
     read_query,
     read_triplets,
@@ -62,16 +64,23 @@ def complete_file(input: str | os.PathLike[str], out: str | os.PathLike[str], *,
                   test_fraction: float | None = None, seed: int = 0, model: str | None = None,
                   max_steps: int | None = None, max_seconds: float | None = None,
                   progress: bool = False, overwrite: bool = False,
-                  header: bool | None = None, index_col: int | str | bool | None = None
-                  ) -> dict[str, Any]:
+                  header: bool | None = None, index_col: int | str | bool | None = None,
+                  sep: str | None = None, recommend: int | None = None,
+                  unknown: str = "error") -> dict[str, Any]:
     """Complete the file ``input`` into the directory ``out``; returns the summary (also
     written as ``out/summary.json``, with ``outputs`` listing the files written).
 
     ``model``: a name of :data:`spectralnn.recovery.METHODS`; ``None``: ``snn-patches`` for
     an image, ``snn`` otherwise. ``out`` must not exist or be empty, unless ``overwrite``
     (the files of an earlier completion there are then replaced, anything else is left
-    alone). ``header`` and ``index_col`` apply to ``.csv`` / ``.tsv`` matrices (None: detected; see
-    :mod:`spectralnn.completion.tables`); the summary's ``notes`` say what was detected."""
+    alone). ``header`` and ``index_col`` apply to ``.csv`` / ``.tsv`` matrices (None:
+    detected; see :mod:`spectralnn.completion.tables`); the summary's ``notes`` say what was
+    detected.
+
+    Triplet tables only: ``sep`` is their delimiter (default detected), ``recommend`` the
+    number of best unrated columns written per row to ``recommendations.csv``, ``unknown``
+    what a query id absent from the table gets: ``"error"`` or ``"bias"`` (the global mean
+    plus the biases that exist; model ``snn`` only)."""
     check_out_dir(out, overwrite=overwrite)
     index_col = parse_index_col(index_col)
     test_fraction = check_test_fraction(test_fraction)
@@ -79,6 +88,10 @@ def complete_file(input: str | os.PathLike[str], out: str | os.PathLike[str], *,
     if triplets is None:
         if predict is not None:
             raise ConfigError("--predict needs --triplets (queries name row and column ids)")
+        if sep is not None or recommend is not None or unknown != "error":
+            flag = "--sep" if sep is not None else (
+                "--recommend" if recommend is not None else "--unknown")
+            raise ConfigError(f"{flag} applies to --triplets tables")
         files, summary = _complete_matrix(
             input, mask=mask, test_fraction=test_fraction, seed=seed, model=model,
             max_steps=max_steps, max_seconds=max_seconds, progress=progress, header=header,
@@ -88,11 +101,19 @@ def complete_file(input: str | os.PathLike[str], out: str | os.PathLike[str], *,
             raise ConfigError("--mask applies to matrices and images, not to --triplets tables")
         if header is not None or index_col is not None:
             raise ConfigError("--header / --index-col apply to matrices, not to --triplets "
-                              "tables (they always have a header row)")
+                              "tables (their header is detected from the value column)")
+        model = model or "snn"
+        if recommend is not None and (isinstance(recommend, bool) or not isinstance(
+                recommend, int) or recommend < 1):
+            raise ConfigError(f"--recommend must be a positive integer, got {recommend!r}")
+        if unknown not in ("error", "bias"):
+            raise ConfigError(f"--unknown must be 'error' or 'bias', got {unknown!r}")
+        if unknown == "bias" and model != "snn":
+            raise ConfigError(f"--unknown bias needs --model snn (its biases), got {model!r}")
         files, summary = _complete_table(
             input, parse_columns(triplets), predict=predict, test_fraction=test_fraction,
-            seed=seed, model=model or "snn", max_steps=max_steps, max_seconds=max_seconds,
-            progress=progress)
+            seed=seed, model=model, max_steps=max_steps, max_seconds=max_seconds,
+            progress=progress, sep=check_sep(sep), recommend=recommend, unknown=unknown)
     summary["input"] = str(input)
     summary["outputs"] = [*files, "summary.json"]
     files["summary.json"] = encode_json(summary)
@@ -148,10 +169,12 @@ def _complete_photo(data, *, test_fraction: float | None, seed: int, model: str,
 def _complete_table(input: str | os.PathLike[str], columns: tuple[str, str, str], *,
                     predict: str | os.PathLike[str] | None, test_fraction: float | None,
                     seed: int, model: str, max_steps: int | None, max_seconds: float | None,
-                    progress: bool) -> tuple[dict[str, bytes], dict[str, Any]]:
+                    progress: bool, sep: str | None, recommend: int | None, unknown: str,
+                    ) -> tuple[dict[str, bytes], dict[str, Any]]:
     start = time.perf_counter()
-    table = read_triplets(input, columns)
-    query = None if predict is None else read_query(predict, table)
+    table = read_triplets(input, columns, sep)
+    query = None if predict is None else read_query(predict, table, sep,
+                                                    unknown_ok=unknown == "bias")
     train, test = split_observed(table.values.size, test_fraction, seed)
     fitted = fit_table(table.shape, table.rows[train], table.cols[train],
                        table.values[train], model=model, seed=seed, max_steps=max_steps,
@@ -180,6 +203,12 @@ def _complete_table(input: str | os.PathLike[str], columns: tuple[str, str, str]
     if query is not None:
         files["predictions.csv"] = _predictions(query, fitted.predictor)
         summary["predictions"] = len(query.body)
+        summary["predictions_with_unknown_ids"] = int(((query.rows < 0)
+                                                       | (query.cols < 0)).sum())
+    if recommend is not None:
+        files["recommendations.csv"] = _recommendations(table, fitted.predictor, recommend,
+                                                        train)
+        summary["recommendations"] = recommend
     summary["seconds"] = time.perf_counter() - start
     summary["fit"] = fitted.summary
     return files, summary
@@ -194,11 +223,50 @@ def _full_table(table: Triplets, predictor: Any) -> bytes:
     values[table.rows * d2 + table.cols] = table.values
     r_labels, c_labels = table.row_ids.labels, table.col_ids.labels
     body = ((r_labels[r], c_labels[c], repr(float(v))) for r, c, v in zip(rows, cols, values))
-    return encode_table(table.columns, body, table.delimiter)
+    return encode_table(table.columns, body, "\t" if table.delimiter == "\t" else ",")
 
 
 def _predictions(query: Query, predictor: Any) -> bytes:
-    pred = np.asarray(predictor.predict(query.rows, query.cols), dtype=np.float64)
+    """The query with a prediction column; a pair with an id absent from the table (index
+    ``-1``, ``--unknown bias``) gets the global mean plus the biases that exist."""
+    known = (query.rows >= 0) & (query.cols >= 0)
+    pred = np.empty(query.rows.size)
+    pred[known] = predictor.predict(query.rows[known], query.cols[known])
+    if not known.all():
+        r, c = query.rows[~known], query.cols[~known]
+        base = (predictor.global_mean_ + np.where(r >= 0, predictor.row_bias_[r], 0.0)
+                + np.where(c >= 0, predictor.col_bias_[c], 0.0))
+        lo, hi = predictor.rating_range_
+        pred[~known] = base if lo is None and hi is None else np.clip(base, lo, hi)
     body = ([*row, repr(float(v))] for row, v in zip(query.body, pred))
-    return encode_table([*query.header, "prediction"], body, query.delimiter)
+    return encode_table([*query.header, "prediction"], body, ",")
+
+
+def _recommendations(table: Triplets, predictor: Any, n: int, train: np.ndarray) -> bytes:
+    """Per row id, the ``n`` columns with the highest prediction among those without a
+    training value (fewer where fewer are left): ``ROW,rank,COL,prediction``."""
+    d1, d2 = table.shape
+    order = np.argsort(table.rows[train], kind="stable")
+    seen_rows, seen_cols = table.rows[train][order], table.cols[train][order]
+    bounds = np.searchsorted(seen_rows, np.arange(d1 + 1))
+    names = ("row", "column") if table.columns[0].isdigit() else table.columns[:2]
+    lines: list[list[str]] = []
+    chunk = max(1, 2**21 // d2)
+    all_cols = np.arange(d2)
+    for a in range(0, d1, chunk):
+        rows = np.arange(a, min(d1, a + chunk))
+        S = np.asarray(predictor.predict(np.repeat(rows, d2), np.tile(all_cols, rows.size)),
+                       dtype=np.float64).reshape(rows.size, d2)
+        for k, r in enumerate(rows):
+            seen = seen_cols[bounds[r]:bounds[r + 1]]
+            S[k, seen] = -np.inf
+            m = min(n, d2 - seen.size)
+            if m < 1:
+                continue
+            top = np.argpartition(-S[k], m - 1)[:m]
+            top = top[np.lexsort((top, -S[k, top]))]
+            r_label = table.row_ids.labels[r]
+            lines.extend([r_label, str(rank), table.col_ids.labels[c], repr(float(S[k, c]))]
+                         for rank, c in enumerate(top, start=1))
+    return encode_table([names[0], "rank", names[1], "prediction"], lines, ",")
 

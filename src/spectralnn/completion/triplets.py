@@ -1,16 +1,20 @@
 """Tables of ``(row, column, value)`` triplets (e.g. ratings) and the maps from their labels to
 matrix indices.
 
-Conventions: a header row naming the columns; ``,`` as delimiter (tab for ``.tsv``); ids are
-labels compared as text after stripping spaces (``"7"`` and ``"07"`` are different ids; numbers
-and strings both work); values are finite numbers. A ``(row, column)`` pair given twice with
-the same value is kept once; twice with different values is an error. Matrix indices follow
-the order in which ids first appear in the table.
+Conventions: columns named by a header row, or given by 0-based position (``0,1,2``) for files
+without one (MovieLens's ``u.data``, ``ratings.dat``; a first line whose value cell is not a
+number is then taken as a header and skipped). The delimiter is ``sep`` when given, else tab
+for ``.tsv``, else detected on the first line: ``::`` (``ratings.dat``), then tab, then ``,``.
+Ids are labels compared as text after stripping spaces (``"7"`` and ``"07"`` are different
+ids; numbers and strings both work); values are finite numbers. A ``(row, column)`` pair given
+twice with the same value is kept once; twice with different values is an error. Matrix indices
+follow the order in which ids first appear in the table.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import math
 import os
 from dataclasses import dataclass
@@ -20,16 +24,32 @@ import numpy as np
 
 from spectralnn.errors import ConfigError, DataError
 
-__all__ = ["IdMap", "Query", "Triplets", "parse_columns", "read_query", "read_triplets"]
+__all__ = ["IdMap", "Query", "Triplets", "check_sep", "parse_columns", "read_query",
+           "read_triplets"]
 
 
 def parse_columns(spec: str) -> tuple[str, str, str]:
-    """``"ROW,COL,VALUE"`` → the three column names (stripped, non-empty, distinct)."""
+    """``"ROW,COL,VALUE"`` → the three column names or 0-based positions (stripped, non-empty,
+    distinct; all three digits means positions in a file without a header)."""
     names = tuple(n.strip() for n in str(spec).split(","))
     if len(names) != 3 or not all(names) or len(set(names)) != 3:
         raise ConfigError(f"--triplets {spec!r}: expected three distinct column names "
-                          "ROW,COL,VALUE, e.g. user,item,rating")
+                          "ROW,COL,VALUE, e.g. user,item,rating, or positions, e.g. 0,1,2")
     return names[0], names[1], names[2]
+
+
+def _by_position(columns: tuple[str, ...]) -> bool:
+    return all(c.isdigit() for c in columns)
+
+
+def check_sep(sep: str | None) -> str | None:
+    """``--sep``: a non-empty delimiter (``\\t`` written out is a tab), or ``None``."""
+    if sep is None:
+        return None
+    sep = "\t" if sep in ("\\t", "tab") else sep
+    if not sep or "\n" in sep or '"' in sep:
+        raise ConfigError(f"--sep {sep!r}: expected a delimiter such as ',', '\\t' or '::'")
+    return sep
 
 
 class IdMap:
@@ -46,14 +66,20 @@ class IdMap:
     def __len__(self) -> int:
         return len(self.labels)
 
-    def lookup(self, labels: list[str], what: str, source: str, lines: list[int]) -> np.ndarray:
-        """Indices of ``labels``; an unseen label is a :class:`DataError` naming its line."""
+    def lookup(self, labels: list[str], what: str, source: str, lines: list[int], *,
+               unknown_ok: bool = False) -> np.ndarray:
+        """Indices of ``labels``; an unseen label is a :class:`DataError` naming its line, or
+        ``-1`` with ``unknown_ok``."""
         out = np.empty(len(labels), dtype=np.int64)
         for k, label in enumerate(labels):
             i = self.index.get(label)
             if i is None:
-                raise DataError(f"{what} id {label!r} at line {lines[k]} of {source} never "
-                                "appears in the training table; expected a known id")
+                if unknown_ok:
+                    i = -1
+                else:
+                    raise DataError(f"{what} id {label!r} at line {lines[k]} of {source} never "
+                                    "appears in the training table; expected a known id (or "
+                                    "--unknown bias)")
             out[k] = i
         return out
 
@@ -64,8 +90,9 @@ class Triplets:
 
     Attributes:
         rows, cols: ``(n,)`` int64 matrix indices; values: ``(n,)`` float64 (duplicates
-        collapsed). row_ids, col_ids: the label maps. columns: the three column names.
-        delimiter: of the file. duplicates: identical repeated triplets that were dropped.
+        collapsed). row_ids, col_ids: the label maps. columns: the three column names or
+        positions. delimiter: of the file. duplicates: identical repeated triplets that were
+        dropped. header: whether the file had a header row.
     """
 
     rows: np.ndarray
@@ -76,39 +103,87 @@ class Triplets:
     columns: tuple[str, str, str]
     delimiter: str
     duplicates: int
+    header: bool = True
 
     @property
     def shape(self) -> tuple[int, int]:
         return (len(self.row_ids), len(self.col_ids))
 
 
-def _delimiter(path: Path) -> str:
-    return "\t" if path.suffix.lower() == ".tsv" else ","
+def _delimiter(path: Path, first_line: str, sep: str | None) -> str:
+    if sep is not None:
+        return sep
+    if path.suffix.lower() == ".tsv":
+        return "\t"
+    if "::" in first_line:
+        return "::"
+    return "\t" if "\t" in first_line else ","
 
 
-def _read_table(path: Path, what: str) -> tuple[list[str], list[list[str]], str]:
+def _read_table(path: Path, what: str, sep: str | None = None, *, positions: int = 0,
+                probe: int | None = None) -> tuple[list[str], list[list[str]], str, int]:
+    """Header, body, delimiter and the line number of the body's first row of a delimited
+    file. With ``positions`` (the largest column position asked for, plus one), the file may
+    have no header: its columns are named ``"0", "1", …``, a first row is a header only when
+    its cell at ``probe`` (default ``positions − 1``) is not a number, and cells are split
+    on the delimiter as they are (no quoting, as in MovieLens's files)."""
     if not path.is_file():
         raise DataError(f"{what} {str(path)!r} does not exist or is not a file")
     if path.stat().st_size == 0:
         raise DataError(f"{what} {str(path)!r} is empty; expected a header row and data")
-    delim = _delimiter(path)
     try:
-        with path.open(newline="", encoding="utf-8-sig") as f:
-            rows = [r for r in csv.reader(f, delimiter=delim)]
+        raw = path.read_bytes()
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            if not positions:
+                raise
+            text = raw.decode("latin-1")  # GroupLens's files (titles) are Latin-1
+        delim = _delimiter(path, text.split("\n", 1)[0], sep)
+        if len(delim) > 1 or positions:
+            rows = [line.split(delim) for line in text.splitlines()]
+        else:
+            rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=delim))
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise DataError(f"cannot read {what} {str(path)!r}: {reason}") from None
     while rows and all(not c.strip() for c in rows[-1]):
         rows.pop()
-    if len(rows) < 2:
-        raise DataError(f"{what} {str(path)!r} has no data rows; expected a header row and at "
-                        "least one row")
-    header = [c.strip() for c in rows[0]]
-    for i, row in enumerate(rows[1:], start=2):
+    if positions:
+        if not rows:
+            raise DataError(f"{what} {str(path)!r} has no data rows")
+        first = rows[0]
+        cell = positions - 1 if probe is None else probe
+        has_header = len(first) > cell and not _is_number(first[cell])
+        width = len(first)
+        header = [str(k) for k in range(width)]
+        body = rows[1:] if has_header else rows
+        start = 2 if has_header else 1
+        if width < positions:
+            raise ConfigError(f"column {positions - 1} is not in {str(path)!r}: its first line "
+                              f"has {width} column(s) separated by {delim!r}; expected more "
+                              "(or pass --sep)")
+    else:
+        if len(rows) < 2:
+            raise DataError(f"{what} {str(path)!r} has no data rows; expected a header row "
+                            "and at least one row")
+        header = [c.strip() for c in rows[0]]
+        body, start = rows[1:], 2
+    if not body:
+        raise DataError(f"{what} {str(path)!r} has no data rows; expected at least one row")
+    for i, row in enumerate(body, start=start):
         if len(row) != len(header):
             raise DataError(f"{what} {str(path)!r} is ragged: line {i} has {len(row)} cell(s), "
-                            f"the header has {len(header)}")
-    return header, rows[1:], delim
+                            f"the {'header' if start == 2 else 'first line'} has {len(header)}")
+    return header, body, delim, start
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _positions(header: list[str], names: tuple[str, ...], source: str) -> list[int]:
@@ -121,15 +196,20 @@ def _positions(header: list[str], names: tuple[str, ...], source: str) -> list[i
     return out
 
 
-def read_triplets(path: str | os.PathLike[str], columns: tuple[str, str, str]) -> Triplets:
-    """Read a table with a header row; ``columns``: the names of its row-id, column-id and
-    value columns (other columns are ignored)."""
+def read_triplets(path: str | os.PathLike[str], columns: tuple[str, str, str],
+                  sep: str | None = None) -> Triplets:
+    """Read a triplet table; ``columns``: the names (header row) or 0-based positions (no
+    header needed) of its row-id, column-id and value columns (others are ignored); ``sep``:
+    the delimiter (default detected, module doc)."""
     p = Path(path)
     source = repr(str(p))
-    header, body, delim = _read_table(p, "table")
+    positional = _by_position(columns)
+    need = max(int(c) for c in columns) + 1 if positional else 0
+    header, body, delim, first = _read_table(p, "table", sep, positions=need,
+                                             probe=int(columns[2]) if positional else None)
     ri, ci, vi = _positions(header, columns, source)
     seen: dict[tuple[str, str], tuple[float, int]] = {}
-    for line, row in enumerate(body, start=2):
+    for line, row in enumerate(body, start=first):
         r, c, text = row[ri].strip(), row[ci].strip(), row[vi].strip()
         if not r or not c:
             raise DataError(f"empty id at line {line} of {source}; expected a row and a "
@@ -158,7 +238,7 @@ def read_triplets(path: str | os.PathLike[str], columns: tuple[str, str, str]) -
         cols=np.fromiter((col_ids.index[k[1]] for k in keys), np.int64, len(keys)),
         values=np.fromiter((seen[k][0] for k in keys), np.float64, len(keys)),
         row_ids=row_ids, col_ids=col_ids, columns=columns, delimiter=delim,
-        duplicates=len(body) - len(keys))
+        duplicates=len(body) - len(keys), header=not positional or first == 2)
 
 
 @dataclass(frozen=True)
@@ -172,17 +252,31 @@ class Query:
     delimiter: str
 
 
-def read_query(path: str | os.PathLike[str], table: Triplets) -> Query:
-    """Read a query table (header row with the table's row and column names; other columns,
-    e.g. the true value, are kept and ignored); every id must appear in ``table``."""
+def read_query(path: str | os.PathLike[str], table: Triplets, sep: str | None = None, *,
+               unknown_ok: bool = False) -> Query:
+    """Read a query table with the table's row and column columns (by name, or by position
+    when the table's were given by position; other columns, e.g. the true value, are kept and
+    ignored); every id must appear in ``table``. A positional query has a header row when the
+    cell of the table's value column on its first line is not a number (when it has no such
+    column: when the table had one). With ``unknown_ok`` an id not in ``table`` gets index
+    ``-1`` instead of an error."""
     p = Path(path)
     source = repr(str(p))
-    header, body, delim = _read_table(p, "query")
-    ri, ci = _positions(header, table.columns[:2], source)
-    if "prediction" in header:
-        raise DataError(f"{source} already has a 'prediction' column; expected a table "
-                        "without one")
-    lines = list(range(2, len(body) + 2))
-    rows = table.row_ids.lookup([r[ri].strip() for r in body], "row", source, lines)
-    cols = table.col_ids.lookup([r[ci].strip() for r in body], "column", source, lines)
+    if _by_position(table.columns):
+        ri, ci, vi = (int(c) for c in table.columns)
+        header, body, delim, first = _read_table(p, "query", sep, positions=max(ri, ci) + 1,
+                                                 probe=vi)
+        if len(header) <= vi and table.header and first == 1:
+            body, first = body[1:], 2  # no value column to tell: as the table was
+    else:
+        header, body, delim, first = _read_table(p, "query", sep)
+        ri, ci = _positions(header, table.columns[:2], source)
+        if "prediction" in header:
+            raise DataError(f"{source} already has a 'prediction' column; expected a table "
+                            "without one")
+    lines = list(range(first, len(body) + first))
+    rows = table.row_ids.lookup([r[ri].strip() for r in body], "row", source, lines,
+                                unknown_ok=unknown_ok)
+    cols = table.col_ids.lookup([r[ci].strip() for r in body], "column", source, lines,
+                                unknown_ok=unknown_ok)
     return Query(header=header, body=body, rows=rows, cols=cols, delimiter=delim)

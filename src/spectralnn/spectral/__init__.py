@@ -29,7 +29,8 @@ odd extension ``g``, its derivative and a cancellation-free divided difference w
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any, SupportsIndex
 
 import torch
 
@@ -186,6 +187,16 @@ class Activation:
                                                                                repr=False)
     #: Optional ``(a, b)`` with ``f(s) = a·tanh(b·s)``: enables ``method="matmul"``.
     tanh_form: tuple[float, float] | None = field(default=None, repr=False)
+    #: ``(registry name, params)`` when built by :func:`get_activation` from a name: pickling
+    #: and ``copy.deepcopy`` then rebuild it from the registry instead of copying its functions
+    #: (some are closures, which pickle cannot store).
+    spec: tuple[str, tuple[tuple[str, float], ...]] | None = field(default=None, repr=False,
+                                                                    compare=False)
+
+    def __reduce_ex__(self, protocol: SupportsIndex) -> Any:
+        if self.spec is not None:
+            return (_from_registry, self.spec)
+        return super().__reduce_ex__(protocol)
 
     def gram_sym(self, lam: torch.Tensor, M: torch.Tensor) -> torch.Tensor:
         """``D ∘ (M + Mᵀ)`` with ``D`` from :meth:`gram_kernel`; lam (..., n), M (..., n, n)."""
@@ -311,10 +322,16 @@ def get_activation(activation: str | Activation | tuple[TensorFn, TensorFn] = "t
     if not isinstance(activation, str) or activation not in _REGISTRY:
         raise unknown_name("activation", activation, list(_REGISTRY))
     try:
-        return _REGISTRY[activation](**params)
+        act = _REGISTRY[activation](**params)
     except TypeError:
         raise ConfigError(f"activation {activation!r} does not take parameters "
                           f"{sorted(params)}") from None
+    return replace(act, spec=(activation, tuple(sorted(params.items()))))
+
+
+def _from_registry(name: str, params: tuple[tuple[str, float], ...]) -> Activation:
+    """The registry's activation ``name`` with ``params`` (what an unpickled one is)."""
+    return get_activation(name, **dict(params))
 
 
 # --------------------------------------------------------------------------------------------
