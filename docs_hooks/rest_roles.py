@@ -27,7 +27,7 @@ def _target(obj: Any, name: str) -> str:
     while scope is not None:
         try:
             full = scope.resolve(head)
-        except Exception:  # noqa: BLE001 - griffe raises several kinds for an unknown name
+        except Exception:  # griffe raises several kinds for an unknown name
             scope = scope.parent
             continue
         return f"{full}.{rest}" if rest else full
