@@ -208,3 +208,41 @@ def test_training_panels_legend_has_one_entry_per_model_beyond_ten_curves(tmp_pa
     _, few = _styles(curves[:5], several=False)
     assert few == [f"lr={10.0 ** -k:g}" for k in range(5)]
     assert plot_training_panels(curves, tmp_path / "p.png", "t").stat().st_size > 0
+
+
+def test_an_oscillating_run_is_flagged_in_its_summary_and_the_report():
+    """Fig. 3's DF at rate 0.01 rose and fell between 0.3 and 20 for thousands of steps yet
+    was listed only as "diverged: no"."""
+    import math
+
+    import torch
+
+    from spectralnn.experiments.report import build_report
+    from spectralnn.metrics import RunResult, unstable_loss
+
+    falling = [10.0 * 0.9**k for k in range(50)]
+    bouncing = [38.0, 5.0, 0.4, 3.0, 0.3, 8.0, 0.5, 12.0, 0.6, 20.0, 1.0, 12.2]
+    assert not unstable_loss(falling)
+    assert unstable_loss(bouncing)
+    assert not unstable_loss([1.0, 1.1, 0.5, 0.2])  # one rise, then a fall: stable enough
+    assert not unstable_loss([math.nan, 1.0])
+
+    def run(losses, lr):
+        hist = [{"step": k, "train_loss": v, "relative_error": 0.5} for k, v in
+                enumerate(losses)]
+        return RunResult("df", torch.zeros(2, 2), hist, lr=lr, steps=len(losses))
+
+    good, bad = run(falling, 0.005), run(bouncing, 0.01)
+    assert good.summary()["unstable"] is False and bad.summary()["unstable"] is True
+    fig = {"figure": "fig3", "title": "Fig. 3", "seconds": 1.0, "pngs": [], "findings": [],
+           "runs": [good.summary(), bad.summary()],
+           "settings": {"problem": {"name": "p", "shape": [2, 2], "measurements": 3,
+                                    "noise_std": 0.0},
+                        "train": {"steps": 12, "lr": "search", "keep": 2},
+                        "models": {"df": {"depth": 3}}, "dtype": "float64", "device": "cpu"}}
+    lines = render_markdown(build_report([fig], 1.0, quick=False)).splitlines()
+    header = next(line for line in lines if "| model" in line and "oscillating" in line)
+    col = [c.strip() for c in header.split("|")].index("oscillating")
+    rows = [[c.strip() for c in line.split("|")] for line in lines
+            if line.startswith("| df")]
+    assert [r[col] for r in rows] == ["no", "yes"]

@@ -22,6 +22,7 @@ Metrics (the paper's, computed every 1 % of a run by default):
 from __future__ import annotations
 
 import math
+from itertools import pairwise
 
 import torch
 
@@ -35,6 +36,7 @@ __all__ = [
     "matrix_metrics",
     "psnr",
     "to_pixels",
+    "unstable_loss",
 ]
 
 #: Columns of ``metrics.csv``, in order.
@@ -120,6 +122,21 @@ def matrix_metrics(X: torch.Tensor, problem, image: bool = False) -> dict[str, t
     return out
 
 
+def unstable_loss(losses: list[float], *, min_rises: int = 3, rise_fraction: float = 0.1,
+                  excess: float = 2.0) -> bool:
+    """Whether a logged loss curve oscillates: it rose (by more than 0.1 %) between at least
+    ``max(min_rises, rise_fraction·n)`` of its ``n`` consecutive logged pairs, and it ends
+    above ``excess`` times its minimum. Gradient descent with a stable step decreases the
+    loss at every step; such a curve has gone past the edge of stability without diverging.
+    Non-finite values are skipped."""
+    finite = [v for v in losses if math.isfinite(v)]
+    if len(finite) < 2:
+        return False
+    rises = sum(b > a * (1 + 1e-3) for a, b in pairwise(finite))
+    return (rises >= max(min_rises, rise_fraction * (len(finite) - 1))
+            and finite[-1] > excess * min(finite))
+
+
 class RunResult:
     """The outcome of one run of any model (trained, solved or thresholded).
 
@@ -168,6 +185,12 @@ class RunResult:
         """The last logged row of metrics (empty if nothing was logged)."""
         return dict(self.history[-1]) if self.history else {}
 
+    @property
+    def unstable(self) -> bool:
+        """Whether the logged training loss oscillated without diverging
+        (:func:`unstable_loss`): a step size at or past the edge of stability."""
+        return unstable_loss([r.get("train_loss", math.nan) for r in self.history])
+
     def summary(self) -> dict:
         """JSON-ready summary: final metrics, flags, seconds, model name, learning rate.
 
@@ -185,6 +208,7 @@ class RunResult:
             "seconds": self.seconds,
             "diverged": self.diverged,
             "diverged_step": self.diverged_step,
+            "unstable": not self.diverged and self.unstable,
             "converged_step": self.converged_step,
             "status": self.status,
         }

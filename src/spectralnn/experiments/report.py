@@ -52,12 +52,13 @@ _RUN_COLUMNS = [("model", "model"), ("problem", "problem"), ("learning_rate", "l
                 ("train_loss", "train loss"), ("test_loss", "held-out loss"),
                 ("relative_error", "rel. error"), ("nuclear_norm", "‖X‖_*"),
                 ("effective_rank", "eff. rank"), ("psnr", "PSNR (dB)"),
-                ("diverged", "diverged"), ("seconds", "seconds")]
+                ("diverged", "diverged"), ("unstable", "oscillating"), ("seconds", "seconds")]
 
 
 def _runs_table(runs: list[dict]) -> Block:
     cols = [(k, name) for k, name in _RUN_COLUMNS
             if any(r.get(k) is not None for r in runs) or k in ("model", "diverged")]
+    cols = [(k, name) for k, name in cols if k != "unstable" or any(r.get(k) for r in runs)]
     rows = [[_fmt(r.get(k)) for k, _ in cols] for r in runs]
     return Block("table", ([name for _, name in cols], rows))
 
