@@ -195,7 +195,6 @@ def test_fancyimpute_500x10_rank3_and_its_first_100_rows():
     assert np.abs(X100 - M[:100])[~mask[:100]].mean() < 0.1
 
 
-@pytest.mark.slow
 def test_fancyimpute_100x100_rank3_40_percent_missing():
     M, mask, A = _low_rank(100, 100, 3, 0.4)
     X, summary = complete(A, return_summary=True)
