@@ -123,11 +123,14 @@ def recover(
                                    "the pixels, in (0, 1]."),
     model: str = typer.Option("snn", "--model", help="snn, softimpute, svt, nnm_noise "
                               "(noise-aware nuclear norm), nnm (exact interpolation, small "
-                              "images); lg, df, woa (trained with --lr/--steps)."),
+                              "images), tv (total variation); for entries also snn-patches "
+                              "(non-local SNN), biharmonic, interpolate; lg, df, woa "
+                              "(trained with --lr/--steps)."),
     out: str = typer.Option(..., "--out", help="Output directory."),
-    measurement: str = typer.Option("gaussian", "--measurement", help="gaussian (A_i = n·G_i, "
-                                    "the paper's; dense, small images only), entries "
-                                    "(inpainting) or dct."),
+    measurement: str | None = typer.Option(None, "--measurement", help="gaussian (A_i = "
+                                           "n·G_i, the paper's; dense, small images only), "
+                                           "entries (inpainting) or dct (default: gaussian "
+                                           "up to 64×64 pixels, else entries)."),
     noise: float | None = typer.Option(None, "--noise", help="Std of the measurement noise in "
                                        "normalised units (default: the paper's 1e-2 for "
                                        "gaussian; 1 % of the measurements' RMS for entries "
@@ -165,10 +168,15 @@ def recover(
     known = (*METHODS, *_LEGACY_MODELS)
     if model not in known:
         raise unknown_name("model", model, known)
-    if measurement not in ("gaussian", "entries", "dct"):
+    if measurement is not None and measurement not in ("gaussian", "entries", "dct"):
         raise unknown_name("measurement", measurement, ("dct", "entries", "gaussian"))
     if size < 0:
         raise ConfigError(f"--size must be ≥ 0, got {size}")
+    if measurement is None:
+        from .config import load_image
+        from .recovery import default_measurement
+
+        measurement = default_measurement(tuple(load_image(image, size or None)[0].shape))
     if lr < 0:
         raise ConfigError(f"--lr must be ≥ 0 (0: derived), got {lr}")
     if dtype is not None and dtype not in ("float32", "float64"):
