@@ -1,10 +1,12 @@
 """The recovery table: images × measurements × methods, PSNR and seconds, each run as the
 user runs it (``spectralnn recover ... --out DIR`` in a fresh process, default flags).
 
-Images: camera (512×512), astronaut (grey, 512×512), coins (303×384); measurements: 30 %
-sampled entries and 30 % subsampled DCT coefficients (1 % relative noise, the ``recover``
-default); methods: snn, softimpute, svt, nnm_noise (noise-aware nuclear norm). Each cell is
-``spectralnn recover --image skimage:NAME --fraction 0.3 --measurement M --model METHOD``
+Images: camera (512×512), astronaut (grey, 512×512), coins (303×384); measurements: sampled
+entries and subsampled DCT coefficients at the ``--fractions`` (default 30 %; 1 % relative
+noise, the ``recover`` default); methods: snn, softimpute, svt, nnm_noise (noise-aware nuclear
+norm), and the image methods snn-patches (non-local SNN), biharmonic, interpolate (entries
+only) and tv. Each cell is
+``spectralnn recover --image skimage:NAME --fraction F --measurement M --model METHOD``
 (plus ``--max-seconds``, default the CLI's 150). ``seconds`` is the wall time of the whole
 command (import, problem, fit, files); ``cpu`` its CPU time (user + system).
 
@@ -14,7 +16,13 @@ least 2·N cores). Prints a markdown table and writes OUT/recovery_table.{csv,js
 
     python benchmarks/recovery_table.py OUT [--images camera,astronaut,coins]
         [--measurements entries,dct] [--models snn,softimpute,svt,nnm_noise] [--jobs 1]
-        [--pin] [--size 0] [--max-seconds 150] [--quick]
+        [--fractions 0.3] [--pin] [--size 0] [--max-seconds 150] [--quick]
+
+The image rows of the README (the target of the non-local SNN, minutes):
+
+    python benchmarks/recovery_table.py OUT --measurements entries
+        --models biharmonic,interpolate,snn-patches --max-seconds 900
+    python benchmarks/recovery_table.py OUT --measurements dct --models tv
 
 ``--quick`` (smoke test): 48×48 crops resized, one image, 20 s budgets.
 """
@@ -112,8 +120,8 @@ def main() -> None:
               f"{wall:.1f} s (cpu {row['cpu']:.1f} s)", flush=True)
     rows.sort(key=lambda r: cells.index((r["image"], r["measurement"], r["fraction"],
                                          r["model"])))
-    keys = ["image", "shape", "measurement", "fraction", "model", "psnr", "relative_error", "seconds",
-            "cpu", "status", "steps", "validation_error", "warning", "exit"]
+    keys = ["image", "shape", "measurement", "fraction", "model", "psnr", "relative_error",
+            "seconds", "cpu", "status", "steps", "validation_error", "warning", "exit"]
     with (args.out / "recovery_table.csv").open("w", newline="") as f:
         w = csv.DictWriter(f, keys, extrasaction="ignore")
         w.writeheader()

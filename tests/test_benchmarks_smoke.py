@@ -75,7 +75,7 @@ def test_ratings_benchmark_quick_prints_its_table():
 def test_recovery_table_quick_writes_its_table(tmp_path):
     out = _run("benchmarks/recovery_table.py", str(tmp_path), "--quick", "--models",
                "softimpute,svt", "--measurements", "entries")
-    assert "| camera 48×48 | entries | softimpute |" in out
+    assert "| camera 48×48 | entries | 0.3 | softimpute |" in out
     rows = json.loads((tmp_path / "recovery_table.json").read_text())
     assert [r["model"] for r in rows] == ["softimpute", "svt"]
     assert all(r["exit"] == 0 and r["psnr"] > 10 and r["status"] for r in rows)

@@ -78,7 +78,7 @@ def test_untrustworthy_result_prints_one_warning_line(tmp_path, image):
 def test_gaussian_that_does_not_fit_is_refused_before_anything(tmp_path):
     out = tmp_path / "out"
     code, stdout, err = invoke(["recover", "--image", "skimage:camera", "--fraction", "0.3",
-                                "--out", str(out), "--quiet"])
+                                "--measurement", "gaussian", "--out", str(out), "--quiet"])
     assert code == 2 and stdout == ""
     assert err.startswith("error: ") and err.count("\n") == 1
     assert "329852649472 bytes" in err and "'dct'" in err and "'entries'" in err

@@ -127,11 +127,13 @@ def test_group_snn_keeps_large_singular_values_and_suppresses_small_ones():
 
 
 def texture(h=64, w=64, seed=0):
-    """A repeated 8×8 random texture over a smooth ramp: non-local, not smooth."""
-    rng = np.random.default_rng(seed)
-    tile = rng.uniform(-50, 50, (8, 8))
+    """Three plane waves (periods 7, 5 and 9 pixels, phases from ``seed``): every patch lies in
+    a 6-dimensional space, so groups of patches are low-rank; too fine for interpolation."""
+    phase = np.random.default_rng(seed).uniform(0, 2 * np.pi, 3)
     i, j = np.mgrid[0:h, 0:w]
-    return np.clip(128 + np.tile(tile, (h // 8, w // 8)) + 0.5 * (i - j), 0, 255)
+    return (128 + 45 * np.sin(2 * np.pi * i / 7 + phase[0])
+            + 35 * np.cos(2 * np.pi * j / 5 + phase[1])
+            + 25 * np.sin(2 * np.pi * (i + j) / 9 + phase[2]))
 
 
 def test_nonlocal_snn_beats_interpolation_on_repeated_texture():
@@ -139,19 +141,22 @@ def test_nonlocal_snn_beats_interpolation_on_repeated_texture():
     rng = np.random.default_rng(1)
     mask = rng.random(truth.shape) < 0.3
     noisy = truth + 0.5 * rng.standard_normal(truth.shape)
-    X, info = nonlocal_snn(np.where(mask, noisy, 0), mask, seed=0)
+    # 10 rounds: the first estimate is poor here (its error is the texture's amplitude), so
+    # the threshold needs more rounds to come down than on photographs (default 6)
+    X, info = nonlocal_snn(np.where(mask, noisy, 0), mask, seed=0, rounds=10)
     base = interpolate_pixels(np.where(mask, noisy, 0), mask)
     assert psnr(X, truth) > psnr(base, truth) + 5
     np.testing.assert_array_equal(X[mask], noisy[mask])
     assert info["rounds_run"] == info["settings"]["rounds"] and info["tau0"] > 0
-    X2, _ = nonlocal_snn(np.where(mask, noisy, 0), mask, seed=0)
-    np.testing.assert_array_equal(X, X2)  # deterministic
+    small = (np.where(mask, noisy, 0)[:32, :32], mask[:32, :32])
+    np.testing.assert_array_equal(nonlocal_snn(*small, rounds=2)[0],
+                                  nonlocal_snn(*small, rounds=2)[0])  # deterministic
 
 
 def test_nonlocal_snn_completes_colour_channels_jointly():
-    truth = np.stack([texture(seed=s) for s in (0, 0, 2)])
+    truth = np.stack([texture(48, 48, seed=s) for s in (0, 0, 2)])
     mask = np.random.default_rng(3).random(truth.shape[1:]) < 0.4
-    X, _ = nonlocal_snn(np.where(mask, truth, 0), mask, rounds=3)
+    X, _ = nonlocal_snn(np.where(mask, truth, 0), mask, rounds=10)
     assert X.shape == truth.shape
     for c in range(3):
         base = interpolate_pixels(truth[c], mask)
@@ -166,3 +171,22 @@ def test_nonlocal_snn_checks_its_settings():
         nonlocal_snn(np.zeros((20, 20)), mask, patch=30)
     with pytest.raises(ConfigError, match="do not match"):
         nonlocal_snn(np.zeros((20, 21)), mask)
+
+
+def test_recover_defaults_to_pixels_for_images_too_large_for_dense_gaussians(tmp_path):
+    import json
+
+    from PIL import Image
+
+    from spectralnn.cli import main
+
+    Image.fromarray(np.clip(texture(80, 80), 0, 255).astype(np.uint8)).save(tmp_path / "t.png")
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as exc:
+        main(["recover", "--image", str(tmp_path / "t.png"), "--fraction", "0.3", "--model",
+              "interpolate", "--out", str(out), "--quiet"])
+    assert exc.value.code == 0
+    assert json.loads((out / "config.json").read_text())["measurement"] == "entries"
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["model"] == "interpolate" and summary["psnr"] > 10
+    assert (out / "reconstruction.png").is_file()

@@ -121,13 +121,17 @@ def recover(
                               "all offline."),
     fraction: float = typer.Option(..., "--fraction", help="Measurements as a fraction of "
                                    "the pixels, in (0, 1]."),
-    model: str = typer.Option("snn", "--model", help="snn, softimpute, svt, nnm_noise "
-                              "(noise-aware nuclear norm), nnm (exact interpolation, small "
-                              "images); lg, df, woa (trained with --lr/--steps)."),
+    model: str | None = typer.Option(None, "--model", help="snn (default for gaussian and "
+                                     "dct), softimpute, svt, nnm_noise (noise-aware nuclear "
+                                     "norm), nnm (exact interpolation, small images), tv "
+                                     "(total variation); for entries also snn-patches "
+                                     "(non-local SNN, their default), biharmonic, "
+                                     "interpolate; lg, df, woa (trained with --lr/--steps)."),
     out: str = typer.Option(..., "--out", help="Output directory."),
-    measurement: str = typer.Option("gaussian", "--measurement", help="gaussian (A_i = n·G_i, "
-                                    "the paper's; dense, small images only), entries "
-                                    "(inpainting) or dct."),
+    measurement: str | None = typer.Option(None, "--measurement", help="gaussian (A_i = "
+                                           "n·G_i, the paper's; dense, small images only), "
+                                           "entries (inpainting) or dct (default: gaussian "
+                                           "up to 64×64 pixels, else entries)."),
     noise: float | None = typer.Option(None, "--noise", help="Std of the measurement noise in "
                                        "normalised units (default: the paper's 1e-2 for "
                                        "gaussian; 1 % of the measurements' RMS for entries "
@@ -163,12 +167,20 @@ def recover(
     from .recovery import METHODS
 
     known = (*METHODS, *_LEGACY_MODELS)
-    if model not in known:
+    if model is not None and model not in known:
         raise unknown_name("model", model, known)
-    if measurement not in ("gaussian", "entries", "dct"):
+    if measurement is not None and measurement not in ("gaussian", "entries", "dct"):
         raise unknown_name("measurement", measurement, ("dct", "entries", "gaussian"))
     if size < 0:
         raise ConfigError(f"--size must be ≥ 0, got {size}")
+    if measurement is None:
+        from .config import load_image
+        from .recovery import default_measurement
+
+        d1, d2 = load_image(image, size or None)[0].shape
+        measurement = default_measurement((int(d1), int(d2)))
+    if model is None:  # the non-local SNN wins on pixels (docs/recovery.md#images)
+        model = "snn-patches" if measurement == "entries" and not paper else "snn"
     if lr < 0:
         raise ConfigError(f"--lr must be ≥ 0 (0: derived), got {lr}")
     if dtype is not None and dtype not in ("float32", "float64"):

@@ -15,7 +15,7 @@
 
 from .fit import DEFAULT_VALIDATION_FRACTION, fit
 from .methods import METHODS
-from .output import default_noise_std, prepare_output, write_recovery
+from .output import default_measurement, default_noise_std, prepare_output, write_recovery
 from .result import STATUSES, USELESS_ERROR, Recovery, warning_for
 from .stepsize import curvature, operator_norm_squared
 from .stopping import Monitor, StoppingRules
@@ -31,6 +31,7 @@ __all__ = [
     "StoppingRules",
     "Validation",
     "curvature",
+    "default_measurement",
     "default_noise_std",
     "fit",
     "operator_norm_squared",
