@@ -11,8 +11,9 @@ MovieLens-100k also the canonical u1 split (u1.test = the first 20 000 lines of 
 Methods:
 - SNN: :class:`spectralnn.ratings.RatingsCompleter` with its defaults (the averaged linear SNN
   trained by SGD, ``replicas`` inputs in as many threads).
-- SNN-8: eight inputs, weight decay 0.07, 10 epochs (for MovieLens-100k; chosen on a
-  validation part of u1.base).
+- SNN-8: eight inputs, weight decay 0.07, 10 epochs, whatever the size: the defaults below
+  ``spectralnn.ratings.SMALL_TABLE`` ratings (chosen on a validation part of u1.base), so on
+  MovieLens-100k it is the SNN itself.
 - SNN-adam: the defaults with ``solver="adam"`` (the non-linear SNN, full-batch Adam).
 - soft-impute: a small one written for these benchmarks: biases as for the Adam SNN, then
   ``Z ← S_λ(P_Ω(Y) + P_Ω⊥(Z))`` on the residual with a rank-40 randomized SVD, ``λ`` chosen on

@@ -45,7 +45,7 @@ def main() -> int:
     torch.set_num_threads(1)
     rows, cols, values = movielens_100k()
     methods = args.methods or (["SNN", "soft-impute", "SVD"] if args.quick else
-                               ["SNN", "SNN-8", "soft-impute", "SVD", "SVD++", "KNNBaseline"])
+                               ["SNN", "soft-impute", "SVD", "SVD++", "KNNBaseline"])
     which = args.splits or (["90/10"] if args.quick else ["cv", "90/10", "u1"])
     run("B6: MovieLens-100k", rows, cols, values, methods, which, quick=args.quick, u1=True,
         threads=args.threads, out=args.out)

@@ -257,7 +257,26 @@ def test_sgd_solver_is_the_averaged_linear_snn():
     assert np.allclose(est.predict(rows, cols, clip=False),
                        est.global_mean_ + est.row_bias_[rows] + est.col_bias_[cols] + x,
                        atol=1e-5)
-    assert est.validation_rmse_ is None and est.best_steps_ == 20
+    assert est.validation_rmse_ is None and est.best_steps_ == 10  # a small table
+
+
+def test_sgd_defaults_depend_on_the_number_of_ratings(monkeypatch):
+    """Below SMALL_TABLE ratings: 8 inputs, weight decay 0.07, 10 epochs; else 2, 0.06, 20."""
+    import spectralnn.ratings as ratings
+
+    rows, cols, values, _ = _synthetic(n=1500, seed=2)
+    small = RatingsCompleter(rank=4, seed=0).fit(rows, cols, values)
+    assert small.model_.widths == [8] and small.best_steps_ == 10
+    assert small.best_settings_["reg"] == 0.07
+    monkeypatch.setattr(ratings, "SMALL_TABLE", 1000)
+    large = RatingsCompleter(rank=4, seed=0).fit(rows, cols, values)
+    assert large.model_.widths == [2] and large.best_steps_ == 20
+    assert large.best_settings_["reg"] == 0.06
+    assert large.get_params()["replicas"] is None  # settings stay as given
+    given = RatingsCompleter(rank=4, replicas=3, reg=0.05, max_steps=4, seed=0).fit(
+        rows, cols, values)
+    assert given.model_.widths == [3] and given.best_steps_ == 4
+    assert given.best_settings_["reg"] == 0.05
 
 
 @pytest.mark.parametrize("implicit", [True, False])
@@ -294,7 +313,8 @@ def test_surprise_adapter_runs_in_cross_validate_and_grid_search():
     grid.fit(data)
     assert grid.best_params["rmse"]["rank"] in (2, 8)
     # the adapter's estimates are its completer's predictions (on Surprise's inner ids)
-    algo = SNNAlgo(seed=0).fit(data.build_full_trainset())
+    # (the large-table settings: this check is of the fit, not of the size rule)
+    algo = SNNAlgo(seed=0, replicas=2, reg=0.06, max_steps=20).fit(data.build_full_trainset())
     est = [algo.predict(u, i).est for u, i in zip(users[:20], items[:20])]
     inner_u = [algo.trainset.to_inner_uid(u) for u in users[:20]]
     inner_i = [algo.trainset.to_inner_iid(i) for i in items[:20]]
