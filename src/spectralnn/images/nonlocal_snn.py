@@ -160,7 +160,7 @@ def nonlocal_snn(values: np.ndarray, mask: np.ndarray, *, seed: int = 0,
         if on_round is not None:
             out = torch.where(H, Y, X).double().numpy() * ref
             on_round(rd, out[0] if grey else out, record)
-        if err < best_tau:
+        if err < best_tau or not bool(H.any()):  # nothing held out: the last round
             best_X, best_tau, record["best"] = X, err, True
         tau *= cfg["decay"]
         if max_seconds is not None and time.perf_counter() - start >= max_seconds:
