@@ -209,3 +209,17 @@ def test_default_complete_recovers_larger_low_rank_matrices(shape, rank, missing
     M, mask, A = _low_rank(*shape, rank, missing, seed=2)
     X = complete(A)
     assert _missing_error(X, M, mask) <= 1e-3
+
+
+def test_softimpute_check_when_soft_impute_fits_validation_exactly():
+    """Found by the property test: soft-impute's validation error can be exactly 0 (here the
+    two validation entries are fitted exactly), and the check divided by it."""
+    nan = math.nan
+    M = np.array([[5, 2, nan, 4, -5, nan],
+                  [nan, nan, -3, 2, nan, -1],
+                  [3, nan, 0, 2, 3, nan]]) * 1e300
+    X, summary = complete(M, max_steps=5, max_seconds=5, return_summary=True)
+    assert np.isfinite(X).all()
+    np.testing.assert_array_equal(X[~np.isnan(M)], M[~np.isnan(M)])
+    check = summary["fit"]["softimpute_check"]
+    assert check["ran"] and check["validation_error"] >= 0

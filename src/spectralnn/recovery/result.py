@@ -91,7 +91,8 @@ def softimpute_check(problem, validation, snn_error: float, *, seed: int = 0,
     check: dict[str, Any] = {"ran": True, "validation_error": e_si,
                              "seconds": time.perf_counter() - start, "warning": None}
     if snn_error > WORSE_RATIO * e_si and snn_error - e_si > WORSE_MARGIN:
-        check["warning"] = (f"snn's validation error {snn_error:.3g} is {snn_error / e_si:.1f}× "
+        times = f"{snn_error / e_si:.1f}× " if e_si > 0 else "above "
+        check["warning"] = (f"snn's validation error {snn_error:.3g} is {times}"
                             f"soft-impute's {e_si:.3g} on the same split; try "
                             "model='softimpute'")
     return check
