@@ -1,4 +1,4 @@
-"""One gradient-descent step captured as a single CUDA graph (forward, loss, backward, update).
+"""The captured step backend of the trainer: one GD step recorded as a single CUDA graph.
 
 With the matmul-only spectral activation (``method="matmul"``, or ``"auto"`` on CUDA for the
 tanh family) a step of an SNN on matrix sensing has no decomposition and no host
@@ -9,13 +9,16 @@ once with :class:`torch.cuda.CUDAGraph` and replayed: one launch per step instea
     for t in range(steps):
         loss = step()                              # 0-dim tensor on the device (no sync)
         if t % 100 == 0 and not step.in_range():   # every input had (Σσ⁸)^{1/8} ≤ 2^(k+1)?
-            ...                                    # else: step.recapture(), see train_captured
+            ...                                    # else: step.recapture()
 
+The step recorded is :func:`spectralnn.trainer.gd_step` (forward, loss, backward, update: the
+trainer's own step); the loop around it is the trainer's
+(``Trainer(steps, lr, step="captured")``); :func:`train_captured` is a shortcut for it.
 The step minimises ``½·mean_i (⟨A_i, X⟩ − y_i)²`` (summed over replicas, as
 :class:`~spectralnn.trainer.Trainer`) with plain GD ``θ ← θ − η·∇θ``. A fixed ``k`` is certified
 only while every activation input satisfies ``(Σσ⁸)^{1/8} ≤ s₀·2^k`` (``s₀ = 2``); the step
 records the largest ratio in a device tensor (:meth:`CapturedStep.in_range` reads it).
-:func:`train_captured` checks it every ``check_every`` steps and, when it was exceeded, goes
+The trainer checks it every ``check_every`` steps and, when it was exceeded, goes
 back to the last checked parameters and re-captures with more doublings.
 
 On a device other than CUDA the same object runs the step eagerly (same maths, no graph), so
@@ -33,13 +36,7 @@ from .errors import ConfigError
 from .spectral import matmul as _matmul
 from .spectral import matmul_options
 
-__all__ = ["CapturedStep", "capture_step", "train_captured"]
-
-
-def _loss(model: nn.Module, operator, y: torch.Tensor) -> torch.Tensor:
-    X = model()
-    Xb = X if X.dim() == 3 else X.unsqueeze(0)
-    return 0.5 * (operator(Xb) - y).square().mean(-1).sum()
+__all__ = ["CapturedStep", "capture_step", "needed_doublings", "train_captured"]
 
 
 class CapturedStep:
@@ -77,14 +74,12 @@ class CapturedStep:
 
     # ---- the step as a function of the static tensors
     def _eager(self) -> torch.Tensor:
+        from .trainer import gd_step
+
         with matmul_options(doublings=self.doublings, inverse=self.inverse,
                             monitor=self.monitor):
-            loss = _loss(self.model, self.problem.operator, self.problem.y)
-            grads = torch.autograd.grad(loss, self.params)
-        with torch.no_grad():
-            for p, g in zip(self.params, grads):
-                p.addcmul_(g, self._neg_lr)
-        return loss.detach()
+            return gd_step(self.model, self.params, self.problem.operator, self.problem.y,
+                           self._neg_lr)
 
     def _capture(self) -> None:
         self.graph = None
@@ -129,7 +124,7 @@ class CapturedStep:
         self._capture()
 
 
-def _needed_doublings(model: nn.Module, problem, inverse: str) -> int:
+def needed_doublings(model: nn.Module, problem, inverse: str) -> int:
     """Doublings the current iterate needs: the largest ratio (Σσ⁸)^{1/8}/s₀ over all
     activation inputs of one forward pass, as a power of two."""
     norms: list[torch.Tensor] = []
@@ -166,7 +161,7 @@ def capture_step(model: nn.Module, problem, lr: float, *, headroom: float = 2.0,
     if not isinstance(headroom, (int, float)) or not headroom >= 1:
         raise ConfigError(f"headroom must be a number ≥ 1, got {headroom!r}")
     if doublings is None:
-        probe = _needed_doublings(model, problem, inverse)
+        probe = needed_doublings(model, problem, inverse)
         doublings = probe + max(0, math.ceil(math.log2(headroom)))
     return CapturedStep(model, problem, lr, doublings=doublings, inverse=inverse,
                         warmup=warmup, graph=graph)
@@ -175,45 +170,32 @@ def capture_step(model: nn.Module, problem, lr: float, *, headroom: float = 2.0,
 def train_captured(model: nn.Module, problem, steps: int, lr: float, *,
                    check_every: int = 100, headroom: float = 2.0,
                    doublings: int | None = None, inverse: str = "auto") -> list[float]:
-    """``steps`` captured GD steps; every ``check_every`` steps the range monitor is read and,
-    if some input left the certified range, the parameters go back to the last check and the
-    step is re-captured with the doublings the iterate needs (plus headroom). Returns the loss
-    at each check (floats; the first at step 0). ``doublings``: the first capture's k (default:
-    from the initial iterate and ``headroom``)."""
+    """``steps`` captured GD steps: ``Trainer(steps, lr, step="captured")`` (see
+    :mod:`spectralnn.trainer`); every ``check_every`` steps the range monitor is read and, if
+    some input left the certified range, the parameters go back to the last check and the step
+    is re-captured with the doublings the iterate needs (plus headroom). Returns the loss at
+    each check (floats; the first at step 0). ``doublings``: the first capture's k (default:
+    from the initial iterate and ``headroom``).
+
+    Raises:
+        ConfigError: when the run diverged (three re-captures in a row did not help).
+    """
+    from .trainer import Trainer
+
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
         raise ConfigError(f"steps must be a non-negative integer, got {steps!r}")
     if isinstance(check_every, bool) or not isinstance(check_every, int) or check_every < 1:
         raise ConfigError(f"check_every must be a positive integer, got {check_every!r}")
-    step = capture_step(model, problem, lr, headroom=headroom, doublings=doublings,
-                        inverse=inverse)
-    losses: list[float] = []
-    done = retries = 0
-    while done < steps:
-        saved = [p.detach().clone() for p in step.params]
-        n = min(check_every, steps - done)
-        first = None
-        for i in range(n):
-            loss = step()
-            if i == 0:
-                first = loss.detach().clone()
-        ratio = float(step.monitor)
-        finite = math.isfinite(ratio) and math.isfinite(float(step.loss))
-        if not finite or ratio > 1.0:
-            # Out of range (the iterate outgrew the doublings), or diverged: go back, add
-            # doublings and retry; three retries in a row mean divergence.
-            retries += 1
-            if retries > 3:
-                raise ConfigError(f"training diverged between steps {done} and {done + n} "
-                                  f"(non-finite loss or activation input); lower lr={lr!r}")
-            with torch.no_grad():
-                for p, s in zip(step.params, saved):
-                    p.copy_(s)
-            need = _needed_doublings(model, problem, inverse)
-            step.recapture(max(step.doublings + 1,
-                               need + max(0, math.ceil(math.log2(headroom)))))
-            continue
-        retries = 0
-        step.reset_monitor()
-        losses.append(float(first))  # type: ignore[arg-type]
-        done += n
-    return losses
+    if not isinstance(lr, (int, float)) or isinstance(lr, bool) or not (
+            math.isfinite(lr) and lr > 0):
+        raise ConfigError(f"lr must be a positive finite number, got {lr!r}")
+    trainer = Trainer(steps, lr, step="captured",
+                      step_options={"check_every": check_every, "headroom": headroom,
+                                    "doublings": doublings, "inverse": inverse})
+    res = trainer.fit(model, problem)
+    first = res[0] if isinstance(res, list) else res
+    if first.status == "diverged":
+        a, b = first.info["diverged_between"]
+        raise ConfigError(f"training diverged between steps {a} and {b} "
+                          f"(non-finite loss or activation input); lower lr={lr!r}")
+    return list(first.info["check_losses"])

@@ -77,7 +77,7 @@ _MODEL_KEYS = {"name": None, "seed": 0, "dtype": "float64", "device": "cpu"}
 _TRAIN_KEYS: dict[str, Any] = {
     "steps": 1000, "lr": 1e-3, "optimizer": "gd", "momentum": 0.9, "betas": [0.9, 0.999],
     "eps": 1e-8, "batch_size": None, "tol": None, "log_every": None,
-    "divergence_factor": 1e6, "checkpoint_every": 500, "seed": 0,
+    "divergence_factor": 1e6, "max_seconds": None, "checkpoint_every": 500, "seed": 0,
     "keep": 3, "probe_steps": None,
 }
 _SECTIONS = ("model", "problem", "train")

@@ -25,8 +25,8 @@ from .metrics import RunResult
 from .trainer import Trainer
 from .validate import int_at_least, learning_rates
 
-__all__ = ["fit_rates", "paper_lr_grid", "paper_lr_search", "search_rates", "stack_models",
-           "sweep"]
+__all__ = ["fit_rates", "paper_lr_grid", "paper_lr_search", "probe_length", "search_rates",
+           "stack_models", "sweep"]
 
 ModelFactory = Callable[[int | None], nn.Module]
 #: ``on_update(k, model)``: called with the batched model after ``k`` updates (``k = 0``
@@ -143,6 +143,15 @@ def search_rates(make_model: ModelFactory, problem, steps: int, *, keep: int = 5
     return kept, rejected
 
 
+def probe_length(steps: int, probe_steps: int | None) -> int:
+    """Length of the screening runs: ``probe_steps`` capped at ``steps``; ``None`` means
+    full-length runs (the paper's procedure). The one meaning of ``probe_steps`` in the
+    library (:func:`paper_lr_search` and run configurations with ``lr = "search"``)."""
+    if probe_steps is None:
+        return steps
+    return min(int_at_least(probe_steps, "probe_steps", 1), steps)
+
+
 def paper_lr_search(make_model: ModelFactory, problem, steps: int, *, keep: int = 5,
                     grid: Sequence[float] | None = None, probe_steps: int | None = None,
                     chunk: int | None = None, on_update: OnUpdate | None = None,
@@ -159,8 +168,7 @@ def paper_lr_search(make_model: ModelFactory, problem, steps: int, *, keep: int 
     Raises:
         ConfigError: when fewer than ``keep`` rates of the grid survive.
     """
-    probe = steps if probe_steps is None else min(int_at_least(probe_steps, "probe_steps", 1),
-                                                  steps)
+    probe = probe_length(steps, probe_steps)
     kept, rejected = search_rates(make_model, problem, probe, keep=keep, grid=grid,
                                   chunk=chunk, **options)
     if probe < steps or on_update is not None:

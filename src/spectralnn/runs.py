@@ -232,7 +232,7 @@ def run_experiment(
     make_model(None)  # validates the model's options before anything is written
     trainer_opts = {k: tcfg[k] for k in ("optimizer", "momentum", "eps", "batch_size", "tol",
                                          "log_every", "divergence_factor",
-                                         "checkpoint_every", "seed")}
+                                         "max_seconds", "checkpoint_every", "seed")}
     trainer_opts["betas"] = tuple(tcfg["betas"])
     from .trainer import Trainer
 
@@ -272,7 +272,7 @@ def _run_single(out, cfg, problem, image, make_model, opts, progress, callback) 
 
 
 def _run_sweep(out, cfg, problem, image, make_model, opts, progress, callback) -> dict:
-    from .rates import fit_rates, search_rates
+    from .rates import fit_rates, probe_length, search_rates
     from .train_state import split_state
 
     tcfg = cfg["train"]
@@ -282,7 +282,7 @@ def _run_sweep(out, cfg, problem, image, make_model, opts, progress, callback) -
         if search_file.is_file():
             rates = json.loads(search_file.read_text())["kept"]
         else:
-            probe = tcfg["probe_steps"] or max(1, steps // 10)
+            probe = probe_length(steps, tcfg["probe_steps"])
             probe_opts = {k: v for k, v in opts.items() if k != "checkpoint_every"}
             kept, rejected = search_rates(make_model, problem, probe, keep=tcfg["keep"],
                                           image=image, **probe_opts)

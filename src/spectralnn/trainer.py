@@ -27,10 +27,15 @@ random minibatch of ``batch_size`` of them per step for SGD).
 coordinates or the step length and therefore change the implicit bias the paper studies;
 use them for speed comparisons, not to reproduce its results.
 
-**Stopping.** After ``steps`` updates, or for a replica when its training loss is ``≤ tol``.
+**Stoppers** (:mod:`spectralnn.stoppers`). After ``steps`` updates or ``max_seconds`` of
+training (status ``"budget_reached"``), for a replica when its training loss is ``≤ tol``
+(``"converged"``), when a ``callback`` raises :class:`StopTraining` (``"stopped"``; the
+recovery path's validation monitor and the ratings' validation patience plug in this way), or
+on divergence (``"diverged"``).
 
 **Divergence.** At every step the per-replica loss (already computed for the gradient) is
-checked: a non-finite loss, or one above ``divergence_factor × initial loss`` (default 1e6),
+checked: a non-finite loss, or one above ``divergence_factor × initial loss`` (default
+:data:`~spectralnn.stoppers.DIVERGENCE_FACTOR`, 1e6; :func:`spectralnn.stoppers.exceeds`),
 marks the replica ``diverged`` at that step. It is frozen with its history kept; its reported
 ``X`` is its last iterate whose loss passed the check; its parameters are reset to their initial
 values so that the batch's next forward pass stays finite (``torch.linalg.svd`` raises on NaN
@@ -39,6 +44,12 @@ input; such errors are caught and attributed to the replicas whose parameters ar
 **Metrics** (:mod:`spectralnn.metrics`) are computed every ``log_every`` steps (default
 ``max(1, steps // 100)``: 1 % of the run, as the paper), at the last step and when a replica is
 frozen — one batched SVD per logging step, no synchronisation between them.
+
+**Step backends.** ``step="eager"`` (default) runs the loop above; ``step="captured"`` runs
+plain GD as one CUDA graph per step (:mod:`spectralnn.captured`: the graph is recorded from
+:func:`gd_step`, the same step, and replayed; eager on other devices), checking the
+activation's certified range and divergence every ``check_every`` steps (``step_options``) —
+its history holds the loss at each check.
 
 **Learning-rate sweeps** (:mod:`spectralnn.rates`): one batched model with one rate per
 replica, and the paper's search over ``{5, 1} × 10^k``. Optimizer rules:
@@ -60,11 +71,16 @@ from .metrics import RunResult, history_row
 
 # Factored evaluation seam: X may be a LowRank (never formed); these helpers handle both kinds.
 from .prediction import as_dense, keep_where, model_output, predict, snapshot_metrics
+from .stoppers import DIVERGENCE_FACTOR, exceeds
 from .train_state import TrainState
 from .updates import OPTIMIZERS, UPDATE_RULES, Hyper
 from .validate import int_at_least, learning_rates, positive_number
 
-__all__ = ["OPTIMIZERS", "StopTraining", "Trainer", "train"]
+__all__ = ["OPTIMIZERS", "STEP_BACKENDS", "StopTraining", "Trainer", "gd_step", "train"]
+
+#: Step backends of :class:`Trainer`.
+STEP_BACKENDS = ("captured", "eager")
+_CAPTURED_OPTIONS = ("check_every", "headroom", "doublings", "inverse")
 
 # Names that moved to their own modules; still importable from here.
 _MOVED = {"paper_lr_grid": "rates", "paper_lr_search": "rates", "stack_models": "rates",
@@ -101,6 +117,11 @@ class Trainer:
         tol: stop a replica once its training loss is ``≤ tol`` (``None``: never).
         log_every: metric logging period in steps (default ``max(1, steps // 100)``).
         divergence_factor: a loss above this × the initial loss counts as divergence.
+        max_seconds: stop after this many seconds of training (``None``: no limit); the run
+            then reports ``"budget_reached"``.
+        step: step backend, ``"eager"`` or ``"captured"`` (module doc).
+        step_options: options of the captured backend: ``check_every`` (100), ``headroom``
+            (2.0), ``doublings`` (None: from the first iterate), ``inverse`` ("auto").
         checkpoint_every: call ``on_checkpoint`` every that many steps (``None``: never).
         seed: seed of the minibatch sampler (the only randomness of training).
         image: add PSNR (pixel units via ``problem.scale``) to the metrics.
@@ -124,7 +145,10 @@ class Trainer:
         batch_size: int | None = None,
         tol: float | None = None,
         log_every: int | None = None,
-        divergence_factor: float = 1e6,
+        divergence_factor: float = DIVERGENCE_FACTOR,
+        max_seconds: float | None = None,
+        step: str = "eager",
+        step_options: dict[str, Any] | None = None,
         checkpoint_every: int | None = None,
         seed: int = 0,
         image: bool = False,
@@ -152,6 +176,24 @@ class Trainer:
         self.log_every = (max(1, self.steps // 100) if log_every is None
                           else int_at_least(log_every, "log_every", 1))
         self.divergence_factor = positive_number(divergence_factor, "divergence_factor")
+        self.max_seconds = (None if max_seconds is None
+                            else positive_number(max_seconds, "max_seconds"))
+        if step not in STEP_BACKENDS:
+            raise unknown_name("step", step, STEP_BACKENDS)
+        self.step = step
+        self.step_options = dict(step_options or {})
+        extra = sorted(set(self.step_options) - set(_CAPTURED_OPTIONS))
+        if extra or (self.step_options and step != "captured"):
+            raise ConfigError(f"step_options {extra or sorted(self.step_options)} are not "
+                              f"options of step={step!r}; expected "
+                              f"{', '.join(_CAPTURED_OPTIONS)} with step='captured'")
+        if step == "captured":
+            co = self.step_options
+            co["check_every"] = int_at_least(co.get("check_every", 100), "check_every", 1)
+            if optimizer != "gd" or self.batch_size is not None or len(self.lrs) != 1:
+                raise ConfigError("step='captured' runs full-batch gd with one learning rate; "
+                                  f"got optimizer={optimizer!r}, batch_size={batch_size!r}, "
+                                  f"{len(self.lrs)} rate(s)")
         self.checkpoint_every = (None if checkpoint_every is None
                                  else int_at_least(checkpoint_every, "checkpoint_every", 1))
         self.seed = int_at_least(seed, "seed", 0)
@@ -224,6 +266,10 @@ class Trainer:
         if self.batch_size is not None and self.batch_size > m:
             raise ConfigError(f"batch_size {self.batch_size} exceeds the number of "
                               f"measurements m = {m}")
+        if self.step == "captured":
+            if state is not None or on_checkpoint is not None or callback is not None:
+                raise ConfigError("step='captured' takes no state, on_checkpoint or callback")
+            return _fit_captured(self, model, problem, batched, R)
         run = _Run(self, model, problem, params, batched, R, X0)
         if state is not None:
             run.load(state)
@@ -315,7 +361,7 @@ class _Run:
         idx = which.nonzero().flatten().tolist()
         for r in idx:
             self.st.diverged_step[r] = step
-            self.st.history[r].append(_diverged_row(step, self._elapsed(), math.nan))
+            self.st.history[r].append(_nan_row(step, self._elapsed(), math.nan))
         self.st.active &= ~which
 
     def _elapsed(self) -> float:
@@ -332,9 +378,13 @@ class _Run:
             bar = tqdm(total=tr.steps, initial=self.st.step, desc=tr.name, leave=False,
                        dynamic_ncols=True)
         m = problem.num_measurements
+        self.timed_out = self.stopped = False
         try:
             while self.st.step <= tr.steps and bool(self.st.active.any()):
                 t = self.st.step
+                out_of_time = (tr.max_seconds is not None
+                               and self._elapsed() >= tr.max_seconds)
+                last = t == tr.steps or out_of_time
                 if (on_checkpoint is not None and tr.checkpoint_every is not None
                         and t % tr.checkpoint_every == 0 and t > 0):
                     self.st.seconds = self._elapsed()
@@ -352,9 +402,7 @@ class _Run:
                 lv = loss.detach()
                 if self.st.init_loss is None:
                     self.st.init_loss = lv.clone()
-                limit = tr.divergence_factor * self.st.init_loss.clamp_min(
-                    torch.finfo(lv.dtype).tiny)
-                bad = (~torch.isfinite(lv) | (lv > limit)) & self.st.active
+                bad = exceeds(lv, self.st.init_loss, tr.divergence_factor) & self.st.active
                 newly_div = bad if bool(bad.any()) else None
                 good = self.st.active & ~bad
                 self.st.last_X = keep_where(good, X, self.st.last_X)
@@ -364,8 +412,8 @@ class _Run:
                     if bool(conv.any()):
                         self.st.converged_step[conv.cpu()] = t
                         froze |= conv
-                log_now = t % tr.log_every == 0 or t == tr.steps or bool(froze.any())
-                need_grad = t < tr.steps or log_now
+                log_now = t % tr.log_every == 0 or last or bool(froze.any())
+                need_grad = not last or log_now
                 if need_grad:
                     for p in self.params.values():
                         p.grad = None
@@ -377,7 +425,7 @@ class _Run:
                     self._log(t, X, good, grads, bar)
                 if tr.tol is not None:
                     self.st.active &= ~(froze & ~bad)
-                if t < tr.steps and bool(self.st.active.any()):
+                if not last and bool(self.st.active.any()):
                     self._update(grads, t)
                 if newly_div is not None:
                     self._reset(newly_div)
@@ -390,7 +438,11 @@ class _Run:
                         callback(t, {"loss": lv, "active": self.st.active.clone(),
                                      "X": X.detach() if self.batched else X.detach()[0]})
                     except StopTraining:
+                        self.stopped = True
                         break
+                if out_of_time:
+                    self.timed_out = True
+                    break
         finally:
             if bar is not None:
                 bar.close()
@@ -449,7 +501,8 @@ class _Run:
         for r in range(self.R):
             ds = int(self.st.diverged_step[r])
             cs = int(self.st.converged_step[r])
-            status = "diverged" if ds >= 0 else "converged" if cs >= 0 else "ok"
+            status = ("diverged" if ds >= 0 else "converged" if cs >= 0
+                      else "stopped" if self.stopped else "budget_reached")
             steps = ds if ds >= 0 else cs if cs >= 0 else max(done - 1, 0)
             out.append(RunResult(
                 self.tr.name, as_dense(self.st.last_X[r]).detach().cpu().to(torch.float64),
@@ -460,7 +513,7 @@ class _Run:
         return out if self.batched else out[0]
 
 
-def _diverged_row(step: int, seconds: float, loss: float) -> dict[str, float]:
+def _nan_row(step: int, seconds: float, loss: float) -> dict[str, float]:
     from .metrics import METRIC_NAMES
 
     row = {k: math.nan for k in METRIC_NAMES}
@@ -477,3 +530,87 @@ def train(model: nn.Module, problem, steps: int = 1000, lr: float | Sequence[flo
     fit_keys = {"state", "on_checkpoint", "callback"}
     fit_opts = {k: options.pop(k) for k in list(options) if k in fit_keys}
     return Trainer(steps, lr, **options).fit(model, problem, **fit_opts)
+
+
+# ---------------------------------------------------------------------- the captured backend
+
+
+def gd_step(model: nn.Module, params: Sequence[torch.Tensor], operator: Any, y: torch.Tensor,
+            neg_lr: torch.Tensor) -> torch.Tensor:
+    """One plain GD step ``θ ← θ − η·∇θ L`` with ``L = ½·Σ_r mean_i (⟨A_i, X_r⟩ − y_i)²``
+    (replicas summed, as the eager loop), ``neg_lr = −η`` a 0-dim device tensor. Returns the
+    loss before the update (0-dim, detached, no host synchronisation): the step the captured
+    backend records as a CUDA graph."""
+    X = model()
+    Xb = X if X.dim() == 3 else X.unsqueeze(0)
+    loss = 0.5 * (operator(Xb) - y).square().mean(-1).sum()
+    grads = torch.autograd.grad(loss, list(params))
+    with torch.no_grad():
+        for p, g in zip(params, grads):
+            p.addcmul_(g, neg_lr)
+    return loss.detach()
+
+
+def _fit_captured(tr: Trainer, model: nn.Module, problem: Any, batched: bool,
+                  R: int) -> RunResult | list[RunResult]:
+    """The loop of ``step="captured"``: blocks of ``check_every`` replayed steps; after each
+    block the activation's range monitor and the loss are read (one synchronisation): out of
+    range or non-finite → back to the block's start and re-capture with more doublings (three
+    retries in a row: ``"diverged"``); then the time budget. History: the loss at the first
+    step of each block."""
+    from .captured import capture_step, needed_doublings
+
+    opts = tr.step_options
+    every, headroom = opts["check_every"], opts.get("headroom", 2.0)
+    inverse = opts.get("inverse", "auto")
+    lr = tr.lrs[0]
+    step = capture_step(model, problem, lr, headroom=headroom,
+                        doublings=opts.get("doublings"), inverse=inverse)
+    t0 = time.perf_counter()
+    losses: list[float] = []
+    history: list[dict[str, float]] = []
+    done = retries = 0
+    status = "budget_reached"
+    while done < tr.steps:
+        saved = [p.detach().clone() for p in step.params]
+        n = min(every, tr.steps - done)
+        first = None
+        for i in range(n):
+            loss = step()
+            if i == 0:
+                first = loss.detach().clone()
+        ratio = float(step.monitor)
+        if not (math.isfinite(ratio) and math.isfinite(float(step.loss))) or ratio > 1.0:
+            # out of range (the iterate outgrew the doublings) or diverged: go back, add
+            # doublings and retry; three retries in a row mean divergence
+            retries += 1
+            with torch.no_grad():
+                for p, s in zip(step.params, saved):
+                    p.copy_(s)
+            if retries > 3:
+                status = "diverged"
+                break
+            need = needed_doublings(model, problem, inverse)
+            step.recapture(max(step.doublings + 1,
+                               need + max(0, math.ceil(math.log2(headroom)))))
+            continue
+        retries = 0
+        step.reset_monitor()
+        assert first is not None
+        losses.append(float(first))
+        row = _nan_row(done, time.perf_counter() - t0, losses[-1])
+        history.append(row)
+        done += n
+        if tr.max_seconds is not None and time.perf_counter() - t0 >= tr.max_seconds:
+            break
+    seconds = time.perf_counter() - t0
+    with torch.no_grad():
+        X = as_dense(model_output(model)).detach().cpu().to(torch.float64)
+    info = {"optimizer": "gd", "step": "captured", "doublings": step.doublings,
+            "graphed": step.graphed, "check_losses": losses,
+            "diverged_between": [done, done + min(every, tr.steps - done)]}
+    out = [RunResult(tr.name, X[r] if batched else X, history, lr=lr, steps=done,
+                     seconds=seconds, diverged=status == "diverged",
+                     diverged_step=done if status == "diverged" else None,
+                     status=status, info=info) for r in range(R)]
+    return out if batched else out[0]

@@ -47,6 +47,7 @@ import torch
 from ..errors import ConfigError, ShapeError
 from ..nn import SNN
 from ..spectral import Activation, get_activation
+from ..stoppers import REDUCED_DIVERGENCE_FACTOR, exceeds
 
 __all__ = ["ReducedHistory", "ReducedSNN", "diagonal_data"]
 
@@ -480,7 +481,7 @@ class ReducedSNN:
 
     def fit(self, y: object, lr: float | Sequence[float] | np.ndarray, steps: int, *,
             record_every: int | None = None, record_x: bool = False, tol: float | None = None,
-            divergence_factor: float = 1e8) -> ReducedHistory:
+            divergence_factor: float = REDUCED_DIVERGENCE_FACTOR) -> ReducedHistory:
         """Full-batch gradient descent, in place: ``θ ← θ − η_b ∇ℓ(θ)`` for every replica b.
 
         Args:
@@ -494,7 +495,10 @@ class ReducedSNN:
             tol: stop early once every replica that has not diverged has loss ≤ tol
                 (checked at records).
             divergence_factor: a replica whose loss exceeds this times its initial loss, or
-                is not finite, is marked diverged and frozen.
+                is not finite, is marked diverged and frozen (the rule of
+                :func:`spectralnn.stoppers.exceeds`; default
+                :data:`~spectralnn.stoppers.REDUCED_DIVERGENCE_FACTOR`, 1e8, with which the
+                theory study's numbers were computed).
 
         Returns:
             A :class:`ReducedHistory`.
@@ -544,7 +548,7 @@ class ReducedSNN:
                     res = self._forward_into(ws, y)
                 done += chunk
                 loss = record(done, res)
-                bad = ~np.isfinite(loss) | (loss > divergence_factor * np.maximum(loss0, 1e-300))
+                bad = exceeds(loss, loss0, divergence_factor, floor=1e-300)
                 if np.any(bad & ~diverged):
                     diverged |= bad
                     step_lr[diverged] = 0.0

@@ -1,0 +1,137 @@
+"""How a run ends: the one status vocabulary, and the stoppers every fitting loop uses.
+
+**Statuses** (:data:`STATUSES`; exactly one per run, for every model and solver):
+
+- ``"converged"``: the method's own convergence test passed (a loss tolerance, a solver's
+  residual or relative-change tolerance, a convex solver's ``optimal``).
+- ``"stopped_on_validation"``: the validation error stopped improving (patience) or rose.
+- ``"budget_reached"``: the step, epoch or time budget ran out first.
+- ``"diverged"``: the loss became non-finite or exceeded ``divergence_factor`` × its first
+  value (:func:`exceeds`).
+- ``"stopped"``: a caller's callback ended the run (e.g. a stop hook of its own).
+
+Older names map onto it (:func:`normalise_status`, :data:`LEGACY_STATUSES`): the trainer's
+``"ok"`` and SVT's ``"max_iters"`` were ``"budget_reached"``; cvxpy's ``"optimal"`` and
+``"optimal_inaccurate"`` are ``"converged"``.
+
+**Stoppers** (pure checks, no side effects beyond their own counters):
+
+- :func:`exceeds`: divergence, ``¬finite(loss) ∨ loss > factor·max(loss₀, floor)``, elementwise
+  on tensors or arrays; :data:`DIVERGENCE_FACTOR` (1e6, the trainer's) and
+  :data:`REDUCED_DIVERGENCE_FACTOR` (1e8, the reduced dynamics of the theory study, whose
+  published numbers were computed with it) are its two named settings.
+- :class:`Budget`: steps and seconds.
+- :class:`Patience`: validation patience — stop after ``patience`` evaluations without an
+  improvement of more than ``min_delta`` (absolute) over the best.
+
+The recovery path's plateau-aware rules (:class:`spectralnn.recovery.stopping.Monitor`) plug
+into the same loop as its callback.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from .errors import ConfigError
+
+__all__ = ["DIVERGENCE_FACTOR", "LEGACY_STATUSES", "REDUCED_DIVERGENCE_FACTOR", "STATUSES",
+           "Budget", "Patience", "Status", "exceeds", "normalise_status"]
+
+Status = Literal["converged", "stopped_on_validation", "budget_reached", "diverged", "stopped"]
+
+#: Every status a run can end with.
+STATUSES: tuple[str, ...] = ("converged", "stopped_on_validation", "budget_reached",
+                             "diverged", "stopped")
+
+#: Former names of the same facts, and what they are now.
+LEGACY_STATUSES: dict[str, str] = {
+    "ok": "budget_reached",            # Trainer: every step done, no tolerance reached
+    "max_iters": "budget_reached",     # SVT: iteration budget
+    "optimal": "converged",            # cvxpy
+    "optimal_inaccurate": "converged",  # cvxpy, reduced accuracy (``accurate=False``)
+}
+
+#: The trainer's divergence factor: a loss above this × the first loss has diverged.
+DIVERGENCE_FACTOR = 1e6
+#: The factor of the theory study's reduced dynamics (:mod:`spectralnn.theory.reduced`).
+REDUCED_DIVERGENCE_FACTOR = 1e8
+
+
+def normalise_status(status: str) -> str:
+    """``status`` in the vocabulary of :data:`STATUSES` (see :data:`LEGACY_STATUSES`); any
+    other convex-solver status (infeasible, unbounded, …) is ``"diverged"``."""
+    if status in STATUSES:
+        return status
+    return LEGACY_STATUSES.get(status, "diverged")
+
+
+def exceeds(loss: Any, loss0: Any, factor: float, floor: float | None = None) -> Any:
+    """Divergence test ``¬finite(loss) ∨ loss > factor·max(loss₀, floor)``, elementwise.
+
+    ``loss`` and ``loss0`` are torch tensors or numpy arrays of the same kind; ``floor``
+    defaults to the smallest normal number of the tensor's dtype (``1e-300`` for arrays).
+    Returns a boolean tensor / array of ``loss``'s shape."""
+    if isinstance(loss, torch.Tensor):
+        fl = torch.finfo(loss.dtype).tiny if floor is None else floor
+        return ~torch.isfinite(loss) | (loss > factor * loss0.clamp_min(fl))
+    fl = 1e-300 if floor is None else floor
+    return ~np.isfinite(loss) | (loss > factor * np.maximum(loss0, fl))
+
+
+@dataclass
+class Budget:
+    """Step and time budget: :meth:`spent` is true once ``steps`` steps are done or
+    ``max_seconds`` have passed since :meth:`start` (``None``: no limit)."""
+
+    steps: int | None = None
+    max_seconds: float | None = None
+    started: float = field(default_factory=time.perf_counter)
+
+    def __post_init__(self) -> None:
+        if self.max_seconds is not None:
+            ms = self.max_seconds
+            if isinstance(ms, bool) or not isinstance(ms, (int, float)) or not (
+                    math.isfinite(ms) and ms > 0):
+                raise ConfigError(f"max_seconds must be a positive number or None, got {ms!r}")
+
+    def start(self) -> Budget:
+        self.started = time.perf_counter()
+        return self
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started
+
+    def out_of_time(self) -> bool:
+        return self.max_seconds is not None and self.elapsed() >= self.max_seconds
+
+    def spent(self, steps_done: int = 0) -> bool:
+        return (self.steps is not None and steps_done >= self.steps) or self.out_of_time()
+
+
+@dataclass
+class Patience:
+    """Validation patience: :meth:`update` takes each evaluation's error and returns
+    ``"stopped_on_validation"`` after ``patience`` evaluations in a row that did not beat the
+    best by more than ``min_delta``; ``best``/``best_step`` describe the best evaluation and
+    :meth:`update` returns whether it was a new best through :attr:`improved`."""
+
+    patience: int
+    min_delta: float = 1e-5
+    best: float = math.inf
+    best_step: int = 0
+    misses: int = 0
+    improved: bool = False
+
+    def update(self, step: int, error: float) -> str | None:
+        self.improved = error < self.best - self.min_delta
+        if self.improved:
+            self.best, self.best_step, self.misses = error, step, 0
+            return None
+        self.misses += 1
+        return "stopped_on_validation" if self.misses >= self.patience else None
