@@ -109,10 +109,6 @@ def train(
         typer.echo(_describe(summary))
 
 
-_RECOVER_LR = {"snn": 1e-4, "lg": 1e-4, "df": 1e-2, "woa": 1e-4}
-_LEGACY_MODELS = ("df", "lg", "woa")
-
-
 @app.command()
 @handle_errors
 def recover(
@@ -142,9 +138,10 @@ def recover(
     max_seconds: float | None = typer.Option(150.0, "--max-seconds", help="Time budget of "
                                              "the fit in seconds (the run then reports "
                                              "budget_reached)."),
-    lr: float = typer.Option(0.0, "--lr", help="Learning rate (0: derived from the problem; "
-                             "with --paper or lg/df/woa: the paper's grid values 1e-4, df "
-                             "1e-2)."),
+    lr: float = typer.Option(0.0, "--lr", help="Learning rate of snn, lg, df and woa (0: "
+                             "derived from the problem; with --paper or lg/df/woa: the "
+                             "paper's grid values 1e-4, df 1e-2); refused for the other "
+                             "models."),
     paper: bool = typer.Option(False, "--paper", help="The paper's exact MNIST setting for "
                                "snn: widths [4, 8, 16], float64, lr 1e-4, 2501 steps, no "
                                "validation split."),
@@ -163,82 +160,17 @@ def recover(
     seconds, settings), X.npy, problem.npz, history.csv, truth.png and reconstruction.png.
     Prints one warning line on stderr when the result should not be trusted.
     """
-    from .errors import ConfigError, unknown_name
-    from .recovery import METHODS
+    from .recovery.command import FIXED_RATE_MODELS, recover_image
 
-    known = (*METHODS, *_LEGACY_MODELS)
-    if model is not None and model not in known:
-        raise unknown_name("model", model, known)
-    if measurement is not None and measurement not in ("gaussian", "entries", "dct"):
-        raise unknown_name("measurement", measurement, ("dct", "entries", "gaussian"))
-    if size < 0:
-        raise ConfigError(f"--size must be ≥ 0, got {size}")
-    if measurement is None:
-        from .config import load_image
-        from .recovery import default_measurement
-
-        d1, d2 = load_image(image, size or None)[0].shape
-        measurement = default_measurement((int(d1), int(d2)))
-    if model is None:  # the non-local SNN wins on pixels (docs/recovery.md#images)
-        model = "snn-patches" if measurement == "entries" and not paper else "snn"
-    if lr < 0:
-        raise ConfigError(f"--lr must be ≥ 0 (0: derived), got {lr}")
-    if dtype is not None and dtype not in ("float32", "float64"):
-        raise unknown_name("dtype", dtype, ("float32", "float64"))
-    if model in _LEGACY_MODELS or paper:
-        _recover_legacy(image, fraction, model, out, measurement,
-                        0.01 if noise is None else noise, size, steps or 2501, lr, seed,
-                        device, dtype or "float64", quiet)
-        return
-    _recover(image, fraction, model, out, measurement, noise, size, steps, max_seconds, lr,
-             seed, device, dtype, quiet)
-
-
-def _recover(image, fraction, model, out, measurement, noise, size, steps, max_seconds, lr,
-             seed, device, dtype, quiet) -> None:
-    """``recover`` through :func:`spectralnn.recovery.fit`."""
-    import torch
-
-    from .config import load_image
-    from .data import normalize
-    from .errors import ConfigError
-    from .recovery import default_noise_std, fit, prepare_output, write_recovery
-    from .sensing.operators import measurements_from_fraction
-    from .sensing.problem import make_problem
-
-    config = {"image": image, "fraction": fraction, "model": model,
-              "measurement": measurement, "noise": noise, "size": size or None,
-              "steps": steps, "max_seconds": max_seconds, "lr": lr or None, "seed": seed,
-              "device": device, "dtype": dtype}
-    stored = prepare_output(out, config)
-    if stored is not None:
-        if not quiet:
-            typer.echo(_describe_recovery(stored))
-        return
-    if max_seconds is not None and not max_seconds > 0:
-        raise ConfigError(f"--max-seconds must be positive, got {max_seconds}")
-    pixels, label = load_image(image, size or None)
-    if noise is None:
-        X, _ = normalize(pixels, "nuclear")
-        m = measurements_from_fraction(fraction, X.numel())
-        noise = default_noise_std(X, measurement, m)
-    problem = make_problem(pixels, measurement, fraction=fraction, noise_std=noise, seed=seed,
-                           name=label)
-    options = {"lr": lr} if lr and model == "snn" else {}
-    try:
-        torch.empty(0, device=device)
-    except (RuntimeError, TypeError) as exc:
-        raise ConfigError(f"device {device!r} is not available: "
-                          f"{str(exc).splitlines()[0]}") from None
-    result = fit(problem, model, seed=seed, max_steps=steps, max_seconds=max_seconds,
-                 progress=not quiet, dtype=dtype, device=device if device != "cpu" else None,
-                 image=True, **options)
-    result.summary["noise_std"] = noise
-    summary = write_recovery(out, result, problem, config, image=True)
+    summary, warning = recover_image(
+        image, fraction, out, model=model, measurement=measurement, noise=noise, size=size,
+        steps=steps, max_seconds=max_seconds, lr=lr, paper=paper, seed=seed, device=device,
+        dtype=dtype, progress=not quiet)
     if not quiet:
-        typer.echo(_describe_recovery(summary))
-    if result.warning:
-        typer.echo(f"warning: {result.warning}", err=True)
+        fixed_rate = paper or model in FIXED_RATE_MODELS
+        typer.echo(_describe(summary) if fixed_rate else _describe_recovery(summary))
+    if warning:
+        typer.echo(f"warning: {warning}", err=True)
 
 
 def _describe_recovery(summary: dict[str, Any]) -> str:
@@ -249,28 +181,6 @@ def _describe_recovery(summary: dict[str, Any]) -> str:
             f"validation_error={num(summary.get('validation_error'))} "
             f"relative_error={num(summary.get('relative_error'))} "
             f"psnr={num(summary.get('psnr'))} seconds={num(summary.get('seconds'))}")
-
-
-def _recover_legacy(image, fraction, model, out, measurement, noise, size, steps, lr, seed,
-                    device, dtype, quiet) -> None:
-    """``recover --paper`` and the lg/df/woa models: one fixed-rate run directory."""
-    from .models import TRAINABLE_MODELS
-    from .runs import run_experiment
-
-    problem = {"kind": "image", "image": image, "measurement": measurement,
-               "fraction": fraction, "noise_std": noise, "seed": seed,
-               "size": size or None}
-    cfg: dict[str, Any] = {"problem": problem,
-                           "model": {"name": model, "seed": seed, "dtype": dtype,
-                                     "device": device}}
-    if model in TRAINABLE_MODELS:
-        rate = lr or _RECOVER_LR.get(model, 1e-4)
-        cfg["train"] = {"steps": steps, "lr": rate, "checkpoint_every": max(1, steps // 10)}
-    elif model == "svt":
-        cfg["model"]["max_iters"] = steps
-    summary = run_experiment(cfg, out, progress=not quiet)
-    if not quiet:
-        typer.echo(_describe(summary))
 
 
 def _describe(summary: dict[str, Any]) -> str:

@@ -60,6 +60,8 @@ from ._ratings_ids import IdIndex, as_ids
 from .errors import ConfigError, DataError, ShapeError, unknown_name
 from .movielens import movielens_100k, movielens_100k_path
 from .nn import SNN
+from .sensing.operators import EntrySampling
+from .stoppers import Budget, Patience
 
 __all__ = [
     "SOLVERS",
@@ -179,14 +181,34 @@ def _check_shape(shape: object) -> tuple[int, int]:
 # ----------------------------------------------------------------------------- estimator
 
 
+class _RatedEntries(EntrySampling):
+    """The rated ``(rows, cols)`` as an entry-sampling operator for the trainer's objective
+    ``½·mean (X_ui − y_ui)²``; unlike :class:`EntrySampling` a pair may repeat (a table may
+    rate it twice; each rating is one term)."""
+
+    def __init__(self, shape: tuple[int, int], rows: np.ndarray, cols: np.ndarray,
+                 dtype: torch.dtype) -> None:
+        idx = torch.as_tensor(rows, dtype=torch.int64) * shape[1] + torch.as_tensor(
+            cols, dtype=torch.int64)
+        self.shape = (int(shape[0]), int(shape[1]))
+        self.num_measurements = int(idx.numel())
+        self.indices = idx
+        self._dtype = dtype
+        self._device = idx.device
+
+
 @dataclass
 class _Trial:
+    """One candidate's training: its best validation RMSE and step (epochs for sgd), the
+    model, the biases and how the run ended (:data:`spectralnn.stoppers.STATUSES`)."""
+
     settings: dict[str, Any]
     best_rmse: float
     best_step: int
     seconds: float
     model: SNN
     biases: tuple[float, np.ndarray, np.ndarray]
+    status: str = "budget_reached"
 
 
 class RatingsCompleter:
@@ -213,6 +235,11 @@ class RatingsCompleter:
         activation, init: the adam SNN's spectral activation and initialisation.
         max_steps: sgd epochs (default 20; 10 below :data:`SMALL_TABLE` training ratings) or
             adam steps (default 800) at most.
+        max_seconds: time budget of the whole ``fit`` (search and refit; ``None``: none).
+            Training stops at the first epoch (sgd) or step (adam) that ends past it; the
+            candidates not started by then are skipped, and the refit on all ratings is
+            skipped too (the model trained on the rest is kept); ``status_`` is then
+            ``"budget_reached"``.
         patience: stop a candidate after this many evaluations without a better validation
             RMSE; evaluations every epoch (sgd) or every ``eval_every`` steps (adam).
         validation: fraction of the training ratings held out to choose settings and steps;
@@ -236,7 +263,10 @@ class RatingsCompleter:
         (d1,), col_bias_ (d2,); user_factors_ (d1, K), item_factors_ (d2, K) with
         ``X = user_factors_ @ item_factors_ᵀ``; rating_range_; model_: the trained
         :class:`~spectralnn.nn.SNN`; best_settings_, best_steps_, validation_rmse_ (``None``
-        without a validation part); search_results_; fit_seconds_.
+        without a validation part); search_results_; fit_seconds_; status_: how the fit
+        ended (:data:`spectralnn.stoppers.STATUSES`: ``"stopped_on_validation"`` when the
+        chosen steps were set by validation, ``"budget_reached"`` when the step or time
+        budget set them, ``"diverged"``).
     """
 
     def __init__(
@@ -255,6 +285,7 @@ class RatingsCompleter:
         activation: str = "tanh",
         init: str = "random",
         max_steps: int | None = None,
+        max_seconds: float | None = None,
         patience: int = 4,
         eval_every: int = 10,
         validation: float | str | None = "auto",
@@ -280,6 +311,7 @@ class RatingsCompleter:
         self.activation = activation
         self.init = init
         self.max_steps = max_steps
+        self.max_seconds = max_seconds
         self.patience = patience
         self.eval_every = eval_every
         self.validation = validation
@@ -351,6 +383,7 @@ class RatingsCompleter:
             v = getattr(self, name)
             if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
                 raise ConfigError(f"{name} must be a positive integer or None, got {v!r}")
+        Budget(max_seconds=self.max_seconds)  # checks it
         val = self.validation
         if not (val is None or val == "auto" or (
                 isinstance(val, (int, float)) and not isinstance(val, bool) and 0 < val < 1)):
@@ -369,6 +402,14 @@ class RatingsCompleter:
             raise ConfigError(f"rating_range must be a pair (lo, hi) of numbers or None, "
                               f"got {rr!r}")
 
+    def _time_left(self) -> float | None:
+        """Seconds left of ``max_seconds`` in the running ``fit`` (``None``: no budget); at
+        least a microsecond, so that a started candidate trains one epoch or step."""
+        budget: Budget | None = getattr(self, "_budget", None)
+        if budget is None or budget.max_seconds is None:
+            return None
+        return max(budget.max_seconds - budget.elapsed(), 1e-6)
+
     def _validation_fraction(self, n_candidates: int) -> float | None:
         if self.validation == "auto":
             return None if self.solver == "sgd" and n_candidates == 1 else 0.1
@@ -382,49 +423,46 @@ class RatingsCompleter:
 
     def _train_adam(self, s: dict[str, Any], shape: tuple[int, int], fit: tuple[np.ndarray, ...],
                     val: tuple[np.ndarray, ...] | None, steps: int) -> _Trial:
-        """Adam on the residuals of closed-form biases; early stopping on ``val`` if given."""
+        """Adam on the residuals of closed-form biases, through the trainer's loop
+        (:class:`~spectralnn.trainer.Trainer`, ``optimizer="adam"``, on the entries as an
+        entry-sampling objective); validation patience (:class:`~spectralnn.stoppers.Patience`)
+        is its callback when ``val`` is given, the time budget its ``max_seconds``."""
+        from .sensing import SensingProblem
+        from .trainer import StopTraining, Trainer
+
         r, c, v = fit
         mu, b, cc = fit_biases(r, c, v, shape, reg_row=self.reg_row, reg_col=self.reg_col)
-        as_t = lambda a: torch.as_tensor(a, dtype=self.dtype)  # noqa: E731
-        rows, cols = torch.as_tensor(r), torch.as_tensor(c)
-        target = as_t(v - mu - b[r] - cc[c])
+        target = torch.as_tensor(v - mu - b[r] - cc[c], dtype=self.dtype)
+        problem = SensingProblem(X_star=None, operator=_RatedEntries(shape, r, c, self.dtype),
+                                 y=target, seed=self.seed, name="ratings")
         model = self._model(s, shape)
-        opt = torch.optim.Adam(model.parameters(), lr=float(s["lr"]))
-        best: tuple[float, int, dict[str, Any] | None] = (math.inf, 0, None)
-        bad = 0
-        t0 = time.perf_counter()
-        bar = self._bar(steps, s)
-        try:
-            for step in range(1, steps + 1):
-                opt.zero_grad(set_to_none=True)
-                z = model.entries(rows, cols)
-                loss = 0.5 * (z - target).square().mean()
-                if not torch.isfinite(loss):
-                    break
-                loss.backward()
-                opt.step()
-                if bar is not None:
-                    bar.update(1)
-                if val is not None and (step % self.eval_every == 0 or step == steps):
-                    vr, vc, vv = val
-                    with torch.no_grad():
-                        x = model.entries(torch.as_tensor(vr), torch.as_tensor(vc))
-                    rmse = self._rmse(x.double().numpy() + mu + b[vr] + cc[vc], vv)
-                    if rmse < best[0] - 1e-5:
-                        best = (rmse, step, {k: t.detach().clone()
-                                             for k, t in model.state_dict().items()})
-                        bad = 0
-                    else:
-                        bad += 1
-                        if bad >= self.patience:
-                            break
-        finally:
-            if bar is not None:
-                bar.close()
-        if val is not None and best[2] is not None:
-            model.load_state_dict(best[2])
-        return _Trial(s, best[0], best[1] if val is not None else steps,
-                      time.perf_counter() - t0, model, (mu, b, cc))
+        patience = Patience(self.patience)
+        best_state: dict[str, Any] | None = None
+        vr, vc, vv = val if val is not None else (None, None, None)
+
+        def validate(t: int, info: dict[str, Any]) -> None:
+            nonlocal best_state
+            step = t + 1  # the parameters now hold the iterate after ``step`` updates
+            if val is None or step > steps or (step % self.eval_every and step != steps):
+                return
+            with torch.no_grad():
+                x = model.entries(torch.as_tensor(vr), torch.as_tensor(vc))
+            rmse = self._rmse(x.double().numpy() + mu + b[vr] + cc[vc], vv)
+            stop = patience.update(step, rmse)
+            if patience.improved:
+                best_state = {k: t.detach().clone() for k, t in model.state_dict().items()}
+            if stop is not None:
+                raise StopTraining
+
+        trainer = Trainer(steps, float(s["lr"]), "adam", log_every=max(steps, 1),
+                          max_seconds=self._time_left(), progress=self.progress,
+                          name=f"adam rank {s['rank']}")
+        res = trainer.fit(model, problem, callback=validate)
+        assert not isinstance(res, list)
+        if val is not None and best_state is not None:
+            model.load_state_dict(best_state)
+        return _Trial(s, patience.best, patience.best_step if val is not None else res.steps,
+                      res.seconds, model, (mu, b, cc), res.status)
 
     # ---------------------------------------------------------------- sgd
     def _train_sgd(self, s: dict[str, Any], shape: tuple[int, int], fit: tuple[np.ndarray, ...],
@@ -462,8 +500,10 @@ class RatingsCompleter:
                 return P[rep]
             return (P[rep] + norm @ Y[rep]).astype(np_dtype)
 
-        best: tuple[float, int, Any] = (math.inf, 0, None)
-        bad = 0
+        patience = Patience(self.patience)
+        best_state: Any = None
+        budget = Budget(epochs, self._time_left())
+        status = "budget_reached"
         t0 = time.perf_counter()
         bar = self._bar(epochs, s)
         done = 0
@@ -489,26 +529,27 @@ class RatingsCompleter:
                     if bar is not None:
                         bar.update(1)
                     if not all(math.isfinite(e) for e in sse):
+                        status = "diverged"
                         break
                     if val is not None:
                         vr, vc, vv = val
                         pred = np.mean([_rk.predict_mf(vr, vc, mu, B[i], C[i], user_factors(i),
                                                        Q[i]) for i in range(R)], axis=0)
-                        rmse = self._rmse(pred, vv)
-                        if rmse < best[0] - 1e-5:
-                            best = (rmse, done, [[user_factors(i) for i in range(R)],
-                                                 [a.copy() for a in Q], [a.copy() for a in B],
-                                                 [a.copy() for a in C]])
-                            bad = 0
-                        else:
-                            bad += 1
-                            if bad >= self.patience:
-                                break
+                        stop = patience.update(done, self._rmse(pred, vv))
+                        if patience.improved:
+                            best_state = [[user_factors(i) for i in range(R)],
+                                          [a.copy() for a in Q], [a.copy() for a in B],
+                                          [a.copy() for a in C]]
+                        if stop is not None:
+                            status = stop
+                            break
+                    if budget.out_of_time():
+                        break
         finally:
             if bar is not None:
                 bar.close()
-        if val is not None and best[2] is not None:
-            U, Q, B, C = best[2]
+        if val is not None and best_state is not None:
+            U, Q, B, C = best_state
         else:
             U = [user_factors(i) for i in range(R)]
         model = SNN(shape, [R], "identity", "random", rank=k, evaluation="factored",
@@ -519,8 +560,8 @@ class RatingsCompleter:
             model.alphas[0].fill_(1.0 / R)
         biases = (mu, np.stack(B).astype(np.float64).mean(0),
                   np.stack(C).astype(np.float64).mean(0))
-        return _Trial(s, best[0], best[1] if val is not None else done,
-                      time.perf_counter() - t0, model, biases)
+        return _Trial(s, patience.best, patience.best_step if val is not None else done,
+                      time.perf_counter() - t0, model, biases, status)
 
     def _bar(self, total: int, s: dict[str, Any]) -> Any:
         if not self.progress:
@@ -586,30 +627,47 @@ class RatingsCompleter:
             self.rating_range)
         self.rating_range_ = (lo, hi)
         t0 = time.perf_counter()
+        self._budget = budget = Budget(max_seconds=self.max_seconds).start()
         train = self._train_sgd if self.solver == "sgd" else self._train_adam
         steps = int(self._setting("max_steps"))
         frac = self._validation_fraction(len(candidates))
-        if frac is None:
-            trials = [train(s, shp, (r, c, v), None, steps) for s in candidates[:1]]
-            best = trials[0]
-            best_rmse: float | None = None
-        else:
-            perm = np.random.default_rng(self.seed).permutation(r.size)
-            n_val = max(1, round(frac * r.size))
-            vi, fi = perm[:n_val], perm[n_val:]
-            trials = [train(s, shp, (r[fi], c[fi], v[fi]), (r[vi], c[vi], v[vi]), steps)
-                      for s in candidates]
-            best = min(trials, key=lambda t: t.best_rmse)
-            best_rmse = best.best_rmse
-            if self.refit:
-                best = train(best.settings, shp, (r, c, v), None, max(best.best_step, 1))
+        try:
+            if frac is None:
+                trials = [train(s, shp, (r, c, v), None, steps) for s in candidates[:1]]
+                best = trials[0]
+                best_rmse: float | None = None
+            else:
+                perm = np.random.default_rng(self.seed).permutation(r.size)
+                n_val = max(1, round(frac * r.size))
+                vi, fi = perm[:n_val], perm[n_val:]
+                trials = []
+                for s in candidates:  # the first always; the others while time is left
+                    if trials and budget.out_of_time():
+                        break
+                    trials.append(train(s, shp, (r[fi], c[fi], v[fi]), (r[vi], c[vi], v[vi]),
+                                        steps))
+                best = min(trials, key=lambda t: t.best_rmse)
+                best_rmse = best.best_rmse
+                if self.refit and not budget.out_of_time():
+                    best = train(best.settings, shp, (r, c, v), None, max(best.best_step, 1))
+        finally:
+            del self._budget
+        timed_out = budget.out_of_time() or len(trials) < (1 if frac is None
+                                                           else len(candidates))
         self.search_results_ = [{**t.settings, "widths": list(t.settings["widths"]),
                                  "validation_rmse": None if frac is None else t.best_rmse,
-                                 "best_step": t.best_step, "seconds": t.seconds}
+                                 "best_step": t.best_step, "seconds": t.seconds,
+                                 "status": t.status}
                                 for t in trials]
         chosen = min(trials, key=lambda t: t.best_rmse) if frac is not None else trials[0]
         self.best_settings_ = {**chosen.settings, "widths": list(chosen.settings["widths"])}
         self.best_steps_ = max(chosen.best_step, 1)
+        if chosen.status == "diverged" or best.status == "diverged":
+            self.status_ = "diverged"
+        elif timed_out or best_rmse is None or self.best_steps_ >= steps:
+            self.status_ = "budget_reached"
+        else:
+            self.status_ = "stopped_on_validation"
         self.validation_rmse_ = best_rmse
         self.global_mean_, self.row_bias_, self.col_bias_ = best.biases
         self.model_ = best.model
@@ -791,6 +849,7 @@ class RatingsCompleter:
             "rating_range": list(self.rating_range_), "best_settings": self.best_settings_,
             "best_steps": self.best_steps_, "validation_rmse": self.validation_rmse_,
             "search_results": self.search_results_, "fit_seconds": self.fit_seconds_,
+            "status": self.status_,
             "model": {"widths": list(self.model_.widths), "activation": self.model_.activation
                       .spec[0] if self.model_.activation.spec else self.model_.activation.name,
                       "rank": self.model_.rank},
@@ -841,6 +900,7 @@ class RatingsCompleter:
         est.validation_rmse_ = meta["validation_rmse"]
         est.search_results_ = meta["search_results"]
         est.fit_seconds_ = float(meta["fit_seconds"])
+        est.status_ = str(meta.get("status", "budget_reached"))
         est.row_bias_, est.col_bias_ = arrays["row_bias"], arrays["col_bias"]
         est.user_factors_, est.item_factors_ = arrays["user_factors"], arrays["item_factors"]
         est._seen_indptr, est._seen_items = arrays["seen_indptr"], arrays["seen_items"]
@@ -855,7 +915,8 @@ class RatingsCompleter:
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         """The constructor settings (scikit-learn convention)."""
         keys = ("solver", "rank", "widths", "init_scale", "lr", "reg", "lr_decay", "replicas",
-                "implicit", "threads", "activation", "init", "max_steps", "patience", "eval_every",
+                "implicit", "threads", "activation", "init", "max_steps", "max_seconds", "patience",
+                "eval_every",
                 "validation", "refit", "rating_range", "reg_row", "reg_col", "unknown", "dtype",
                 "seed", "progress")
         return {k: getattr(self, k) for k in keys}

@@ -99,7 +99,7 @@ def fit_table(shape: tuple[int, int], rows: np.ndarray, cols: np.ndarray,
 
     ``model="snn"``: :class:`~spectralnn.ratings.RatingsCompleter` (global mean, row and column
     biases, the averaged linear SNN trained by SGD on a fixed schedule, clipping to the
-    training range; ``max_steps`` caps its epochs, ``max_seconds`` does not apply; below
+    training range; ``max_steps`` caps its epochs, ``max_seconds`` the whole fit; below
     10 000 ratings the full-batch Adam SNN, with rank ∈ {1, 2, 4} and init scale ∈
     {1e-2, 1e-1} searched on a validation part of the training entries). Other models: the
     generic path (values normalised as dense inputs are, :func:`fit_entries`, predictions
@@ -109,7 +109,7 @@ def fit_table(shape: tuple[int, int], rows: np.ndarray, cols: np.ndarray,
     the SNN, its validation RMSE over the standard deviation of the training values)."""
     if model == "snn":
         return _fit_ratings(shape, rows, cols, values, seed=seed, max_steps=max_steps,
-                            progress=progress, options=options)
+                            max_seconds=max_seconds, progress=progress, options=options)
     center, scale = normalisation(values, shape)
     fit = fit_entries(shape, rows, cols, (values - center) / scale, model=model, seed=seed,
                       max_steps=max_steps, max_seconds=max_seconds, progress=progress,
@@ -126,7 +126,8 @@ _SMALL_TABLE = 10_000
 
 
 def _fit_ratings(shape: tuple[int, int], rows: np.ndarray, cols: np.ndarray,
-                 values: np.ndarray, *, seed: int, max_steps: int | None, progress: bool,
+                 values: np.ndarray, *, seed: int, max_steps: int | None,
+                 max_seconds: float | None, progress: bool,
                  options: Mapping[str, Any] | None) -> TableFit:
     """The ``--triplets`` SNN: :class:`~spectralnn.ratings.RatingsCompleter`."""
     from ..ratings import RatingsCompleter
@@ -141,13 +142,14 @@ def _fit_ratings(shape: tuple[int, int], rows: np.ndarray, cols: np.ndarray,
             settings.setdefault("init_scale", [1e-2, 1e-1])
     if max_steps is not None:
         settings["max_steps"] = max_steps
+    if max_seconds is not None:
+        settings["max_seconds"] = max_seconds
     est = RatingsCompleter(seed=seed, progress=progress, **settings)
     est.fit(rows, cols, values, shape=shape)
     spread = float(values.std()) or 1.0
     rmse = est.validation_rmse_
     relative = None if rmse is None else float(rmse) / spread
-    budget = est.best_steps_ >= int(est._setting("max_steps"))
-    status = "budget_reached" if budget or rmse is None else "stopped_on_validation"
+    status = est.status_
     warning = None
     if relative is not None and relative >= 0.9:
         warning = (f"validation RMSE {rmse:.4g} is {relative:.2f}× the spread of "

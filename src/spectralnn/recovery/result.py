@@ -28,10 +28,13 @@ from typing import Any
 
 import torch
 
+from ..stoppers import STATUSES as RUN_STATUSES
+
 __all__ = ["CHECK_MAX_ENTRIES", "CHECK_STEPS", "STATUSES", "USELESS_ERROR", "WORSE_MARGIN",
            "WORSE_RATIO", "Recovery", "softimpute_check", "warning_for"]
 
-STATUSES = ("converged", "stopped_on_validation", "budget_reached", "diverged")
+#: The statuses of a recovery: those of :data:`spectralnn.stoppers.STATUSES` but ``"stopped"``.
+STATUSES = tuple(s for s in RUN_STATUSES if s != "stopped")
 
 #: A relative validation error ``‖A_v(X) − y_v‖₂ / ‖y_v‖₂`` at or above this is "nothing
 #: recovered" (the zero matrix scores 1).
