@@ -27,6 +27,7 @@ from itertools import pairwise
 import torch
 
 from .errors import ConfigError, ShapeError
+from .stoppers import normalise_status
 
 __all__ = [
     "METRIC_NAMES",
@@ -151,15 +152,19 @@ class RunResult:
         diverged: whether the run was stopped for a non-finite or exploding loss;
             ``diverged_step``: the step at which that was detected.
         converged_step: the step at which the loss tolerance was reached, if any.
-        status: ``"ok"``, ``"diverged"``, ``"converged"``, or a solver's status
-            (``"optimal"``, ``"optimal_inaccurate"``, …).
+        status: how the run ended, one of :data:`spectralnn.stoppers.STATUSES`
+            (``"converged"``, ``"stopped_on_validation"``, ``"budget_reached"``,
+            ``"diverged"``, ``"stopped"``); a former name given here (``"ok"``,
+            ``"max_iters"``, a convex solver's ``"optimal"``) is mapped by
+            :func:`~spectralnn.stoppers.normalise_status` (the solver's own word stays in
+            ``info["solver_status"]``).
         info: extra values for the summary (solver statistics, settings).
     """
 
     def __init__(self, model: str, X: torch.Tensor, history: list[dict[str, float]], *,
                  lr: float | None = None, steps: int = 0, seconds: float = 0.0,
                  diverged: bool = False, diverged_step: int | None = None,
-                 converged_step: int | None = None, status: str = "ok",
+                 converged_step: int | None = None, status: str = "budget_reached",
                  info: dict | None = None) -> None:
         self.model = model
         self.X = X
@@ -170,7 +175,7 @@ class RunResult:
         self.diverged = diverged
         self.diverged_step = diverged_step
         self.converged_step = converged_step
-        self.status = status
+        self.status = normalise_status(status)
         self.info = dict(info or {})
 
     @property

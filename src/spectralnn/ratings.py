@@ -236,7 +236,8 @@ class RatingsCompleter:
         max_steps: sgd epochs (default 20; 10 below :data:`SMALL_TABLE` training ratings) or
             adam steps (default 800) at most.
         max_seconds: time budget of the whole ``fit`` (search and refit; ``None``: none).
-            Training stops at the first epoch (sgd) or step (adam) that ends past it; the
+            Training stops before an sgd epoch that would end past it (judged by the last
+            epoch's time) and after the adam step that reaches it; the
             candidates not started by then are skipped, and the refit on all ratings is
             skipped too (the model trained on the rest is kept); ``status_`` is then
             ``"budget_reached"``.
@@ -510,6 +511,7 @@ class RatingsCompleter:
         try:
             with ThreadPoolExecutor(max_workers=threads) as pool:
                 for epoch in range(epochs):
+                    epoch_start = time.perf_counter()
                     rate = float(s["lr"]) * self.lr_decay ** epoch
                     if self.implicit:
                         orders = [g.permutation(d1) for g in gens]
@@ -543,8 +545,8 @@ class RatingsCompleter:
                         if stop is not None:
                             status = stop
                             break
-                    if budget.out_of_time():
-                        break
+                    if budget.cannot_fit(time.perf_counter() - epoch_start):
+                        break  # the next epoch would end past the time budget
         finally:
             if bar is not None:
                 bar.close()

@@ -110,6 +110,11 @@ class Budget:
     def out_of_time(self) -> bool:
         return self.max_seconds is not None and self.elapsed() >= self.max_seconds
 
+    def cannot_fit(self, next_seconds: float) -> bool:
+        """Whether a unit of work lasting ``next_seconds`` (e.g. the last epoch's time) would
+        end past the time budget: stop before it rather than after."""
+        return self.max_seconds is not None and self.elapsed() + next_seconds > self.max_seconds
+
     def spent(self, steps_done: int = 0) -> bool:
         return (self.steps is not None and steps_done >= self.steps) or self.out_of_time()
 

@@ -169,7 +169,9 @@ def nuclear_norm_minimization(
 ) -> RunResult:
     """:func:`solve_nuclear_norm` on a :class:`~spectralnn.sensing.problem.SensingProblem`,
     returned as a :class:`~spectralnn.metrics.RunResult` (model ``"nnm"``) with one row of
-    metrics; ``status`` is the solver's, and the summary carries ``accurate``, ``solver``,
+    metrics; ``status`` is ``"converged"`` (the solver's own status, ``optimal`` or
+    ``optimal_inaccurate``, is ``info["solver_status"]``), and the summary carries
+    ``solver_status``, ``accurate``, ``solver``,
     ``objective`` (= ‖X‖_* at the optimum) and ``delta``. ``image`` adds PSNR.
     """
     start = time.perf_counter()
@@ -181,6 +183,7 @@ def nuclear_norm_minimization(
     Xt = torch.from_numpy(X)
     values = matrix_metrics(Xt.to(problem.dtype), problem, image=image)
     row = history_row(info["iterations"], seconds, values, None)
-    info.update({"accurate": status == "optimal", "objective": value, "delta": delta})
+    info.update({"solver_status": status, "accurate": status == "optimal",
+                 "objective": value, "delta": delta})
     return RunResult("nnm", Xt, [row], steps=max(info["iterations"], 0), seconds=seconds,
                      status=status, info=info)

@@ -3,7 +3,7 @@
 For sizes where a generic conic solver is impractical (``d ≳ 100``), using only the operator's
 ``forward`` and ``adjoint``:
 
-    X_k = D_τ(Y_{k−1}),            D_τ(Y) = U diag(max(σ − τ, 0)) Vᵀ
+    X_k = D_τ(Y_{k−1}),            D_τ(Y) = U diag(max(σ − τ, 0)) Vᵀ   (:mod:`.threshold`)
     Y_k = Y_{k−1} + δ·A*(y − A(X_k))
 
 is gradient ascent on the dual of ``min τ‖X‖_* + ½‖X‖_F²  s.t.  A(X) = y``, whose solution
@@ -33,6 +33,7 @@ import torch
 from ..errors import ConfigError
 from ..metrics import RunResult, history_row, matrix_metrics
 from ..validate import positive_number
+from .threshold import soft_threshold
 
 __all__ = ["operator_norm_squared", "singular_value_thresholding", "svt_defaults"]
 
@@ -99,11 +100,12 @@ def singular_value_thresholding(
         progress: show a tqdm bar.
         divergence_factor: see the module docstring.
         callback: ``f(iteration, X)`` after every iteration; returning a true value stops the
-            run (status ``"stopped"``).
+            run (status ``"stopped"``; the recovery path's monitor plugs in here).
 
     Returns:
         :class:`~spectralnn.metrics.RunResult` of model ``"svt"``; ``status`` is
-        ``"converged"``, ``"max_iters"``, ``"diverged"`` or ``"stopped"``; the summary has
+        ``"converged"``, ``"budget_reached"`` (iteration budget), ``"diverged"`` or
+        ``"stopped"`` (:data:`spectralnn.stoppers.STATUSES`); the summary has
         ``tau``, ``step`` and the final relative residual.
     """
     if isinstance(max_iters, bool) or not isinstance(max_iters, int) or max_iters < 1:
@@ -132,12 +134,11 @@ def singular_value_thresholding(
         from tqdm.auto import tqdm
 
         bar = tqdm(total=max_iters, desc="svt", leave=False)
-    status, rel, it = "max_iters", math.inf, 0
+    status, rel, it = "budget_reached", math.inf, 0
     first_rel, best_rel, best_X = math.nan, math.inf, X
     try:
         for it in range(1, max_iters + 1):
-            U, s, Vh = torch.linalg.svd(Y, full_matrices=False)
-            X = (U * (s - tau).clamp_min(0.0).unsqueeze(-2)) @ Vh
+            X, _ = soft_threshold(Y, tau)
             r = y - op.forward(X)
             rel = float(torch.linalg.vector_norm(r)) / max(ynorm, 1e-300)
             done = rel <= tol

@@ -147,7 +147,7 @@ def _reduced_runs(problem: SensingProblem, reduced, hist, keep_idx: list[int], s
         rows = [history_row(int(t), math.nan, values, j) for j, t in enumerate(hist.steps)]
         out.append(RunResult("snn", X[-1], rows, lr=float(hist.lr[b]), steps=hist.steps_done,
                              seconds=hist.seconds, diverged=bool(hist.diverged[b]),
-                             status="diverged" if hist.diverged[b] else "ok",
+                             status="diverged" if hist.diverged[b] else "budget_reached",
                              info={"engine": "reduced"}))
     return out
 

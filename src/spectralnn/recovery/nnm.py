@@ -44,10 +44,10 @@ def _cvxpy(problem, delta: float | None, solver: str) -> dict[str, Any]:
                           f"{format_bytes(need)}); use model 'nnm_noise', 'softimpute' or 'svt'")
     res = nuclear_norm_minimization(problem.to(dtype=torch.float64), delta=delta,
                                     solver=solver)
-    status = "converged" if res.status in ("optimal", "optimal_inaccurate") else \
-        "budget_reached"
+    status = "converged" if res.status == "converged" else "budget_reached"
     return {"X": res.X, "status": status, "steps": res.steps,
-            "settings": {"solver": res.info.get("solver"), "solver_status": res.status,
+            "settings": {"solver": res.info.get("solver"),
+                         "solver_status": res.info["solver_status"],
                          "delta": delta, "objective": res.info.get("objective")},
             "history": []}
 

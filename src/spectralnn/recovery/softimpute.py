@@ -5,7 +5,8 @@ Beck & Teboulle 2009; Toh & Yun 2010 for the nuclear norm) with step ``t = 1/‖
 
     X_{k+1} = S_{tλ}(Z_k − t·A*(A(Z_k) − y)),   Z_{k+1} = X_{k+1} + (k−1)/(k+2)·(X_{k+1} − X_k)
 
-with ``S_τ(Y) = U diag(max(σ − τ, 0)) Vᵀ``. For entry sampling ``‖A‖ = 1`` and without the
+with ``S_τ(Y) = U diag(max(σ − τ, 0)) Vᵀ`` (:func:`~spectralnn.baselines.threshold.soft_threshold`,
+the one soft-threshold of the solvers). For entry sampling ``‖A‖ = 1`` and without the
 momentum this *is* soft-impute (Mazumder, Hastie & Tibshirani, JMLR 2010):
 ``X ← S_λ(P_Ω(Y) + P_Ω⊥(X))``.
 
@@ -29,19 +30,12 @@ from typing import Any
 
 import torch
 
+from ..baselines.threshold import soft_threshold
 from .stepsize import operator_norm_squared
 from .stopping import StoppingRules
 from .validation import Validation
 
 __all__ = ["fit_softimpute", "lambda_path", "proximal_gradient", "soft_threshold"]
-
-
-def soft_threshold(Y: torch.Tensor, tau: float) -> tuple[torch.Tensor, int]:
-    """``S_τ(Y)`` and its rank (singular values above τ)."""
-    U, s, Vh = torch.linalg.svd(Y, full_matrices=False)
-    s = (s - tau).clamp_min(0.0)
-    k = int((s > 0).sum())
-    return (U[:, :k] * s[:k]) @ Vh[:k], k
 
 
 def proximal_gradient(problem, lam: float, X0: torch.Tensor, step: float, *,
