@@ -455,7 +455,7 @@ class RatingsCompleter:
             if stop is not None:
                 raise StopTraining
 
-        trainer = Trainer(steps, float(s["lr"]), "adam", log_every=max(steps, 1),
+        trainer = Trainer(steps, float(s["lr"]), "adam", log_every=max(steps, 1), metrics=False,
                           max_seconds=self._time_left(), progress=self.progress,
                           name=f"adam rank {s['rank']}")
         res = trainer.fit(model, problem, callback=validate)

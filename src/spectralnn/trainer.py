@@ -125,6 +125,9 @@ class Trainer:
         checkpoint_every: call ``on_checkpoint`` every that many steps (``None``: never).
         seed: seed of the minibatch sampler (the only randomness of training).
         image: add PSNR (pixel units via ``problem.scale``) to the metrics.
+        metrics: compute the matrix metrics at logging steps (an SVD of X each); False logs
+            the training loss and gradient norm only (NaN elsewhere), for runs where that
+            SVD would dominate.
         progress: show a tqdm progress bar with the live loss and error; else silent.
         name: model name recorded in the results.
 
@@ -152,6 +155,7 @@ class Trainer:
         checkpoint_every: int | None = None,
         seed: int = 0,
         image: bool = False,
+        metrics: bool = True,
         progress: bool = False,
         name: str = "model",
     ) -> None:
@@ -198,6 +202,7 @@ class Trainer:
                                  else int_at_least(checkpoint_every, "checkpoint_every", 1))
         self.seed = int_at_least(seed, "seed", 0)
         self.image = bool(image)
+        self.metrics = bool(metrics)
         self.progress = bool(progress)
         self.name = str(name)
 
@@ -422,7 +427,7 @@ class _Run:
                 if newly_div is not None:
                     self._freeze_diverged(newly_div, t)
                 if log_now:
-                    self._log(t, X, good, grads, bar)
+                    self._log(t, X, good, grads, bar, lv)
                 if tr.tol is not None:
                     self.st.active &= ~(froze & ~bad)
                 if not last and bool(self.st.active.any()):
@@ -452,12 +457,13 @@ class _Run:
         return self._results()
 
     def _log(self, t: int, X: torch.Tensor, good: torch.Tensor,
-             grads: dict[str, torch.Tensor | None], bar) -> None:
+             grads: dict[str, torch.Tensor | None], bar, loss: torch.Tensor) -> None:
         idx = good.nonzero().flatten().tolist()
         if not idx:
             return
         Xd = X.detach()[idx]
-        values = snapshot_metrics(Xd, self.problem, image=self.tr.image)
+        values = (snapshot_metrics(Xd, self.problem, image=self.tr.image)
+                  if self.tr.metrics else None)
         gsq = torch.zeros(self.R, dtype=X.dtype, device=X.device)
         for g in grads.values():
             if g is not None:
@@ -465,7 +471,12 @@ class _Run:
         gnorm = gsq.sqrt().tolist()
         elapsed = self._elapsed()
         for j, r in enumerate(idx):
-            self.st.history[r].append(history_row(t, elapsed, values, j, gnorm[r]))
+            if values is None:  # loss and gradient norm only
+                row = _nan_row(t, elapsed, float(loss[r]))
+                row["grad_norm"] = gnorm[r]
+            else:
+                row = history_row(t, elapsed, values, j, gnorm[r])
+            self.st.history[r].append(row)
         if bar is not None:
             best = min(idx, key=lambda r: self.st.history[r][-1]["train_loss"])
             row = self.st.history[best][-1]
