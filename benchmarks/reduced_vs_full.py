@@ -27,17 +27,16 @@ from spectralnn import SNN
 from spectralnn.data import synthetic_low_rank
 from spectralnn.sensing.operators import WellSpecifiedOperator
 from spectralnn.theory import ReducedSNN
+from spectralnn.trainer import gd_step
 
 WIDTHS = [2, 2, 2, 2]
 LR = 1e-7  # stable for n = 100 (the A_i have entries of size ~n)
 
 
 def full_step(model: SNN, op: WellSpecifiedOperator, y: torch.Tensor) -> None:
-    loss = 0.5 * (op(model()) - y).square().mean()
-    grads = torch.autograd.grad(loss, list(model.parameters()))
-    with torch.no_grad():
-        for p, g in zip(model.parameters(), grads):
-            p -= LR * g
+    """The library's own GD step (:func:`spectralnn.trainer.gd_step`)."""
+    params = list(model.parameters())
+    gd_step(model, params, op, y, torch.tensor(-LR, dtype=params[0].dtype))
 
 
 def median_time(fn, reps: int, warmup: int = 3) -> float:

@@ -28,6 +28,7 @@ from functools import partial
 import torch
 
 from spectralnn import SNN
+from spectralnn.trainer import gd_step
 
 D, WIDTHS, M = 28, [4, 8, 16], 470
 LR = 1e-9  # tiny: the point stays generic over the repetitions
@@ -41,8 +42,11 @@ def _sgd(params, loss):
 
 
 def snn_step(model, A, y):
-    X = model()
-    _sgd(list(model.parameters()), 0.5 * ((A @ X.reshape(-1) - y) ** 2).mean())
+    """The library's own GD step (:func:`spectralnn.trainer.gd_step`: the step of the
+    trainer's captured backend), with the measurements as a dense (m, d·d) matrix."""
+    params = list(model.parameters())
+    neg_lr = torch.tensor(-LR, dtype=params[0].dtype, device=params[0].device)
+    gd_step(model, params, lambda Xb: Xb.flatten(-2) @ A.T, y, neg_lr)
 
 
 def notebook_step(params, A_stack, y):
