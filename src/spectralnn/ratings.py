@@ -439,13 +439,13 @@ class RatingsCompleter:
         model = self._model(s, shape)
         patience = Patience(self.patience)
         best_state: dict[str, Any] | None = None
-        vr, vc, vv = val if val is not None else (None, None, None)
 
         def validate(t: int, info: dict[str, Any]) -> None:
             nonlocal best_state
             step = t + 1  # the parameters now hold the iterate after ``step`` updates
             if val is None or step > steps or (step % self.eval_every and step != steps):
                 return
+            vr, vc, vv = val
             with torch.no_grad():
                 x = model.entries(torch.as_tensor(vr), torch.as_tensor(vc))
             rmse = self._rmse(x.double().numpy() + mu + b[vr] + cc[vc], vv)

@@ -123,7 +123,7 @@ def _fit_path(image: str, fraction: float, model: str, out: str, measurement: st
         noise = default_noise_std(X, measurement, m)
     problem = make_problem(pixels, measurement, fraction=fraction, noise_std=noise, seed=seed,
                            name=label)
-    options = {"lr": lr} if lr else {}
+    options: dict[str, Any] = {"lr": lr} if lr else {}
     try:
         torch.empty(0, device=device)
     except (RuntimeError, TypeError) as exc:
