@@ -427,9 +427,9 @@ def complete(
     max_steps: int | None = typer.Option(None, "--max-steps", help="Step budget of the fit "
                                          "(default: the model's)."),
     max_seconds: float | None = typer.Option(150.0, "--max-seconds", help="Time budget of the "
-                                             "fit in seconds (the run then reports "
-                                             "budget_reached; not used by --triplets with "
-                                             "snn, which stops on validation)."),
+                                             "fit in seconds, search and refit "
+                                             "included (the run then reports "
+                                             "budget_reached)."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar, no summary line."),
 ) -> None:
     """Fill the missing entries of INPUT; write the completed matrix and summary.json to OUT.
