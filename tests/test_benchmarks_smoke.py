@@ -79,3 +79,20 @@ def test_recovery_table_quick_writes_its_table(tmp_path):
     rows = json.loads((tmp_path / "recovery_table.json").read_text())
     assert [r["model"] for r in rows] == ["softimpute", "svt"]
     assert all(r["exit"] == 0 and r["psnr"] > 10 and r["status"] for r in rows)
+
+
+@pytest.mark.slow
+def test_time_to_quality_quick_writes_table_and_plot(tmp_path):
+    out = _run("benchmarks/time_to_quality.py", "--quick", "--out", str(tmp_path), timeout=600)
+    records = json.loads((tmp_path / "time_to_quality.json").read_text())
+    assert (tmp_path / "time_to_quality.png").stat().st_size > 0
+    assert "| problem | method | budget (s) |" in out
+    for problem in ("camera dct", "camera entries"):
+        for method in ("snn", "softimpute"):
+            pts = [r for r in records if r["problem"] == problem and r["method"] == method]
+            assert pts and all(r["seconds"] > 0 for r in pts), (problem, method)
+            assert max(r["quality"] for r in pts) > 10   # a 48×48 photo, PSNR in dB
+    ratings = [r for r in records if r["problem"].startswith("ML-100k")]
+    if ratings:   # the data extra is installed
+        assert {r["method"] for r in ratings} == {"SNN", "soft-impute"}
+        assert all(0.7 < r["quality"] < 1.2 for r in ratings)

@@ -246,3 +246,31 @@ def test_an_oscillating_run_is_flagged_in_its_summary_and_the_report():
     rows = [[c.strip() for c in line.split("|")] for line in lines
             if line.startswith("| df")]
     assert [r[col] for r in rows] == ["no", "yes"]
+
+
+def test_fig5_digits_batched_match_one_run_per_digit():
+    import torch
+
+    from spectralnn.experiments import figures
+    from spectralnn.experiments.config import load_figure_config
+
+    cfg = load_figure_config("fig5", quick=True)
+    cfg["models"] = {"snn": {**cfg["models"]["snn"], "steps": 40}}
+    problems = [figures._mnist(cfg, digit_class=c) for c in (0, 1, 2)]
+    batched = figures._fit_digits(cfg, "snn", problems, 1e-4, progress=False)
+    for problem, run in zip(problems, batched):
+        alone = figures._fit_digits(cfg, "snn", [problem], 1e-4, progress=False)[0]
+        assert torch.allclose(run.X.double(), alone.X.double(), rtol=1e-4, atol=1e-6)
+        for key in ("train_loss", "relative_error", "psnr"):
+            assert run.final[key] == pytest.approx(alone.final[key], rel=1e-4), key
+
+
+def test_fig5_batch_refuses_problems_with_different_operators():
+    from spectralnn.errors import ConfigError as Err
+    from spectralnn.experiments import figures
+    from spectralnn.sensing.problem import paper_mnist_problem
+
+    a = paper_mnist_problem(digit_class=0, seed=0)
+    b = paper_mnist_problem(digit_class=1, seed=1)
+    with pytest.raises(Err, match="does not share the operators"):
+        figures._ProblemBatch([a, b])

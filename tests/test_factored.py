@@ -298,3 +298,32 @@ def test_training_state_of_a_factored_model_round_trips_weights_only(tmp_path):
     again = SNN((20, 15), [2], init="random", rank=2, init_scale=0.3, dtype=F64)
     resumed = Trainer(12, 1e-2, checkpoint_every=6).fit(again, problem, state=state)
     assert torch.equal(first.X, resumed.X)
+
+
+def test_sampled_product_fixed_columns_skip_only_their_gradient():
+    g = torch.Generator().manual_seed(2)
+    A = torch.randn(9, 6, generator=g, dtype=F64)
+    B = torch.randn(7, 6, generator=g, dtype=F64)
+    rows = torch.randint(0, 9, (30,), generator=g)
+    cols = torch.randint(0, 7, (30,), generator=g)
+    w = torch.randn(30, generator=g, dtype=F64)
+    grads = []
+    for fixed in (0, 2):
+        a, b = A.clone().requires_grad_(), B.clone().requires_grad_()
+        (sampled_product(a, b, rows, cols, fixed_cols=fixed) * w).sum().backward()
+        grads.append((a.grad, b.grad))
+    assert torch.allclose(grads[0][0], grads[1][0], atol=1e-13)
+    assert torch.equal(grads[1][1][:, :2], torch.zeros(7, 2, dtype=F64))
+    assert torch.allclose(grads[0][1][:, 2:], grads[1][1][:, 2:], atol=1e-13)
+
+
+def test_float32_compiled_gather_matches_float64_reference():
+    g = torch.Generator().manual_seed(3)
+    A = torch.randn(50, 64, generator=g, dtype=F64)
+    B = torch.randn(40, 64, generator=g, dtype=F64)
+    rows = torch.randint(0, 50, (500,), generator=g)
+    cols = torch.randint(0, 40, (500,), generator=g)
+    z = sampled_product(A.float(), B.float(), rows, cols)
+    assert z.dtype == torch.float32
+    want = (A[rows] * B[cols]).sum(-1)
+    assert torch.allclose(z.double(), want, atol=1e-4)

@@ -3,6 +3,11 @@ adjoint ``out[rows_i] += g_i · b[cols_i]``, without the (n, k) temporaries of a
 
 Used by :func:`spectralnn.factored.sampled_product` for contiguous CPU tensors when numba is
 installed; the torch formulation (chunked gather / ``index_add_``) is the fallback.
+
+The loops accumulate in the inputs' dtype and are compiled with ``fastmath`` (reassociation),
+so the inner product over ``k`` runs on SIMD lanes: a float64 accumulator over float32 data
+kept the loop scalar and made the gather ~10× slower (80 000 entries, k = 64: ~1.4 ms instead
+of ~17 ms on one core). Summation order differs from a sequential sum only by rounding.
 """
 
 from __future__ import annotations
@@ -34,7 +39,10 @@ def _gather_dot(a: np.ndarray, b: np.ndarray, rows: np.ndarray, cols: np.ndarray
 
 
 def _scatter_add_rows(g: np.ndarray, idx: np.ndarray, other: np.ndarray,
-                      other_idx: np.ndarray, k: int, out: np.ndarray) -> None:  # pragma: no cover
+                      other_idx: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover
+    # All columns of contiguous arrays: a loop over range(lo, hi), or over a strided view,
+    # compiled to scalar code (~10× slower, measured).
+    k = out.shape[1]
     for i in range(idx.shape[0]):
         gi = g[i]
         r = idx[i]
@@ -43,8 +51,9 @@ def _scatter_add_rows(g: np.ndarray, idx: np.ndarray, other: np.ndarray,
             out[r, j] += gi * other[c, j]
 
 
-_gd: Any = numba.njit(cache=True, nogil=True)(_gather_dot) if AVAILABLE else None
-_sa: Any = numba.njit(cache=True, nogil=True)(_scatter_add_rows) if AVAILABLE else None
+_jit = (lambda f: numba.njit(cache=True, nogil=True, fastmath=True)(f)) if AVAILABLE else None
+_gd: Any = _jit(_gather_dot) if _jit else None
+_sa: Any = _jit(_scatter_add_rows) if _jit else None
 
 
 def gather_dot(a: np.ndarray, b: np.ndarray, rows: np.ndarray, cols: np.ndarray,
@@ -56,9 +65,13 @@ def gather_dot(a: np.ndarray, b: np.ndarray, rows: np.ndarray, cols: np.ndarray,
 
 
 def scatter_add_rows(g: np.ndarray, idx: np.ndarray, other: np.ndarray, other_idx: np.ndarray,
-                     size: int, k: int) -> np.ndarray:
-    """``out[idx_i, :k] += g_i · other[other_idx_i, :k]``: (size, other.shape[1]), zero
-    beyond column ``k``."""
+                     size: int, k: int, start: int = 0) -> np.ndarray:
+    """``out[idx_i, start:k] += g_i · other[other_idx_i, start:k]``: (size, other.shape[1]),
+    zero outside columns ``start:k``."""
+    block = np.zeros((size, k - start), dtype=other.dtype)
+    _sa(g, idx, np.ascontiguousarray(other[:, start:k]), other_idx, block)
+    if start == 0 and k == other.shape[1]:
+        return block
     out = np.zeros((size, other.shape[1]), dtype=other.dtype)
-    _sa(g, idx, other, other_idx, k, out)
+    out[:, start:k] = block
     return out

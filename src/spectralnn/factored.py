@@ -27,7 +27,8 @@ weights along the network (likewise ``P · S_k · b'ᵀ`` for ``δV_k = Q a' + Q
     X̃ = P N Qᵀ + (P⊥𝐔)₀ · T · Qᵀ + P · S · (Q⊥𝐕)₀ᵀ = [P N + (P⊥𝐔)₀ T,  P S] · [Q, (Q⊥𝐕)₀]ᵀ
 
 with ``P, Q, T, S`` treated as constants and ``(·)₀`` a term whose value is set to exactly 0
-while its gradient is kept (``x − x.detach()``): ``X̃ = X`` in value and ``∇X̃ = ∇X`` exactly,
+while its gradient is kept (a custom function whose forward
+returns zeros without computing the projection): ``X̃ = X`` in value and ``∇X̃ = ∇X`` exactly,
 and autograd runs only on cores, ``P⊥𝐔`` and the gather.
 
 **Why not autograd through a differentiable QR.** ``∂P/∂𝐔`` involves ``R⁻¹`` of ``𝐔 = P R``.
@@ -108,28 +109,33 @@ def _gather_rows(left: torch.Tensor, right: torch.Tensor, rows: torch.Tensor,
 
 
 def _scatter_rows(g: torch.Tensor, idx: torch.Tensor, other: torch.Tensor,
-                  other_idx: torch.Tensor, size: int, k: int) -> torch.Tensor:
-    """``Σ_i g_i e_{idx_i} other[other_idx_i, :k]``: (size, other.shape[1]), zero beyond k."""
+                  other_idx: torch.Tensor, size: int, k: int, start: int = 0) -> torch.Tensor:
+    """``Σ_i g_i e_{idx_i} other[other_idx_i, start:k]``: (size, other.shape[1]), zero outside
+    columns ``start:k``."""
     if _numba_ok(g, other):
         return torch.from_numpy(_sk.scatter_add_rows(_np(g), _np(idx), _np(other),
-                                                     _np(other_idx), size, k))
+                                                     _np(other_idx), size, k, start))
     out = torch.zeros(size, other.shape[1], dtype=other.dtype, device=other.device)
-    step = max(1, _CHUNK_ELEMENTS // max(k, 1))
+    step = max(1, _CHUNK_ELEMENTS // max(k - start, 1))
     for a in range(0, g.numel(), step):
         b = min(g.numel(), a + step)
-        out[:, :k].index_add_(0, idx[a:b], g[a:b].unsqueeze(-1) * other[other_idx[a:b], :k])
+        out[:, start:k].index_add_(0, idx[a:b],
+                                   g[a:b].unsqueeze(-1) * other[other_idx[a:b], start:k])
     return out
 
 
 class _SampledProduct(torch.autograd.Function):
     """``z_i = left[rows_i, :kv] · right[cols_i, :kv]`` and its adjoint, O(n·k) time, no (n, k)
     temporaries. Columns from ``kv`` on contribute 0 to the value (``right[:, kv:]`` is zero
-    in value), so the forward skips them and ``∂/∂left[:, kv:] = S·right[:, kv:] = 0``."""
+    in value), so the forward skips them and ``∂/∂left[:, kv:] = S·right[:, kv:] = 0``;
+    ``right[:, :fixed]`` is declared gradient-free, so ``∂/∂right`` skips those columns (they
+    are returned as 0)."""
 
     @staticmethod
-    def forward(ctx, left, right, rows, cols, kv):
+    def forward(ctx, left, right, rows, cols, kv, fixed):
         ctx.save_for_backward(left, right, rows, cols)
         ctx.kv = kv
+        ctx.fixed = fixed
         return _gather_rows(left, right, rows, cols, kv)
 
     @staticmethod
@@ -141,12 +147,13 @@ class _SampledProduct(torch.autograd.Function):
         if ctx.needs_input_grad[0]:
             gl = _scatter_rows(g, rows, right, cols, left.shape[0], ctx.kv)
         if ctx.needs_input_grad[1]:
-            gr = _scatter_rows(g, cols, left, rows, right.shape[0], left.shape[1])
-        return gl, gr, None, None, None
+            gr = _scatter_rows(g, cols, left, rows, right.shape[0], left.shape[1], ctx.fixed)
+        return gl, gr, None, None, None, None
 
 
 def sampled_product(left: torch.Tensor, right: torch.Tensor, rows: torch.Tensor,
-                    cols: torch.Tensor, *, value_cols: int | None = None) -> torch.Tensor:
+                    cols: torch.Tensor, *, value_cols: int | None = None,
+                    fixed_cols: int = 0) -> torch.Tensor:
     """Entries ``(left @ rightᵀ)[rows, cols]`` without forming the product.
 
     Args:
@@ -154,6 +161,8 @@ def sampled_product(left: torch.Tensor, right: torch.Tensor, rows: torch.Tensor,
         rows, cols: (n,) integer indices.
         value_cols: when the columns of ``right`` from this one on are zero in value (but carry
             gradients), skip them in the forward (default: ``k``, none skipped).
+        fixed_cols: the first ``fixed_cols`` columns of ``right`` are constants of the caller
+            (their gradient is discarded): the backward returns 0 there without computing it.
 
     Returns:
         (…, n). Differentiable in ``left`` and ``right``; the backward is a scatter-add,
@@ -161,15 +170,17 @@ def sampled_product(left: torch.Tensor, right: torch.Tensor, rows: torch.Tensor,
         A numba loop on the CPU, a chunked torch gather elsewhere.
     """
     kv = left.shape[-1] if value_cols is None else int(value_cols)
+    fixed = int(fixed_cols)
     rows = rows.to(device=left.device, dtype=torch.int64)
     cols = cols.to(device=left.device, dtype=torch.int64)
     batch = left.shape[:-2]
     if batch:
         Lf = left.reshape(-1, *left.shape[-2:])
         Rf = right.reshape(-1, *right.shape[-2:])
-        out = torch.stack([_SampledProduct.apply(a, b, rows, cols, kv) for a, b in zip(Lf, Rf)])
+        out = torch.stack([_SampledProduct.apply(a, b, rows, cols, kv, fixed)
+                           for a, b in zip(Lf, Rf)])
         return out.reshape(*batch, rows.numel())
-    return _SampledProduct.apply(left, right, rows, cols, kv)
+    return _SampledProduct.apply(left, right, rows, cols, kv, fixed)
 
 
 # ----------------------------------------------------------------------------- low rank
@@ -183,11 +194,14 @@ class LowRank:
         left: (…, d1, k); right: (…, d2, k).
         value_cols: ``right[..., value_cols:]`` is zero in value (it only carries gradients;
             see :func:`factored_output`); ``None``: every column counts.
+        fixed_cols: ``right[..., :fixed_cols]`` is a constant (no gradient flows to it), so
+            :meth:`entries` skips its part of the backward; 0: every column may need one.
     """
 
     left: torch.Tensor
     right: torch.Tensor
     value_cols: int | None = None
+    fixed_cols: int = 0
 
     # ---- tensor-like views (what the trainer's bookkeeping needs)
     @property
@@ -212,7 +226,7 @@ class LowRank:
         return self.left.dim()
 
     def _map(self, fn) -> LowRank:
-        return LowRank(fn(self.left), fn(self.right), self.value_cols)
+        return LowRank(fn(self.left), fn(self.right), self.value_cols, self.fixed_cols)
 
     def detach(self) -> LowRank:
         """Detached, and without the zero-valued gradient columns."""
@@ -248,7 +262,8 @@ class LowRank:
 
     def entries(self, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
         """``X[…, rows, cols]``: (…, n), O(n·k), differentiable (:func:`sampled_product`)."""
-        return sampled_product(self.left, self.right, rows, cols, value_cols=self.value_cols)
+        return sampled_product(self.left, self.right, rows, cols, value_cols=self.value_cols,
+                               fixed_cols=self.fixed_cols)
 
     def svdvals(self) -> torch.Tensor:
         """Singular values of ``X`` from the factors: (…, min(d1, d2, k)), descending.
@@ -287,9 +302,28 @@ def _h_matrices(C: torch.Tensor, act: Activation) -> tuple[torch.Tensor, torch.T
     return left, right
 
 
-def _zero_valued(x: torch.Tensor) -> torch.Tensor:
-    """Value exactly 0, gradient that of ``x``."""
-    return x - x.detach()
+class _ZeroPerp(torch.autograd.Function):
+    """``(P⊥ X)₀ · T``: value exactly 0 (never computed), gradient that of ``P⊥ X T`` in ``X``
+    (``P`` orthonormal, ``P⊥ = I − PPᵀ``; ``P`` and ``T`` constants; ``T = None``: identity).
+    Skips the forward products ``X − P(PᵀX)`` and ``(·)T`` whose value would be discarded."""
+
+    @staticmethod
+    def forward(ctx, X, P, T, cols):
+        ctx.save_for_backward(P, T)
+        return X.new_zeros(*X.shape[:-1], cols)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, g):
+        P, T = ctx.saved_tensors
+        gx = g if T is None else g @ T.mT
+        return gx - P @ (P.mT @ gx), None, None, None
+
+
+def _zero_perp(X: torch.Tensor, P: torch.Tensor, T: torch.Tensor | None = None) -> torch.Tensor:
+    """``(P⊥ X)₀ · T`` (:class:`_ZeroPerp`): (…, d, T's columns), zero in value."""
+    cols = X.shape[-1] if T is None else T.shape[-1]
+    return _ZeroPerp.apply(X, P, T, cols)
 
 
 def factored_output(U: torch.Tensor, V: torch.Tensor, alphas: Sequence[torch.Tensor],
@@ -308,7 +342,8 @@ def factored_output(U: torch.Tensor, V: torch.Tensor, alphas: Sequence[torch.Ten
         ``LowRank(left, right)`` with ``left`` (…, d1, R2 + L0·r) and ``right``
         (…, d2, R2 + L0·r) (``left`` (…, d1, R2), ``right = Q`` with ``basis_gradient``);
         ``left @ rightᵀ`` equals the dense network's output, value and gradient;
-        ``value_cols = R2`` (the last ``L0·r`` columns of ``right`` are zero in value).
+        ``value_cols = R2`` (the last ``L0·r`` columns of ``right`` are zero in value) and
+        ``fixed_cols = R2`` (the first ``R2``, ``Q``, are constants).
     """
     act = get_activation(activation)
     L0, d1, r = U.shape[-3:]
@@ -351,8 +386,8 @@ def factored_output(U: torch.Tensor, V: torch.Tensor, alphas: Sequence[torch.Ten
         T = Tc.squeeze(-3).reshape(*batch, L0 * r, R2)                  # (…, L0·r, R2)
         S = Sc.squeeze(-3).transpose(-3, -2).reshape(*batch, R1, L0 * r)  # (…, R1, L0·r)
     Pd, Qd = P.detach(), Q.detach()
-    Uperp = _zero_valued(Ub - Pd @ (Pd.mT @ Ub))                # (…, d1, L0·r), value 0
-    Vperp = _zero_valued(Vb - Qd @ (Qd.mT @ Vb))
-    left = torch.cat([PN + Uperp @ T, P @ S], -1)
+    UperpT = _zero_perp(Ub, Pd, T)                              # (…, d1, R2), value 0
+    Vperp = _zero_perp(Vb, Qd)                                  # (…, d2, L0·r), value 0
+    left = torch.cat([PN + UperpT, P @ S], -1)
     right = torch.cat([Q.expand(*batch, d2, R2), Vperp], -1)
-    return LowRank(left, right, value_cols=R2)
+    return LowRank(left, right, value_cols=R2, fixed_cols=R2)

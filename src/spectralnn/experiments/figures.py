@@ -17,10 +17,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import ConfigError
+from ..errors import ConfigError, ShapeError
 from ..metrics import RunResult, history_row, matrix_metrics, to_pixels
 from ..models import build_model, solve
-from ..rates import OnUpdate, fit_rates, paper_lr_search
+from ..rates import OnUpdate, fit_rates, paper_lr_search, search_rates, stack_models
 from ..sensing.problem import SensingProblem, paper_mnist_problem, paper_synthetic_problem
 from ..trainer import Trainer
 from ..validate import dtype_from_name
@@ -312,6 +312,114 @@ def run_fig4(cfg: dict, out: Path, progress: bool) -> FigureResult:
                         _image_findings(records))
 
 
+class _ProblemBatch:
+    """``R`` sensing problems that share their operators (same seed, different truths), seen by
+    the :class:`~spectralnn.trainer.Trainer` as one problem whose replica ``r`` fits problem
+    ``r``: ``y`` (R, m), ``X_star`` (R, d1, d2), ``scale`` (R, 1, 1). Metrics need the whole
+    batch (``X``: (R, d1, d2)); a subset (a frozen replica) raises :class:`ShapeError`."""
+
+    def __init__(self, problems: list[SensingProblem]) -> None:
+        first = problems[0]
+        probe = torch.randn((2, *first.shape), generator=torch.Generator().manual_seed(0),
+                            dtype=first.dtype).to(first.device)
+        for p in problems[1:]:
+            for a, b in ((first.operator, p.operator), (first.test_operator, p.test_operator)):
+                if a is None or b is None:
+                    same = a is b
+                else:
+                    same = torch.equal(a(probe), b(probe))
+                if not same:
+                    raise ConfigError(f"problem {p.name!r} does not share the operators of "
+                                      f"{first.name!r}; expected one seed for every digit")
+        self.problems = problems
+        self.R = len(problems)
+        self.operator, self.test_operator = first.operator, first.test_operator
+        self.shape, self.dtype, self.device = first.shape, first.dtype, first.device
+        self.num_measurements = first.num_measurements
+        self.y = torch.stack([p.y for p in problems])
+        self.y_test = (torch.stack([p.y_test for p in problems])  # type: ignore[misc]
+                       if first.test_operator is not None else None)
+        self.X_star = torch.stack([p.truth for p in problems])
+        self.scale = torch.tensor([p.scale for p in problems], dtype=torch.float64).to(
+            device=first.device, dtype=first.dtype).reshape(-1, 1, 1)
+
+    def _check(self, X: torch.Tensor) -> None:
+        if tuple(X.shape[:-2]) != (self.R,):
+            raise ShapeError(f"X has shape {tuple(X.shape)}; expected ({self.R}, "
+                             f"{self.shape[0]}, {self.shape[1]}), one matrix per problem")
+
+    def loss(self, X: torch.Tensor, held_out: bool = False) -> torch.Tensor:
+        """Per replica ``½·mean_i (A(X_r)_i − y_ri)²``: (R,)."""
+        self._check(X)
+        op, y = (self.test_operator, self.y_test) if held_out else (self.operator, self.y)
+        if op is None or y is None:
+            raise ConfigError("held_out=True but these problems have no held-out measurements")
+        return 0.5 * (op(X) - y).square().mean(-1)
+
+    def relative_error(self, X: torch.Tensor) -> torch.Tensor:
+        """Per replica ``‖X_r − X*_r‖_F / ‖X*_r‖_F``: (R,)."""
+        self._check(X)
+        Xs = self.X_star.to(device=X.device, dtype=X.dtype)
+        return torch.linalg.matrix_norm(X - Xs) / torch.linalg.matrix_norm(Xs)
+
+
+def _fit_digits(cfg: dict, name: str, problems: list[SensingProblem], rate: float,
+                progress: bool) -> list[RunResult]:
+    """Model ``name`` trained at ``rate`` on every problem, each from the same initialisation
+    as a single run: one batched model, replica ``r`` on problem ``r`` (one loop instead of
+    ``R``). Falls back to one run per problem when a replica is frozen (it diverged), which
+    the batch's metrics cannot follow."""
+    options, steps, _, seed = _model_table(cfg, name)
+    first = problems[0]
+
+    def make(replicas: int | None) -> torch.nn.Module:
+        return build_model(name, first.shape, replicas=replicas, seed=seed, dtype=first.dtype,
+                           device=first.device, **options)
+
+    if len(problems) > 1:
+        try:
+            batch = _ProblemBatch(problems)
+            model = stack_models(make(len(problems)), [make(None)] * len(problems))
+            out = Trainer(steps, [rate] * len(problems), name=name, progress=progress,
+                          image=True).fit(model, batch)
+            assert isinstance(out, list)  # a batched model, one result per replica
+            return out
+        except (ShapeError, ConfigError):
+            pass  # a replica froze, or the problems do not share operators: one at a time
+    results = []
+    for problem in problems:
+        fitted = Trainer(steps, rate, name=name, progress=progress, image=True).fit(
+            make(None), problem)
+        assert isinstance(fitted, RunResult)  # one model, one result
+        results.append(fitted)
+    return results
+
+
+def _fig5_rate(cfg: dict, name: str, problem: SensingProblem, progress: bool) -> float:
+    """The rate of model ``name`` for Fig. 5: the paper's search on ``problem`` (the first
+    non-divergent kept rate). With ``keep = 1`` the screening alone decides it (the full-length
+    run of the kept rate could not change the choice), so that run is left to the digits'
+    batch."""
+    options, steps, keep, seed = _model_table(cfg, name)
+    rates = _rates(cfg)
+    if not isinstance(rates, str) or keep != 1:
+        runs, _ = _search_and_train(cfg, name, problem, progress, image=True)
+        ok = [r for r in runs if not r.diverged]
+        return (ok or runs)[0].rate
+
+    def make_model(replicas: int | None) -> torch.nn.Module:
+        return build_model(name, problem.shape, replicas=replicas, seed=seed,
+                           dtype=problem.dtype, device=problem.device, problem=problem,
+                           **options)
+
+    probe = cfg["train"].get("probe_steps")
+    if cfg["models"][name].get("full_search", False) or probe is None:
+        probe = steps
+    kept, _ = search_rates(make_model, problem, min(int(probe), steps), keep=1, name=name,
+                           progress=progress, image=True)
+    return kept[0].rate
+
+
 _FIG5_SOLVERS = ("nnm", "nnm_noise")
 _FIG5_LABELS = {"truth": "ground truth", "nnm": "NNM (A(X) = y)",
                 "nnm_noise": "NNM (‖A(X) − y‖ ≤ δ)"}
@@ -328,10 +436,10 @@ def run_fig5(cfg: dict, out: Path, progress: bool) -> FigureResult:
         raise ConfigError("fig5 needs problem.classes or problem.digits (a non-empty list)")
     trainable = [m for m in cfg["models"] if m not in _FIG5_SOLVERS]
     chosen: dict[str, float] = {}
-    for name in trainable:  # the paper's search, on the first digit
-        runs, _ = _search_and_train(cfg, name, problems[0], progress, image=True)
-        ok = [r for r in runs if not r.diverged]
-        chosen[name] = (ok or runs)[0].rate
+    trained: dict[str, list[RunResult]] = {}
+    for name in trainable:  # the paper's search on the first digit, then every digit at once
+        chosen[name] = _fig5_rate(cfg, name, problems[0], progress)
+        trained[name] = _fit_digits(cfg, name, problems, chosen[name], progress)
     records: list[RunRecord] = []
     images: dict[str, list[np.ndarray]] = {"truth": []}
     captions: dict[str, list[str]] = {"truth": []}
@@ -349,13 +457,7 @@ def run_fig5(cfg: dict, out: Path, progress: bool) -> FigureResult:
                 res = solve("nnm", problem, image=True, delta=delta, **options)
                 res.model = "nnm_noise"
             else:
-                options, steps, _, seed = _model_table(cfg, name)
-                model = build_model(name, problem.shape, seed=seed, dtype=problem.dtype,
-                                    device=problem.device, **options)
-                fitted = Trainer(steps, chosen[name], name=name, progress=progress,
-                                 image=True).fit(model, problem)
-                assert isinstance(fitted, RunResult)  # one model, one result
-                res = fitted
+                res = trained[name][k]
             records.append(RunRecord(name, res, label, {"digit": k}))
             images.setdefault(name, []).append(_pixels(res.X, problem))
             captions.setdefault(name, []).append(
