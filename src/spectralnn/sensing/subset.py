@@ -13,19 +13,18 @@ from collections.abc import Mapping
 import numpy as np
 import torch
 
-from spectralnn.errors import ConfigError, DataError
-from spectralnn.sensing.operators import (
+from ..errors import ConfigError, DataError
+from .operators import (
     EntrySampling,
     SensingOperator,
-    _register,
-    _state_tensor,
     operator_from_state,
 )
+from .operators.interface import register, state_tensor
 
 __all__ = ["SubsetOperator", "restrict"]
 
 
-@_register
+@register
 class SubsetOperator(SensingOperator):
     """``A_S``: the measurements ``rows`` (distinct, in ``[0, m)``) of ``base``."""
 
@@ -73,7 +72,7 @@ class SubsetOperator(SensingOperator):
         if base.shape != shape:
             raise DataError(f"subset operator state has a base of shape {base.shape}; "
                             f"expected {shape}")
-        return cls(base.to(dtype=dtype), _state_tensor(state, "rows"))
+        return cls(base.to(dtype=dtype), state_tensor(state, "rows"))
 
 
 def restrict(op: SensingOperator, rows: torch.Tensor) -> SensingOperator:
