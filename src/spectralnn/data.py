@@ -14,19 +14,20 @@ import os
 import zlib
 from importlib import resources
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 
-from spectralnn._optional import requires
-from spectralnn.errors import ConfigError, DataError, unknown_name
-from spectralnn.validate import as_matrix as _as_matrix
-from spectralnn.validate import positive_int
+from ._optional import requires
+from .errors import ConfigError, DataError, unknown_name
+from .validate import as_matrix as _as_matrix
+from .validate import positive_int
 
 __all__ = [
     "MNISTDigit",
     "available_images",
+    "grey_values",
     "load_matrix",
     "mnist_digit",
     "normalize",
@@ -233,10 +234,10 @@ def mnist_digit(
 # --------------------------------------------------------------------------- images
 
 
-def _grey(img) -> np.ndarray:  # img: PIL.Image.Image
-    """Grey values in [0, 255] as float64: luminance ``0.2125 R + 0.7154 G + 0.0721 B``
-    (as ``skimage.color.rgb2gray``); transparent pixels are composited over white; 16-bit
-    grey images are scaled by 255/65535."""
+def grey_values(img: Any) -> np.ndarray:
+    """Grey values of a ``PIL.Image.Image`` in [0, 255] as float64: luminance
+    ``0.2125 R + 0.7154 G + 0.0721 B`` (as ``skimage.color.rgb2gray``); transparent pixels are
+    composited over white; 16-bit grey images are scaled by 255/65535."""
     from PIL import Image
 
     mode = img.mode
@@ -264,7 +265,7 @@ def _read_image(path: Path) -> np.ndarray:
     try:
         with Image.open(path) as img:
             img.load()
-            arr = _grey(img)
+            arr = grey_values(img)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise DataError(f"cannot read image {str(path)!r}: {reason}") from None

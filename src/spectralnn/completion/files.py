@@ -20,7 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from spectralnn.completion.estimator import (
+from ..errors import ConfigError
+from .estimator import (
     check_seed,
     check_test_fraction,
     complete_array,
@@ -28,11 +29,11 @@ from spectralnn.completion.estimator import (
     split_observed,
     validation_error,
 )
-from spectralnn.completion.fitting import fit_table
-from spectralnn.completion.photos import DEFAULT_IMAGE_MODEL, complete_image
-from spectralnn.completion.reading import read_incomplete
-from spectralnn.completion.tables import encode_completed, parse_index_col
-from spectralnn.completion.triplets import (
+from .fitting import fit_table
+from .photos import DEFAULT_IMAGE_MODEL, complete_image
+from .reading import read_incomplete
+from .tables import encode_completed, parse_index_col
+from .triplets import (
     Query,
     Triplets,
     check_sep,
@@ -40,7 +41,7 @@ from spectralnn.completion.triplets import (
     read_query,
     read_triplets,
 )
-from spectralnn.completion.writing import (
+from .writing import (
     check_out_dir,
     encode_image,
     encode_json,
@@ -48,7 +49,6 @@ from spectralnn.completion.writing import (
     encode_table,
     write_outputs,
 )
-from spectralnn.errors import ConfigError
 
 __all__ = ["LOSSLESS_IMAGE_SUFFIXES", "MAX_TABLE_CELLS", "complete_file"]
 

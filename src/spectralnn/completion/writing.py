@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from spectralnn._io import atomic_write, jsonable
-from spectralnn.errors import ConfigError
+from .._io import atomic_write, jsonable
+from ..errors import ConfigError
 
 __all__ = ["check_out_dir", "encode_delimited", "encode_image", "encode_json", "encode_npy",
            "encode_table", "previous_outputs", "write_outputs"]
