@@ -22,7 +22,7 @@ import torch
 from ._optional import requires
 from .errors import ConfigError, DataError, unknown_name
 from .validate import as_matrix as _as_matrix
-from .validate import positive_int
+from .validate import generator, positive_int
 
 __all__ = [
     "MNISTDigit",
@@ -71,15 +71,6 @@ _SKIMAGE_FILES: dict[str, str] = {
 # --------------------------------------------------------------------------- helpers
 
 
-def _seeded(seed: object) -> torch.Generator:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise ConfigError(f"seed must be an int, got {seed!r}")
-    if not 0 <= int(seed) < 2**63:
-        raise ConfigError(f"seed must be in [0, 2**63), got {seed}")
-    g = torch.Generator()
-    g.manual_seed(int(seed))
-    return g
-
 
 def _size_pair(size: object) -> tuple[int, int] | None:
     if size is None:
@@ -120,7 +111,7 @@ def synthetic_low_rank(
         raise ConfigError(f"psd=True needs a square matrix, got d2={cols} with n={n}")
     if rank > min(n, cols):
         raise ConfigError(f"rank {rank} exceeds min(d1, d2) = {min(n, cols)}")
-    g = _seeded(seed)
+    g = generator(seed)
     B = torch.rand(n, rank, generator=g, dtype=torch.float64)
     if psd:
         X = B @ B.T

@@ -34,6 +34,7 @@ __all__ = [
     "positive_number",
     "real_dtype",
     "replicas",
+    "seed_int",
     "seed_record",
     "shape_pair",
 ]
@@ -192,6 +193,16 @@ def float_tensor(t: object, name: str, ndim: int) -> torch.Tensor:
     return t
 
 
+def seed_int(value: object, name: str = "seed") -> int:
+    """``value`` as a seed: an int in ``[0, 2**63)`` (bools and floats refused).
+
+    The one seed rule of the library; :func:`generator` turns it into a CPU generator."""
+    s = as_int(value, name)
+    if not 0 <= s < 2**63:
+        raise ConfigError(f"{name} must be in [0, 2**63), got {s}")
+    return s
+
+
 def generator(seed: object) -> torch.Generator:
     """A CPU generator from an int seed (0 ≤ seed < 2**63), or the given CPU generator.
 
@@ -200,11 +211,8 @@ def generator(seed: object) -> torch.Generator:
         if seed.device.type != "cpu":
             raise ConfigError(f"seed generator is on {seed.device}; expected a CPU generator")
         return seed
-    s = as_int(seed, "seed")
-    if not 0 <= s < 2**63:
-        raise ConfigError(f"seed must be in [0, 2**63), got {s}")
     g = torch.Generator()
-    g.manual_seed(s)
+    g.manual_seed(seed_int(seed))
     return g
 
 

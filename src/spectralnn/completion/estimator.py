@@ -38,9 +38,10 @@ from ..errors import (
     SpectralNNError,
     unknown_name,
 )
+from ..validate import seed_int
 from .fitting import fit_entries, normalisation
 
-__all__ = ["CompletionWarning", "as_values", "check_seed", "check_test_fraction", "complete",
+__all__ = ["CompletionWarning", "as_values", "check_test_fraction", "complete",
            "complete_array", "error_metrics", "split_observed", "validation_error"]
 
 PEAK = 255.0
@@ -62,12 +63,6 @@ def check_test_fraction(fraction: object) -> float | None:
     if not (0.0 < f < 1.0):
         raise ConfigError(f"test fraction must be in (0, 1), got {f:g}")
     return f
-
-
-def check_seed(seed: object) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
-    return int(seed)
 
 
 def split_observed(n: int, fraction: float | None, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -125,7 +120,7 @@ def complete_array(values: np.ndarray, *, model: str = "snn", seed: int = 0,
 
     if model not in METHODS:  # checked even when no fit is needed
         raise unknown_name("recovery model", model, tuple(METHODS))
-    seed = check_seed(seed)
+    seed = seed_int(seed)
     test_fraction = check_test_fraction(test_fraction)
     clip = _check_clip(clip)
     start = time.perf_counter()

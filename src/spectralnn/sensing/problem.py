@@ -23,10 +23,12 @@ from ..data import mnist_digit, synthetic_low_rank
 from ..data import normalize as normalize_matrix
 from ..errors import ConfigError, DataError, ShapeError, unknown_name
 from ..validate import (
+    as_int,
     as_matrix,
     entry_count,
     generator,
     measurements_from_fraction,
+    positive_number,
     real_dtype,
 )
 from .memory import check_dense_fits, dense_bytes
@@ -49,15 +51,6 @@ __all__ = [
 
 MEASUREMENTS = ("dct", "entries", "gaussian", "well_specified")
 _FORMAT = "spectralnn.SensingProblem/1"
-
-
-def _check_nonneg(value: object, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
-        raise ConfigError(f"{name} must be a finite number ≥ 0, got {value!r}")
-    v = float(value)
-    if not (math.isfinite(v) and v >= 0):
-        raise ConfigError(f"{name} must be a finite number ≥ 0, got {v}")
-    return v
 
 
 def _check_vector(y: object, name: str, m: int, dtype: torch.dtype) -> torch.Tensor:
@@ -141,14 +134,9 @@ class SensingProblem:
             self.y_test = _check_vector(
                 self.y_test, "y_test", self.test_operator.num_measurements, dtype
             )
-        self.noise_std = _check_nonneg(self.noise_std, "noise_std")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)):
-            raise ConfigError(f"seed must be an int, got {self.seed!r}")
-        self.seed = int(self.seed)
-        scale = _check_nonneg(self.scale, "scale")
-        if scale == 0:
-            raise ConfigError(f"scale must be a positive finite number, got {scale}")
-        self.scale = scale
+        self.noise_std = positive_number(self.noise_std, "noise_std", allow_zero=True)
+        self.seed = as_int(self.seed, "seed")
+        self.scale = positive_number(self.scale, "scale")
         if self.name is not None and not isinstance(self.name, str):
             raise ConfigError(f"name must be a str or None, got {self.name!r}")
 
@@ -373,7 +361,7 @@ def make_problem(
     else:
         X, scale = normalize_matrix(X, normalize)
     dtype = real_dtype(dtype)
-    noise = _check_nonneg(noise_std, "noise_std")
+    noise = positive_number(noise_std, "noise_std", allow_zero=True)
     if not isinstance(held_out, bool):
         raise ConfigError(f"held_out must be a bool, got {held_out!r}")
     if std is not None and measurement in ("entries", "dct"):
