@@ -22,6 +22,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -104,7 +105,7 @@ def _read_npy(path: Path) -> np.ndarray:
     return _real_matrix(arr, f"array in {str(path)!r}")
 
 
-def _open_image(path: Path):  # -> PIL.Image.Image
+def _open_image(path: Path) -> Any:  # a PIL.Image.Image
     from PIL import Image, UnidentifiedImageError
 
     try:
@@ -115,7 +116,7 @@ def _open_image(path: Path):  # -> PIL.Image.Image
     return img
 
 
-def _has_alpha(img) -> bool:
+def _has_alpha(img: Any) -> bool:
     return img.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in img.info
 
 

@@ -20,7 +20,7 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -29,6 +29,9 @@ from .._io import atomic_write, jsonable
 from ..errors import ConfigError, DataError
 from ..metrics import to_pixels
 from .result import Recovery
+
+if TYPE_CHECKING:
+    from ..sensing.problem import SensingProblem
 
 __all__ = ["DENSE_DEFAULT_PIXELS", "default_measurement", "default_noise_std",
            "prepare_output", "write_recovery"]
@@ -105,7 +108,7 @@ def _history_csv(history: list[dict[str, Any]]) -> bytes:
     return buf.getvalue().encode()
 
 
-def write_recovery(out: str | os.PathLike[str], recovery: Recovery, problem,
+def write_recovery(out: str | os.PathLike[str], recovery: Recovery, problem: SensingProblem,
                    config: dict[str, Any], image: bool = False) -> dict[str, Any]:
     """Write the files of a finished recovery (see the module doc); returns the summary."""
     d = Path(out)

@@ -55,7 +55,9 @@ class SubsetOperator(SensingOperator):
         full = r.new_zeros((*r.shape[:-1], self.base.num_measurements))
         return self.base._adjoint(full.index_copy(-1, self.rows, r))
 
-    def to(self, device=None, dtype=None) -> SubsetOperator:
+    def to(
+        self, device: torch.device | str | None = None, dtype: torch.dtype | None = None
+    ) -> SubsetOperator:
         return SubsetOperator(self.base.to(device, dtype), self.rows.to(device))
 
     def nbytes(self) -> int:
@@ -67,7 +69,9 @@ class SubsetOperator(SensingOperator):
         return out
 
     @classmethod
-    def _from_arrays(cls, shape, dtype, state: Mapping[str, np.ndarray]):
+    def _from_arrays(
+        cls, shape: tuple[int, int], dtype: torch.dtype, state: Mapping[str, np.ndarray]
+    ) -> SubsetOperator:
         base = operator_from_state({k[5:]: v for k, v in state.items() if k.startswith("base.")})
         if base.shape != shape:
             raise DataError(f"subset operator state has a base of shape {base.shape}; "

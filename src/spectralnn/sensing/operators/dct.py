@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import cast
 
 import numpy as np
@@ -93,7 +94,9 @@ class SubsampledDCT(SensingOperator):
         """``√(d1·d2/m)``."""
         return math.sqrt(self.shape[0] * self.shape[1] / self.num_measurements)
 
-    def to(self, device=None, dtype=None) -> SubsampledDCT:
+    def to(
+        self, device: torch.device | str | None = None, dtype: torch.dtype | None = None
+    ) -> SubsampledDCT:
         if dtype is not None and dtype not in (torch.float32, torch.float64):
             raise ConfigError(f"dtype {dtype} is not supported by the FFT; expected float32/64")
         new = cast(SubsampledDCT, super().to(device=device, dtype=dtype))
@@ -118,7 +121,9 @@ class SubsampledDCT(SensingOperator):
         }
 
     @classmethod
-    def _from_arrays(cls, shape, dtype, state):
+    def _from_arrays(
+        cls, shape: tuple[int, int], dtype: torch.dtype, state: Mapping[str, np.ndarray]
+    ) -> SubsampledDCT:
         op = cls.__new__(cls)
         op._build(
             shape, state_tensor(state, "signs"), state_tensor(state, "indices"), dtype, None

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Self
+
 import numpy as np
 import torch
 
@@ -50,7 +53,9 @@ class DenseOperator(SensingOperator):
         return {"matrix": self.matrix.detach().cpu().numpy()}
 
     @classmethod
-    def _from_arrays(cls, shape, dtype, state):
+    def _from_arrays(
+        cls, shape: tuple[int, int], dtype: torch.dtype, state: Mapping[str, np.ndarray]
+    ) -> Self:
         matrix = state_tensor(state, "matrix").to(dtype)
         if matrix.dim() != 2 or matrix.shape[1] != shape[0] * shape[1]:
             raise DataError(

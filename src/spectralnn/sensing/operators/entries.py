@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import torch
 
@@ -110,5 +112,7 @@ class EntrySampling(SensingOperator):
         return {"indices": self.indices.cpu().numpy()}
 
     @classmethod
-    def _from_arrays(cls, shape, dtype, state):
+    def _from_arrays(
+        cls, shape: tuple[int, int], dtype: torch.dtype, state: Mapping[str, np.ndarray]
+    ) -> EntrySampling:
         return cls(shape, state_tensor(state, "indices"), dtype=dtype)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import torch
 
@@ -75,7 +77,9 @@ class GaussianOperator(DenseOperator):
         return out
 
     @classmethod
-    def _from_arrays(cls, shape, dtype, state):
+    def _from_arrays(
+        cls, shape: tuple[int, int], dtype: torch.dtype, state: Mapping[str, np.ndarray]
+    ) -> GaussianOperator:
         op = super()._from_arrays(shape, dtype, state)
         op.std = float(state_array(state, "std"))
         op.seed = int(state_array(state, "seed"))

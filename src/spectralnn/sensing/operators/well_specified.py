@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import torch
 
@@ -111,7 +113,9 @@ class WellSpecifiedOperator(SensingOperator):
         }
 
     @classmethod
-    def _from_arrays(cls, shape, dtype, state):
+    def _from_arrays(
+        cls, shape: tuple[int, int], dtype: torch.dtype, state: Mapping[str, np.ndarray]
+    ) -> WellSpecifiedOperator:
         op = cls(
             state_tensor(state, "phi").to(dtype),
             state_tensor(state, "psi").to(dtype),
