@@ -72,7 +72,7 @@ from .spectral import (
 from .trainer import Trainer, train
 
 # The one place the version is written; pyproject.toml reads it (setuptools dynamic version).
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 _LAZY = ("theory", "experiments", "sweeps", "recovery")
 
