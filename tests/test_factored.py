@@ -13,7 +13,7 @@ from spectralnn.factored import LowRank, factored_output, sampled_product
 from spectralnn.metrics import matrix_metrics
 from spectralnn.nn import random_orthogonal
 from spectralnn.prediction import snapshot_metrics
-from spectralnn.sensing.operators import EntrySampling
+from spectralnn.sensing import EntrySampling
 from spectralnn.sensing.problem import SensingProblem
 from spectralnn.trainer import Trainer
 

@@ -122,10 +122,11 @@ def test_gram_divided_difference_against_high_precision():
 
 
 def test_auto_method_picks_gram_only_within_its_error_budget(monkeypatch):
-    import spectralnn.spectral as sp
+    from spectralnn.spectral.gram import GramFunction
+    from spectralnn.spectral.svd import SpectralFunction
 
     calls = []
-    for cls in (sp._GramFunction, sp._SpectralFunction):
+    for cls in (GramFunction, SpectralFunction):
         original = cls.apply
         monkeypatch.setattr(cls, "apply", lambda *a, _o=original, _c=cls: (calls.append(_c),
                                                                            _o(*a))[1])
@@ -133,7 +134,7 @@ def test_auto_method_picks_gram_only_within_its_error_budget(monkeypatch):
     spectral_apply(small, "tanh")
     spectral_apply(1e3 * small, "tanh")         # float32: eps·‖X‖³ far above the budget
     spectral_apply(small, "clamp")              # no Gram form
-    assert calls == [sp._GramFunction, sp._SpectralFunction, sp._SpectralFunction]
+    assert calls == [GramFunction, SpectralFunction, SpectralFunction]
     with pytest.raises(ConfigError, match="no Gram form"):
         spectral_apply(small, "clamp", method="gram")
     with pytest.raises(ConfigError, match="unknown method 'qr'"):
@@ -314,8 +315,8 @@ def test_auto_method_is_safe_for_huge_inputs():
 def test_fused_cpu_kernel_matches_torch_formulation(dtype):
     """The compiled CPU kernel (D, and the fused D ∘ (M + Mᵀ) of the backward) against the
     pairwise torch formula used on other devices."""
-    import spectralnn.spectral as sp
-    from spectralnn import _kernels
+    import spectralnn.spectral.tanh as sp
+    from spectralnn.spectral import _kernels
 
     pytest.importorskip("numba", reason="the fused kernel needs the 'fast' extra")
     assert _kernels.AVAILABLE
@@ -327,12 +328,12 @@ def test_fused_cpu_kernel_matches_torch_formulation(dtype):
         lam = lam.to(dtype)
         M = torch.randn(lam.shape + lam.shape[-1:], generator=g, dtype=F64).to(dtype)
         lam64 = lam.double()
-        ref = sp._tanh_gram_dd(lam64.unsqueeze(-1), lam64.unsqueeze(-2))
-        assert torch.allclose(sp._tanh_gram_kernel(lam).double(), ref, rtol=tol, atol=1e-30)
-        fused = sp._tanh_gram_sym(lam, M).double()
+        ref = sp.tanh_gram_dd(lam64.unsqueeze(-1), lam64.unsqueeze(-2))
+        assert torch.allclose(sp.tanh_gram_kernel(lam).double(), ref, rtol=tol, atol=1e-30)
+        fused = sp.tanh_gram_sym(lam, M).double()
         assert torch.allclose(fused, ref * (M + M.mT).double(), rtol=tol, atol=tol * 1e-3)
-        h_ref = sp._tanhc(torch.sqrt(lam.double()))
-        assert torch.allclose(sp._tanh_gram_h(lam).double(), h_ref, rtol=tol)
+        h_ref = sp.tanhc(torch.sqrt(lam.double()))
+        assert torch.allclose(sp.tanh_gram_h(lam).double(), h_ref, rtol=tol)
 
 
 @pytest.mark.parametrize("name, params", [("tanh", {}), ("shifted_sigmoid", {"c": 3.0}),

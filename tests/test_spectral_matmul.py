@@ -8,8 +8,9 @@ import pytest
 import torch
 
 from spectralnn import ConfigError, matmul_error_bound, spectral_apply
-from spectralnn.spectral import _resolve_method, get_activation, matmul_options
+from spectralnn.spectral import get_activation, matmul_options
 from spectralnn.spectral import matmul as mm
+from spectralnn.spectral.dispatch import resolve_method
 
 F64 = torch.float64
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
@@ -152,7 +153,7 @@ def test_errors_are_one_line_config_errors():
 def test_auto_never_picks_matmul_on_the_cpu():
     act = get_activation("tanh")
     for X in (torch.eye(128, dtype=F64), 1e4 * torch.eye(4, dtype=F64)):
-        assert _resolve_method(X, act, "auto") in ("gram", "svd")
+        assert resolve_method(X, act, "auto") in ("gram", "svd")
 
 
 def test_auto_off_the_cpu_picks_by_size_and_capture():
@@ -160,11 +161,11 @@ def test_auto_off_the_cpu_picks_by_size_and_capture():
     act = get_activation("tanh")
     big = torch.empty(2, 128, 160, device="meta")
     small = torch.empty(4, 28, 28, device="meta")
-    assert _resolve_method(big, act, "auto") == "matmul"
-    assert _resolve_method(small, act, "auto") == "svd"
+    assert resolve_method(big, act, "auto") == "matmul"
+    assert resolve_method(small, act, "auto") == "svd"
     with matmul_options(doublings=3):            # inside a captured step: always matmul
-        assert _resolve_method(small, act, "auto") == "matmul"
-    assert _resolve_method(big, get_activation("clamp"), "auto") == "svd"
+        assert resolve_method(small, act, "auto") == "matmul"
+    assert resolve_method(big, get_activation("clamp"), "auto") == "svd"
 
 
 def test_non_finite_input_gives_non_finite_output():

@@ -9,7 +9,7 @@ import torch
 import spectralnn.theory as theory
 from spectralnn import ConfigError, ShapeError
 from spectralnn.data import synthetic_low_rank
-from spectralnn.sensing.operators import GaussianOperator, WellSpecifiedOperator
+from spectralnn.sensing import GaussianOperator, WellSpecifiedOperator
 from spectralnn.theory import (
     kkt_certificate,
     l1_minimum,

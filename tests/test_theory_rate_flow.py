@@ -10,7 +10,7 @@ import torch
 
 from spectralnn import ConfigError, ShapeError
 from spectralnn.data import synthetic_low_rank
-from spectralnn.sensing.operators import WellSpecifiedOperator
+from spectralnn.sensing import WellSpecifiedOperator
 from spectralnn.theory import (
     ReducedSNN,
     exponential_phases,

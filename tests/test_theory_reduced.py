@@ -9,7 +9,7 @@ import torch
 
 from spectralnn import SNN, ConfigError, ShapeError
 from spectralnn.data import synthetic_low_rank
-from spectralnn.sensing.operators import WellSpecifiedOperator
+from spectralnn.sensing import WellSpecifiedOperator
 from spectralnn.theory import ReducedSNN
 
 F64 = torch.float64

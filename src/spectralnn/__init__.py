@@ -12,6 +12,8 @@ Public API (stable names):
 - Training: :class:`Trainer`, :func:`train`, :func:`sweep`, :func:`paper_lr_search`;
   baselines by name via :func:`build_model` / :func:`solve`.
 - Completion of real data: :func:`complete`, :class:`SNNCompleter` (NaN = missing).
+- Recovery without tuning: :func:`fit` (``spectralnn.recovery.fit``: a problem and a method
+  name in, the recovered matrix with its status out).
 - Subpackages loaded on first use: ``spectralnn.theory`` (reduced dynamics, KKT certificate,
   exact optima, rate fits), ``spectralnn.experiments`` (the paper's figures),
   ``spectralnn.recovery`` (recovery without tuning: ``spectralnn.recovery.fit``).
@@ -70,16 +72,18 @@ from .spectral import (
 from .trainer import Trainer, train
 
 # The one place the version is written; pyproject.toml reads it (setuptools dynamic version).
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 _LAZY = ("theory", "experiments", "sweeps", "recovery")
 
 
 def __getattr__(name: str) -> Any:
     """``spectralnn.theory``, ``spectralnn.experiments`` and ``spectralnn.recovery`` are imported
-    on first access."""
+    on first access; so is ``fit`` (:func:`spectralnn.recovery.fit`)."""
     if name in _LAZY:
         return importlib.import_module(f".{name}", __name__)
+    if name == "fit":  # the recovery path, loaded on first use
+        return importlib.import_module(".recovery", __name__).fit
     if name == "SNNCompleter":  # scikit-learn's import, when installed, only for its users
         from .completion.transformer import SNNCompleter
 
@@ -116,6 +120,7 @@ __all__ = [
     "available_images",
     "build_model",
     "complete",
+    "fit",
     "get_activation",
     "load_matrix",
     "make_problem",

@@ -1,9 +1,10 @@
 """File output: atomic writes (every file appears whole or not at all), JSON-ready values,
-JSON files. Every file the library writes goes through :func:`atomic_write`."""
+JSON files, grey PNG images. Every file the library writes goes through :func:`atomic_write`."""
 
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import math
 import os
@@ -12,7 +13,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
 
-__all__ = ["atomic_write", "json_bytes", "jsonable", "write_json"]
+import numpy as np
+
+from ._optional import requires
+
+__all__ = ["atomic_write", "grey_png_bytes", "json_bytes", "jsonable", "write_json"]
 
 
 def atomic_write(path: str | os.PathLike[str],
@@ -66,3 +71,17 @@ def write_json(path: str | os.PathLike[str], obj: Any, *, indent: int = 2,
                sort_keys: bool = True) -> Path:
     """Write ``obj`` to ``path`` as JSON (:func:`json_bytes`), atomically."""
     return atomic_write(path, json_bytes(obj, indent=indent, sort_keys=sort_keys))
+
+
+def grey_png_bytes(pixels: Any) -> bytes:
+    """An 8-bit grey PNG of ``round(pixels)`` (a ``(d1, d2)`` tensor or array in ``[0, 255]``);
+    a one-line :class:`~spectralnn.errors.MissingDependencyError` without the ``data`` extra."""
+    with requires("data", feature="writing PNG images"):
+        from PIL import Image
+
+    if hasattr(pixels, "detach"):
+        pixels = pixels.detach().cpu().double().numpy()
+    arr = np.round(np.asarray(pixels, dtype=np.float64)).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(arr, mode="L").save(buf, format="PNG")
+    return buf.getvalue()

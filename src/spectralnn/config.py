@@ -47,12 +47,15 @@ import math
 import os
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from .errors import ConfigError, DataError, unknown_name
 from .validate import DTYPES
+
+if TYPE_CHECKING:
+    from .sensing.problem import SensingProblem
 
 __all__ = [
     "PROBLEM_KINDS",
@@ -212,7 +215,8 @@ def load_image(spec: str, size: int | list[int] | None = None) -> tuple[torch.Te
 
 
 def build_problem(problem_cfg: dict[str, Any], dtype: torch.dtype = torch.float64,
-                  device: str | torch.device | None = None):
+                  device: str | torch.device | None = None
+                  ) -> tuple[SensingProblem, bool]:
     """The :class:`~spectralnn.sensing.problem.SensingProblem` of a resolved ``[problem]``
     table, on ``device`` in ``dtype``, and whether it is an image problem (PSNR, PNGs)."""
     from .data import synthetic_low_rank

@@ -14,19 +14,20 @@ import os
 import zlib
 from importlib import resources
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 
-from spectralnn._optional import requires
-from spectralnn.errors import ConfigError, DataError, unknown_name
-from spectralnn.validate import as_matrix as _as_matrix
-from spectralnn.validate import positive_int
+from ._optional import requires
+from .errors import ConfigError, DataError, unknown_name
+from .validate import as_matrix as _as_matrix
+from .validate import generator, positive_int
 
 __all__ = [
     "MNISTDigit",
     "available_images",
+    "grey_values",
     "load_matrix",
     "mnist_digit",
     "normalize",
@@ -70,15 +71,6 @@ _SKIMAGE_FILES: dict[str, str] = {
 # --------------------------------------------------------------------------- helpers
 
 
-def _seeded(seed: object) -> torch.Generator:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise ConfigError(f"seed must be an int, got {seed!r}")
-    if not 0 <= int(seed) < 2**63:
-        raise ConfigError(f"seed must be in [0, 2**63), got {seed}")
-    g = torch.Generator()
-    g.manual_seed(int(seed))
-    return g
-
 
 def _size_pair(size: object) -> tuple[int, int] | None:
     if size is None:
@@ -119,7 +111,7 @@ def synthetic_low_rank(
         raise ConfigError(f"psd=True needs a square matrix, got d2={cols} with n={n}")
     if rank > min(n, cols):
         raise ConfigError(f"rank {rank} exceeds min(d1, d2) = {min(n, cols)}")
-    g = _seeded(seed)
+    g = generator(seed)
     B = torch.rand(n, rank, generator=g, dtype=torch.float64)
     if psd:
         X = B @ B.T
@@ -233,10 +225,10 @@ def mnist_digit(
 # --------------------------------------------------------------------------- images
 
 
-def _grey(img) -> np.ndarray:  # img: PIL.Image.Image
-    """Grey values in [0, 255] as float64: luminance ``0.2125 R + 0.7154 G + 0.0721 B``
-    (as ``skimage.color.rgb2gray``); transparent pixels are composited over white; 16-bit
-    grey images are scaled by 255/65535."""
+def grey_values(img: Any) -> np.ndarray:
+    """Grey values of a ``PIL.Image.Image`` in [0, 255] as float64: luminance
+    ``0.2125 R + 0.7154 G + 0.0721 B`` (as ``skimage.color.rgb2gray``); transparent pixels are
+    composited over white; 16-bit grey images are scaled by 255/65535."""
     from PIL import Image
 
     mode = img.mode
@@ -264,7 +256,7 @@ def _read_image(path: Path) -> np.ndarray:
     try:
         with Image.open(path) as img:
             img.load()
-            arr = _grey(img)
+            arr = grey_values(img)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise DataError(f"cannot read image {str(path)!r}: {reason}") from None

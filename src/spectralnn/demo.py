@@ -12,6 +12,7 @@ from .metrics import RunResult
 from .nn import SNN
 from .sensing.problem import make_problem
 from .trainer import train
+from .validate import positive_int, positive_number
 
 
 @dataclass(frozen=True)
@@ -46,8 +47,8 @@ def run_demo(n: int = 12, rank: int = 2, *, m: int | None = None, steps: int = 3
     matrix of nuclear norm 1 with Gaussian ``A_i`` (entries N(0, n²), as in the paper)."""
     if not 1 <= rank <= n:
         raise ConfigError(f"rank must be between 1 and n = {n}, got {rank}")
-    if steps <= 0 or not lr > 0:
-        raise ConfigError(f"steps and lr must be positive, got steps={steps}, lr={lr}")
+    steps = positive_int(steps, "steps")
+    lr = positive_number(lr, "lr")
     m = 3 * rank * (2 * n - rank) if m is None else m
     X_star = synthetic_low_rank(n, rank, psd=True, seed=seed)
     problem = make_problem(X_star, "gaussian", m=m, seed=seed, std=float(n),

@@ -11,7 +11,8 @@ Metrics (the paper's, computed every 1 % of a run by default):
 - ``relative_error``  ``‖X − X*‖_F / ‖X*‖_F`` (NaN when the ground truth is unknown)
 - ``nuclear_norm``  ``‖X‖_* = Σ_j σ_j(X)``
 - ``sv1, sv2, sv3``  the three largest singular values (NaN when ``min(d1, d2) < k``)
-- ``sv_min2, sv_min1``  the second smallest and the smallest singular value
+- ``sv_min2, sv_min1``  the second smallest and the smallest singular value (``sv_min2`` NaN
+  when ``min(d1, d2) < 2``); all from :func:`spectrum_metrics`
 - ``effective_rank``  ``exp(−Σ_j p_j log p_j)``, ``p_j = σ_j / Σ_k σ_k`` (Roy & Vetterli 2007;
   0 for the zero matrix)
 - ``grad_norm``  ``‖∇_θ loss‖₂`` over all parameters of the model (filled in by the trainer)
@@ -23,11 +24,15 @@ from __future__ import annotations
 
 import math
 from itertools import pairwise
+from typing import TYPE_CHECKING
 
 import torch
 
 from .errors import ConfigError, ShapeError
 from .stoppers import normalise_status
+
+if TYPE_CHECKING:
+    from .sensing.problem import SensingProblem
 
 __all__ = [
     "METRIC_NAMES",
@@ -36,6 +41,7 @@ __all__ = [
     "history_row",
     "matrix_metrics",
     "psnr",
+    "spectrum_metrics",
     "to_pixels",
     "unstable_loss",
 ]
@@ -93,7 +99,8 @@ def psnr(X: torch.Tensor, X_star: torch.Tensor, scale: float = 1.0) -> torch.Ten
     return 10.0 * torch.log10(PEAK**2 / mse)
 
 
-def matrix_metrics(X: torch.Tensor, problem, image: bool = False) -> dict[str, torch.Tensor]:
+def matrix_metrics(X: torch.Tensor, problem: SensingProblem,
+                   image: bool = False) -> dict[str, torch.Tensor]:
     """Every metric of ``X`` that does not need the model: (d1, d2) → 0-d, (R, d1, d2) → (R,).
 
     Keys: ``train_loss, test_loss, relative_error, nuclear_norm, sv1, sv2, sv3, sv_min2,
@@ -102,25 +109,48 @@ def matrix_metrics(X: torch.Tensor, problem, image: bool = False) -> dict[str, t
     """
     X = X.detach()
     with torch.no_grad():
-        s = torch.linalg.svdvals(X)  # (..., k), descending
-        k = s.shape[-1]
+        s = torch.linalg.svdvals(X)  # (..., min(d1, d2)), descending
         nan = torch.full(s.shape[:-1], math.nan, dtype=s.dtype, device=s.device)
         out = {
             "train_loss": problem.loss(X),
             "test_loss": problem.loss(X, held_out=True) if problem.test_operator is not None
             else nan,
             "relative_error": problem.relative_error(X),
-            "nuclear_norm": s.sum(-1),
-            "sv1": s[..., 0] if k >= 1 else nan,
-            "sv2": s[..., 1] if k >= 2 else nan,
-            "sv3": s[..., 2] if k >= 3 else nan,
-            "sv_min2": s[..., -2] if k >= 2 else nan,
-            "sv_min1": s[..., -1],
-            "effective_rank": effective_rank(s),
+            **spectrum_metrics(s, min(X.shape[-2:])),
             "psnr": psnr(X, problem.X_star, problem.scale)
             if image and problem.X_star is not None else nan,
         }
     return out
+
+
+def spectrum_metrics(s: torch.Tensor, d: int) -> dict[str, torch.Tensor]:
+    """The singular-value metrics of a matrix whose smaller side is ``d``, from its ``k``
+    largest singular values ``s`` (..., k), descending; when ``k < d`` the other ``d − k`` are
+    zero (a low-rank matrix given by its factors).
+
+    Keys ``nuclear_norm, sv1, sv2, sv3, sv_min2, sv_min1, effective_rank``. A singular value
+    that does not exist is NaN (``sv3`` of a 2×n matrix, ``sv_min2`` of a 1×n one); one that
+    exists but lies beyond ``k`` is 0. Dense and low-rank snapshots report through this one
+    function, so they agree.
+    """
+    k = s.shape[-1]
+    if k < d:
+        s = torch.cat([s, s.new_zeros((*s.shape[:-1], d - k))], dim=-1)
+    s = s[..., :d]
+    nan = torch.full(s.shape[:-1], math.nan, dtype=s.dtype, device=s.device)
+
+    def nth(i: int) -> torch.Tensor:
+        return s[..., i] if 0 <= i < d else nan
+
+    return {
+        "nuclear_norm": s.sum(-1),
+        "sv1": nth(0),
+        "sv2": nth(1),
+        "sv3": nth(2),
+        "sv_min2": nth(d - 2),
+        "sv_min1": nth(d - 1),
+        "effective_rank": effective_rank(s),
+    }
 
 
 def unstable_loss(losses: list[float], *, min_rises: int = 3, rise_fraction: float = 0.1,

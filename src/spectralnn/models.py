@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -29,6 +29,10 @@ from .baselines.svt import singular_value_thresholding
 from .errors import ConfigError, unknown_name
 from .metrics import RunResult
 from .nn import SNN
+from .sensing import WellSpecifiedOperator
+
+if TYPE_CHECKING:
+    from .sensing.problem import SensingProblem
 
 __all__ = [
     "MODELS",
@@ -48,7 +52,7 @@ _RESERVED = {"self", "shape", "replicas", "seed", "dtype", "device", "problem", 
              "progress", "activation_params"}
 
 
-def _woa(shape, **kw: Any) -> SNN:
+def _woa(shape: tuple[int, int], **kw: Any) -> SNN:
     return SNN(shape, activation="identity", **kw)
 
 
@@ -92,7 +96,8 @@ def _check_options(name: str, options: dict[str, Any]) -> None:
 
 def build_model(name: str, shape: tuple[int, int], *, replicas: int | None = None,
                 seed: int = 0, dtype: torch.dtype = torch.float64,
-                device: torch.device | str | None = None, problem=None,
+                device: torch.device | str | None = None,
+                problem: SensingProblem | None = None,
                 **options: Any) -> nn.Module:
     """Build trainable model ``name`` for ``(d1, d2)`` matrices.
 
@@ -107,15 +112,15 @@ def build_model(name: str, shape: tuple[int, int], *, replicas: int | None = Non
                           f"expected one of: {', '.join(TRAINABLE_MODELS)}")
     _check_options(name, options)
     if (name in ("snn", "woa") and options.get("init") == "spectral" and problem is not None
-            and "phi" not in options and hasattr(problem.operator, "phi")):
+            and "phi" not in options and isinstance(problem.operator, WellSpecifiedOperator)):
         options = {**options, "phi": problem.operator.phi.cpu(),
                    "psi": problem.operator.psi.cpu()}
     build = _BUILDERS[name][0]
     return build(shape, replicas=replicas, seed=seed, dtype=dtype, device=device, **options)
 
 
-def solve(name: str, problem, *, image: bool = False, progress: bool = False, seed: int = 0,
-          **options: Any) -> RunResult:
+def solve(name: str, problem: SensingProblem, *, image: bool = False, progress: bool = False,
+          seed: int = 0, **options: Any) -> RunResult:
     """Run solver model ``name`` (``"nnm"`` or ``"svt"``) on ``problem`` (``seed``: of SVT's
     norm estimates; NNM is deterministic)."""
     name = _check_name(name)

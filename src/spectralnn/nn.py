@@ -25,6 +25,8 @@ from torch import nn
 from .errors import ConfigError, ShapeError, unknown_name
 from .factored import EVALUATIONS, LowRank, factored_output, use_factored
 from .spectral import METHODS, Activation, get_activation, spectral_apply
+from .validate import positive_int, positive_number, seed_int, shape_pair
+from .validate import replicas as check_replicas
 
 __all__ = ["INITS", "SNN", "SpectralActivation", "random_orthogonal"]
 
@@ -65,12 +67,6 @@ def _check_widths(widths: Sequence[int]) -> list[int]:
     return out
 
 
-def _check_shape(shape: Sequence[int]) -> tuple[int, int]:
-    ok = (isinstance(shape, Sequence) and len(shape) == 2
-          and all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape))
-    if not ok:
-        raise ShapeError(f"shape must be a pair of positive integers (d1, d2), got {shape!r}")
-    return int(shape[0]), int(shape[1])
 
 
 def _check_orthonormal(M: torch.Tensor | None, rows: int, cols: int, what: str) -> torch.Tensor:
@@ -143,7 +139,7 @@ class SNN(nn.Module):
         device: torch.device | str | None = None,
     ) -> None:
         super().__init__()
-        d1, d2 = _check_shape(shape)
+        d1, d2 = shape_pair(shape)
         self.shape = (d1, d2)
         self.widths = _check_widths(widths)
         self.activation = get_activation(activation)
@@ -156,21 +152,12 @@ class SNN(nn.Module):
         if evaluation not in EVALUATIONS:
             raise unknown_name("evaluation", evaluation, EVALUATIONS)
         self.evaluation = evaluation
-        r = min(d1, d2) if rank is None else rank
-        if isinstance(r, bool) or not isinstance(r, int) or r <= 0:
-            raise ConfigError(f"rank must be a positive integer, got {rank!r}")
-        self.rank = r
-        if replicas is not None and (isinstance(replicas, bool) or not isinstance(replicas, int)
-                                     or replicas <= 0):
-            raise ConfigError(f"replicas must be a positive integer or None, got {replicas!r}")
-        self.replicas = replicas
-        scale = _DEFAULT_SCALE[init] if init_scale is None else float(init_scale)
-        if not math.isfinite(scale) or scale <= 0:
-            raise ConfigError(f"init_scale must be a positive finite number, got {init_scale!r}")
+        self.rank = r = min(d1, d2) if rank is None else positive_int(rank, "rank")
+        self.replicas = check_replicas(replicas)
+        scale = (_DEFAULT_SCALE[init] if init_scale is None
+                 else positive_number(init_scale, "init_scale"))
         self.init_scale = scale
-        if not isinstance(seed, int) or isinstance(seed, bool):
-            raise ConfigError(f"seed must be an integer, got {seed!r}")
-        self.seed = seed
+        self.seed = seed = seed_int(seed)
 
         gen = torch.Generator().manual_seed(seed)
         batch = () if replicas is None else (replicas,)

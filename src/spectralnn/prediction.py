@@ -19,14 +19,17 @@ from __future__ import annotations
 
 import math
 import weakref
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 from torch import nn
 
 from .factored import DENSE_LIMIT, LowRank
-from .metrics import effective_rank, matrix_metrics, psnr
+from .metrics import matrix_metrics, psnr, spectrum_metrics
 from .sensing.operators import EntrySampling, SensingOperator
+
+if TYPE_CHECKING:
+    from .sensing.problem import SensingProblem
 
 __all__ = ["as_dense", "keep_where", "model_output", "predict", "snapshot_metrics"]
 
@@ -96,7 +99,7 @@ def as_dense(X: torch.Tensor | LowRank) -> Any:
     return X
 
 
-def snapshot_metrics(X: torch.Tensor | LowRank, problem, image: bool = False,
+def snapshot_metrics(X: torch.Tensor | LowRank, problem: SensingProblem, image: bool = False,
                      ) -> dict[str, torch.Tensor]:
     """:func:`~spectralnn.metrics.matrix_metrics` for a dense or low-rank ``X`` (batch first).
 
@@ -110,11 +113,9 @@ def snapshot_metrics(X: torch.Tensor | LowRank, problem, image: bool = False,
     with torch.no_grad():
         s = X.svdvals()
         d = min(X.shape[-2:])
-        zero = torch.zeros(s.shape[:-1], dtype=s.dtype, device=s.device)
-        nan = torch.full_like(zero, math.nan)
-        k = s.shape[-1]
+        nan = torch.full(s.shape[:-1], math.nan, dtype=s.dtype, device=s.device)
 
-        def loss(op, y):
+        def loss(op: SensingOperator, y: torch.Tensor) -> torch.Tensor:
             return 0.5 * (measure(op, X) - y).square().mean(-1)
 
         test = getattr(problem, "test_operator", None)
@@ -130,14 +131,9 @@ def snapshot_metrics(X: torch.Tensor | LowRank, problem, image: bool = False,
             psnr_v = psnr(X.dense(), X_star, problem.scale)
         return {
             "train_loss": loss(problem.operator, problem.y),
-            "test_loss": loss(test, problem.y_test) if test is not None else nan,
+            "test_loss": loss(test, problem.y_test)
+            if test is not None and problem.y_test is not None else nan,
             "relative_error": rel,
-            "nuclear_norm": s.sum(-1),
-            "sv1": s[..., 0] if k >= 1 else nan,
-            "sv2": s[..., 1] if k >= 2 else nan,
-            "sv3": s[..., 2] if k >= 3 else nan,
-            "sv_min2": s[..., d - 2] if k >= d >= 2 else zero,
-            "sv_min1": s[..., d - 1] if k >= d else zero,
-            "effective_rank": effective_rank(s),
+            **spectrum_metrics(s, d),
             "psnr": psnr_v,
         }

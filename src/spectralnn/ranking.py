@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import ConfigError, DataError, ShapeError
+from .errors import DataError, ShapeError
+from .validate import positive_int
 
 __all__ = ["ranking_metrics"]
 
@@ -36,8 +37,7 @@ def ranking_metrics(users: object, scores: object, truth: object, *, k: int = 10
         ``{"precision": …, "recall": …, "ndcg": …, "users": m}`` with ``m`` the users that
         have a relevant candidate (metrics NaN when ``m = 0``).
     """
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise ConfigError(f"k must be a positive integer, got {k!r}")
+    k = positive_int(k, "k")
     u = np.asarray(users)
     s = np.asarray(scores, dtype=np.float64)
     t = np.asarray(truth, dtype=np.float64)

@@ -30,7 +30,7 @@ Ids are raw (integers or strings, e.g. MovieLens's 1-based user ids or movie tit
 that was not in the training data gets the stated ``unknown`` policy, never a number from a row
 that does not exist. Typical use::
 
-    from spectralnn.ratings import RatingsCompleter
+    from .ratings import RatingsCompleter
     est = RatingsCompleter(seed=0).fit(df, user="user", item="movie", rating="stars")
     est.predict(["u7"], ["Heat (1995)"])          # -> array([4.1…])
     items, scores = est.recommend("u7", n=10)     # the 10 best unseen movies

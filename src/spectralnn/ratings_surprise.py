@@ -5,7 +5,7 @@
 
     from surprise import Dataset, Reader
     from surprise.model_selection import GridSearchCV, cross_validate
-    from spectralnn.ratings_surprise import SNNAlgo
+    from .ratings_surprise import SNNAlgo
 
     data = Dataset.load_from_df(df[["user", "item", "rating"]], Reader(rating_scale=(1, 5)))
     cross_validate(SNNAlgo(seed=0), data, measures=["rmse", "mae"], cv=5)

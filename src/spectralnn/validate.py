@@ -17,18 +17,30 @@ from .errors import ConfigError, DataError, ShapeError, unknown_name
 
 __all__ = [
     "DTYPES",
+    "Seed",
     "as_float64_array",
+    "as_int",
     "as_matrix",
     "check_keys",
     "check_table",
     "dtype_from_name",
+    "entry_count",
+    "float_tensor",
+    "generator",
     "int_at_least",
     "learning_rates",
+    "measurements_from_fraction",
     "positive_int",
     "positive_number",
+    "real_dtype",
     "replicas",
+    "seed_int",
+    "seed_record",
     "shape_pair",
 ]
+
+#: A seed: an int in ``[0, 2**63)`` or a CPU ``torch.Generator`` (see :func:`generator`).
+Seed = int | torch.Generator
 
 #: dtype names accepted in configuration files.
 DTYPES: dict[str, torch.dtype] = {"float64": torch.float64, "float32": torch.float32}
@@ -147,3 +159,91 @@ def check_keys(table: dict[str, Any], allowed: Collection[str], where: str) -> N
         if key not in allowed:
             raise ConfigError(f"unknown key {key!r} in {where}; expected one of: "
                               f"{', '.join(sorted(allowed))}")
+
+
+def as_int(value: object, name: str) -> int:
+    """``value`` as an ``int`` (bools and floats refused)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ConfigError(f"{name} must be an int, got {value!r}")
+    return int(value)
+
+
+def real_dtype(dtype: object) -> torch.dtype:
+    """``dtype`` if it is a real floating torch dtype."""
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise ConfigError(f"dtype must be a real floating torch dtype, got {dtype!r}")
+    return dtype
+
+
+def _check_finite_tensor(t: torch.Tensor, name: str) -> None:
+    if not bool(torch.isfinite(t).all()):
+        bad = int((~torch.isfinite(t)).sum())
+        raise DataError(f"{name} contains {bad} NaN/Inf value(s); expected only finite values")
+
+
+def float_tensor(t: object, name: str, ndim: int) -> torch.Tensor:
+    """``t`` if it is a finite real floating tensor with ``ndim`` dims."""
+    if not isinstance(t, torch.Tensor):
+        raise ShapeError(f"{name} must be a torch.Tensor with {ndim} dims, got {type(t).__name__}")
+    if t.dim() != ndim:
+        raise ShapeError(f"{name} has shape {tuple(t.shape)}; expected {ndim} dims")
+    if not t.dtype.is_floating_point:
+        raise ConfigError(f"{name} has dtype {t.dtype}; expected a real floating dtype")
+    _check_finite_tensor(t, name)
+    return t
+
+
+def seed_int(value: object, name: str = "seed") -> int:
+    """``value`` as a seed: an int in ``[0, 2**63)`` (bools and floats refused).
+
+    The one seed rule of the library; :func:`generator` turns it into a CPU generator."""
+    s = as_int(value, name)
+    if not 0 <= s < 2**63:
+        raise ConfigError(f"{name} must be in [0, 2**63), got {s}")
+    return s
+
+
+def generator(seed: object) -> torch.Generator:
+    """A CPU generator from an int seed (0 ≤ seed < 2**63), or the given CPU generator.
+
+    The one seed rule of the library: randomness comes only from an explicit seed."""
+    if isinstance(seed, torch.Generator):
+        if seed.device.type != "cpu":
+            raise ConfigError(f"seed generator is on {seed.device}; expected a CPU generator")
+        return seed
+    g = torch.Generator()
+    g.manual_seed(seed_int(seed))
+    return g
+
+
+def seed_record(seed: Seed) -> int:
+    """The int kept for display when an operator is built from ``seed`` (-1 for a generator)."""
+    return -1 if isinstance(seed, torch.Generator) else int(seed)
+
+
+def measurements_from_fraction(fraction: object, total: int) -> int:
+    """``m = round(fraction · total)`` for ``fraction ∈ (0, 1]``; at least one measurement."""
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float, np.floating)):
+        raise ConfigError(f"fraction must be a number in (0, 1], got {fraction!r}")
+    f = float(fraction)
+    if not (0.0 < f <= 1.0):
+        raise ConfigError(f"fraction must be in (0, 1], got {f}")
+    m = round(f * total)
+    if m < 1:
+        raise ConfigError(
+            f"fraction {f} of {total} entries gives 0 measurements; expected at least 1"
+        )
+    return m
+
+
+def entry_count(total: int, fraction: object, m: object) -> int:
+    """The number of observed entries out of ``total``: ``m`` itself (``1 ≤ m ≤ total``) or
+    :func:`measurements_from_fraction`; exactly one of ``fraction`` and ``m`` is given."""
+    if (fraction is None) == (m is None):
+        raise ConfigError(f"got fraction={fraction!r} and m={m!r}; expected exactly one of them")
+    if m is not None:
+        m = positive_int(m, "m")
+        if m > total:
+            raise ConfigError(f"m = {m} exceeds the {total} entries; expected m ≤ d1·d2")
+        return m
+    return measurements_from_fraction(fraction, total)

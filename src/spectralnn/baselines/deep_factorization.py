@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError, unknown_name
+from ..validate import int_at_least, positive_int
 from ..validate import replicas as _check_replicas
 from ..validate import shape_pair as _check_shape
 
@@ -51,13 +52,10 @@ class DeepFactorization(nn.Module):
         super().__init__()
         d1, d2 = _check_shape(shape)
         self.shape = (d1, d2)
-        if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
-            raise ConfigError(f"depth must be an integer ≥ 1, got {depth!r}")
+        depth = int_at_least(depth, "depth", 1)
         if init not in _INITS:
             raise unknown_name("init", init, _INITS)
-        k = max(d1, d2) if width is None else width
-        if isinstance(k, bool) or not isinstance(k, int) or k <= 0:
-            raise ConfigError(f"width must be a positive integer, got {width!r}")
+        k = max(d1, d2) if width is None else positive_int(width, "width")
         scale = (1e-4 if init == "identity" else 1e-2) if init_scale is None else init_scale
         scale = float(scale)
         if not math.isfinite(scale) or scale < 0:

@@ -25,7 +25,7 @@ import math
 import time
 import warnings
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -33,6 +33,9 @@ import torch
 from .._optional import requires
 from ..errors import ConfigError, SolverError, unknown_name
 from ..metrics import RunResult, history_row, matrix_metrics
+
+if TYPE_CHECKING:
+    from ..sensing.problem import SensingProblem
 
 __all__ = ["SOLVERS", "minimize_nuclear_norm", "nuclear_norm_minimization",
            "solve_nuclear_norm"]
@@ -159,13 +162,13 @@ def solve_nuclear_norm(
 
 
 def nuclear_norm_minimization(
-    problem,
+    problem: SensingProblem,
     *,
     delta: float | None = None,
     solver: str = "SCS",
     allow_inaccurate: bool = True,
     image: bool = False,
-    **solver_options,
+    **solver_options: Any,
 ) -> RunResult:
     """:func:`solve_nuclear_norm` on a :class:`~spectralnn.sensing.problem.SensingProblem`,
     returned as a :class:`~spectralnn.metrics.RunResult` (model ``"nnm"``) with one row of

@@ -9,16 +9,16 @@ mask or an alpha channel, and tables of (row, column, value) triplets.
 
 from typing import Any
 
-from spectralnn.completion.estimator import CompletionWarning, complete
-from spectralnn.completion.files import complete_file
-from spectralnn.completion.reading import read_incomplete, read_mask
-from spectralnn.completion.tables import read_table
-from spectralnn.completion.triplets import read_triplets
+from .estimator import CompletionWarning, complete
+from .files import complete_file
+from .reading import read_incomplete, read_mask
+from .tables import read_table
+from .triplets import read_triplets
 
 
 def __getattr__(name: str) -> Any:
     if name == "SNNCompleter":
-        from spectralnn.completion.transformer import SNNCompleter
+        from .transformer import SNNCompleter
 
         return SNNCompleter
     raise AttributeError(f"module 'spectralnn.completion' has no attribute {name!r}")

@@ -30,8 +30,7 @@ from typing import Any, cast
 import numpy as np
 import torch
 
-from spectralnn.completion.fitting import fit_entries, normalisation
-from spectralnn.errors import (
+from ..errors import (
     ConfigError,
     DataError,
     ShapeError,
@@ -39,9 +38,11 @@ from spectralnn.errors import (
     SpectralNNError,
     unknown_name,
 )
+from ..validate import seed_int
+from .fitting import fit_entries, normalisation
 
-__all__ = ["CompletionWarning", "check_seed", "check_test_fraction", "complete", "complete_array",
-           "error_metrics", "split_observed", "validation_error"]
+__all__ = ["CompletionWarning", "as_values", "check_test_fraction", "complete",
+           "complete_array", "error_metrics", "split_observed", "validation_error"]
 
 PEAK = 255.0
 _SHORTCUTS = ("nothing_missing", "constant", "degenerate")
@@ -62,12 +63,6 @@ def check_test_fraction(fraction: object) -> float | None:
     if not (0.0 < f < 1.0):
         raise ConfigError(f"test fraction must be in (0, 1), got {f:g}")
     return f
-
-
-def check_seed(seed: object) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
-    return int(seed)
 
 
 def split_observed(n: int, fraction: float | None, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -121,11 +116,11 @@ def complete_array(values: np.ndarray, *, model: str = "snn", seed: int = 0,
     (``"degenerate"``, filled with the mean of the observed entries, which is also the SNN's
     limit there). A fit that fails or returns non-finite numbers raises
     :class:`~spectralnn.errors.SolverError` instead of returning them."""
-    from spectralnn.recovery import METHODS
+    from ..recovery import METHODS
 
     if model not in METHODS:  # checked even when no fit is needed
         raise unknown_name("recovery model", model, tuple(METHODS))
-    seed = check_seed(seed)
+    seed = seed_int(seed)
     test_fraction = check_test_fraction(test_fraction)
     clip = _check_clip(clip)
     start = time.perf_counter()
@@ -220,7 +215,7 @@ def _is_dataframe(M: object) -> bool:
     return type(M).__name__ == "DataFrame" and hasattr(M, "to_numpy") and hasattr(M, "columns")
 
 
-def _as_values(M: object, mask: object, *, need_observed: bool = True) -> np.ndarray:
+def as_values(M: object, mask: object, *, need_observed: bool = True) -> np.ndarray:
     """``M`` (array-like, tensor or DataFrame, NaN = missing) and an optional mask → float64
     with NaN; :class:`~spectralnn.errors.DataError` for non-numbers, ±Inf and (with
     ``need_observed``) nothing observed."""
@@ -284,7 +279,7 @@ def complete(M: np.ndarray | torch.Tensor, mask: np.ndarray | torch.Tensor | Non
     Inputs with nothing to learn (nothing missing, one observed value, a single row or column)
     are answered without a fit and with a :class:`CompletionWarning` saying so.
     """
-    values = _as_values(M, mask)
+    values = as_values(M, mask)
     X, summary = complete_array(values, model=model, seed=seed, test_fraction=test_fraction,
                                 keep_observed=keep_observed, clip=clip, max_steps=max_steps,
                                 max_seconds=max_seconds, progress=progress, options=options)

@@ -20,19 +20,20 @@ from typing import Any
 
 import numpy as np
 
-from spectralnn.completion.estimator import (
-    check_seed,
+from ..errors import ConfigError
+from ..validate import positive_int, seed_int
+from .estimator import (
     check_test_fraction,
     complete_array,
     error_metrics,
     split_observed,
     validation_error,
 )
-from spectralnn.completion.fitting import fit_table
-from spectralnn.completion.photos import DEFAULT_IMAGE_MODEL, complete_image
-from spectralnn.completion.reading import read_incomplete
-from spectralnn.completion.tables import encode_completed, parse_index_col
-from spectralnn.completion.triplets import (
+from .fitting import fit_table
+from .photos import DEFAULT_IMAGE_MODEL, complete_image
+from .reading import Incomplete, read_incomplete
+from .tables import encode_completed, parse_index_col
+from .triplets import (
     Query,
     Triplets,
     check_sep,
@@ -40,7 +41,7 @@ from spectralnn.completion.triplets import (
     read_query,
     read_triplets,
 )
-from spectralnn.completion.writing import (
+from .writing import (
     check_out_dir,
     encode_image,
     encode_json,
@@ -48,7 +49,6 @@ from spectralnn.completion.writing import (
     encode_table,
     write_outputs,
 )
-from spectralnn.errors import ConfigError
 
 __all__ = ["LOSSLESS_IMAGE_SUFFIXES", "MAX_TABLE_CELLS", "complete_file"]
 
@@ -84,7 +84,7 @@ def complete_file(input: str | os.PathLike[str], out: str | os.PathLike[str], *,
     check_out_dir(out, overwrite=overwrite)
     index_col = parse_index_col(index_col)
     test_fraction = check_test_fraction(test_fraction)
-    seed = check_seed(seed)
+    seed = seed_int(seed)
     if triplets is None:
         if predict is not None:
             raise ConfigError("--predict needs --triplets (queries name row and column ids)")
@@ -103,9 +103,8 @@ def complete_file(input: str | os.PathLike[str], out: str | os.PathLike[str], *,
             raise ConfigError("--header / --index-col apply to matrices, not to --triplets "
                               "tables (their header is detected from the value column)")
         model = model or "snn"
-        if recommend is not None and (isinstance(recommend, bool) or not isinstance(
-                recommend, int) or recommend < 1):
-            raise ConfigError(f"--recommend must be a positive integer, got {recommend!r}")
+        if recommend is not None:
+            recommend = positive_int(recommend, "--recommend")
         if unknown not in ("error", "bias"):
             raise ConfigError(f"--unknown must be 'error' or 'bias', got {unknown!r}")
         if unknown == "bias" and model != "snn":
@@ -150,7 +149,7 @@ def _complete_matrix(input: str | os.PathLike[str], *, mask: str | os.PathLike[s
     return files, summary
 
 
-def _complete_photo(data, *, test_fraction: float | None, seed: int, model: str,
+def _complete_photo(data: Incomplete, *, test_fraction: float | None, seed: int, model: str,
                     max_steps: int | None, max_seconds: float | None, progress: bool
                     ) -> tuple[dict[str, bytes], dict[str, Any]]:
     X, summary = complete_image(data, model=model, seed=seed, test_fraction=test_fraction,

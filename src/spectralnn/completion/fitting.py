@@ -41,8 +41,8 @@ def fit_entries(shape: tuple[int, int], rows: np.ndarray, cols: np.ndarray,
     scaled by the caller) with :func:`spectralnn.recovery.fit` on an entry-sampling problem
     without ground truth; it keeps its own validation part of these entries for stopping and
     model choice. ``model``: a name of :data:`spectralnn.recovery.METHODS`."""
-    from spectralnn.recovery import fit
-    from spectralnn.sensing import EntrySampling, SensingProblem
+    from ..recovery import fit
+    from ..sensing import EntrySampling, SensingProblem
 
     d1, d2 = shape
     operator = EntrySampling((d1, d2), torch.from_numpy(rows * d2 + cols))

@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from spectralnn.completion.estimator import complete_array, error_metrics, split_observed
-from spectralnn.completion.reading import Incomplete
+from .estimator import complete_array, error_metrics, split_observed
+from .reading import Incomplete
 
 __all__ = ["DEFAULT_IMAGE_MODEL", "IMAGE_MODELS", "complete_image"]
 
@@ -31,7 +31,7 @@ DEFAULT_IMAGE_MODEL = "snn-patches"
 
 def _inpaint(model: str, values: np.ndarray, mask: np.ndarray, seed: int,
              max_seconds: float | None) -> tuple[np.ndarray, dict[str, Any]]:
-    from spectralnn import images
+    from .. import images
 
     if model == "snn-patches":
         X, info = images.nonlocal_snn(values, mask, seed=seed, max_seconds=max_seconds)

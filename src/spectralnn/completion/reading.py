@@ -22,11 +22,12 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from spectralnn.completion.tables import Table, read_table
-from spectralnn.errors import DataError, ShapeError
+from ..errors import DataError, ShapeError
+from .tables import Table, read_table
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -104,7 +105,7 @@ def _read_npy(path: Path) -> np.ndarray:
     return _real_matrix(arr, f"array in {str(path)!r}")
 
 
-def _open_image(path: Path):  # -> PIL.Image.Image
+def _open_image(path: Path) -> Any:  # a PIL.Image.Image
     from PIL import Image, UnidentifiedImageError
 
     try:
@@ -115,7 +116,7 @@ def _open_image(path: Path):  # -> PIL.Image.Image
     return img
 
 
-def _has_alpha(img) -> bool:
+def _has_alpha(img: Any) -> bool:
     return img.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in img.info
 
 
@@ -125,7 +126,7 @@ _GREY_MODES = ("1", "L", "LA", "La", "I", "I;16", "F")
 def _read_image(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     """``(grey, colour)``: grey values in [0, 255] and, for a colour image, its ``(3, d1, d2)``
     R, G, B channels; NaN where alpha is 0 (if the image has an alpha channel)."""
-    from spectralnn.data import _grey
+    from ..data import grey_values
 
     img = _open_image(path)
     alpha = None
@@ -135,10 +136,10 @@ def _read_image(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
         rgba = img.convert("RGBA")
         alpha = np.asarray(rgba, dtype=np.uint8)[..., 3]
         rgb_img = rgba.convert("RGB")
-        grey = _grey(rgb_img)
+        grey = grey_values(rgb_img)
     else:
         rgb_img = img.convert("RGB") if not grey_mode else None
-        grey = _grey(img)
+        grey = grey_values(img)
     grey = _real_matrix(np.asarray(grey), f"image {str(path)!r}")
     if not grey_mode and rgb_img is not None:
         colour = np.moveaxis(np.asarray(rgb_img, dtype=np.float64), -1, 0).copy()

@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from spectralnn.errors import ConfigError, DataError
+from ..errors import ConfigError, DataError
 
 __all__ = ["MISSING_CELLS", "Table", "encode_completed", "parse_index_col", "read_table"]
 

@@ -28,8 +28,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from spectralnn.completion.estimator import _as_values, complete_array
-from spectralnn.errors import ConfigError
+from ..errors import ConfigError
+from .estimator import as_values, complete_array
 
 __all__ = ["SNNCompleter"]
 
@@ -123,8 +123,8 @@ class SNNCompleter(*_BASES):  # type: ignore[misc]
 
             arr = validate_data(self, X, reset=reset, dtype=np.float64,
                                 ensure_all_finite=False)
-            return _as_values(arr, mask, need_observed=reset)
-        values = _as_values(X, mask, need_observed=reset)
+            return as_values(arr, mask, need_observed=reset)
+        values = as_values(X, mask, need_observed=reset)
         if reset:
             self.n_features_in_ = values.shape[1]
         elif values.shape[1] != self.n_features_in_:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from spectralnn.errors import ConfigError, DataError
+from ..errors import ConfigError, DataError
 
 __all__ = ["IdMap", "Query", "Triplets", "check_sep", "parse_columns", "read_query",
            "read_triplets"]

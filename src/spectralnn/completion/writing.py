@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from spectralnn._io import atomic_write, jsonable
-from spectralnn.errors import ConfigError
+from .._io import atomic_write, json_bytes
+from ..errors import ConfigError
 
 __all__ = ["check_out_dir", "encode_delimited", "encode_image", "encode_json", "encode_npy",
            "encode_table", "previous_outputs", "write_outputs"]
@@ -88,7 +88,8 @@ def encode_table(header: Sequence[str], rows: Any, delimiter: str) -> bytes:
 
 
 def encode_json(value: Any) -> bytes:
-    return (json.dumps(jsonable(value), indent=2) + "\n").encode("utf-8")
+    """``value`` as strict JSON (NaN → null), keys in their order."""
+    return json_bytes(value, sort_keys=False)
 
 
 def write_outputs(out: str | os.PathLike[str], files: Mapping[str, bytes]) -> list[Path]:

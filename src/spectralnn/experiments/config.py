@@ -19,6 +19,7 @@ from importlib import resources
 from typing import Any
 
 from ..errors import ConfigError, unknown_name
+from ..validate import positive_int
 
 __all__ = ["FIGURES", "OVERRIDES", "load_figure_config"]
 
@@ -96,9 +97,7 @@ def load_figure_config(figure: str, quick: bool = False,
         cfg.setdefault(section, {})[name] = copy.deepcopy(value)
     if cfg["train"].get("lr") == "paper":  # --rates paper
         cfg["train"]["lr"] = "search"
-    steps = int(cfg["train"]["steps"])
-    if steps < 1:
-        raise ConfigError(f"steps must be a positive integer, got {steps}")
+    steps = positive_int(int(cfg["train"]["steps"]), "steps")
     for model in cfg.get("models", {}).values():
         if "steps" in model:  # keep the model's ratio to the figure's steps (DF: 2×)
             model["steps"] = max(1, round(int(model["steps"]) * steps / base_steps))

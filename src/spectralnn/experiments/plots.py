@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -116,7 +117,7 @@ def plot_training_panels(curves: Sequence[Curve], path: Path, title: str,
     return save_figure(fig, path)
 
 
-def _show(ax, img: np.ndarray, title: str | None = None) -> None:
+def _show(ax: Any, img: np.ndarray, title: str | None = None) -> None:
     ax.imshow(np.clip(img, 0, 255), cmap="gray", vmin=0, vmax=255, interpolation="nearest")
     ax.set_xticks([])
     ax.set_yticks([])

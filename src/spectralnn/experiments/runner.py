@@ -27,6 +27,7 @@ from typing import Any
 from .._io import atomic_write, jsonable
 from ..errors import ConfigError, unknown_name
 from ..metrics import METRIC_NAMES
+from ..validate import positive_int
 from .config import FIGURES, load_figure_config
 from .figures import FIGURE_RUNNERS, FigureResult
 from .report import build_report, render_html, render_markdown
@@ -120,8 +121,7 @@ def reproduce(figures: Sequence[str], out: str | os.PathLike[str], *, quick: boo
     names = resolve_figures(figures)
     overrides = dict(overrides or {})
     for what, value in (("jobs", jobs), ("threads", threads)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ConfigError(f"{what} must be a positive integer, got {value!r}")
+        positive_int(value, what)
     for name in names:  # validate every configuration before any work
         load_figure_config(name, quick=quick, overrides=overrides)
     out = Path(out)

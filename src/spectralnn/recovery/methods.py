@@ -31,9 +31,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, unknown_name
+
+if TYPE_CHECKING:
+    from ..sensing.problem import SensingProblem
+    from .validation import Validation
 
 __all__ = ["METHODS", "Method", "run_method"]
 
@@ -105,7 +109,8 @@ METHODS: dict[str, Method] = {
 }
 
 
-def run_method(name: str, problem, validation, **kw: Any) -> dict[str, Any]:
+def run_method(name: str, problem: SensingProblem, validation: Validation | None,
+               **kw: Any) -> dict[str, Any]:
     """Run method ``name``; unknown options raise :class:`ConfigError` naming them."""
     if name not in METHODS:
         raise unknown_name("recovery model", name, tuple(METHODS))

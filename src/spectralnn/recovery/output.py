@@ -20,15 +20,18 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
-from .._io import atomic_write, jsonable
+from .._io import atomic_write, grey_png_bytes, json_bytes
 from ..errors import ConfigError, DataError
 from ..metrics import to_pixels
 from .result import Recovery
+
+if TYPE_CHECKING:
+    from ..sensing.problem import SensingProblem
 
 __all__ = ["DENSE_DEFAULT_PIXELS", "default_measurement", "default_noise_std",
            "prepare_output", "write_recovery"]
@@ -61,10 +64,6 @@ def default_noise_std(X_normalised: torch.Tensor, measurement: str, m: int) -> f
     return RELATIVE_NOISE * rms
 
 
-def _json(obj: Any) -> bytes:
-    return (json.dumps(jsonable(obj), indent=2, sort_keys=True, allow_nan=False) + "\n").encode()
-
-
 def prepare_output(out: str | os.PathLike[str], config: dict[str, Any]) -> dict | None:
     """Check ``out`` may receive this recovery: returns the stored summary when it already
     holds the same request, ``None`` when it is new or empty; refuses anything else."""
@@ -75,22 +74,13 @@ def prepare_output(out: str | os.PathLike[str], config: dict[str, Any]) -> dict 
         return None
     cfg, summ = d / "config.json", d / "summary.json"
     try:
-        same = cfg.is_file() and json.loads(cfg.read_text()) == json.loads(_json(config))
+        same = cfg.is_file() and json.loads(cfg.read_text()) == json.loads(json_bytes(config))
     except (OSError, ValueError) as exc:
         raise DataError(f"cannot read {str(cfg)!r}: {exc}") from None
     if same and summ.is_file():
         return json.loads(summ.read_text())
     raise ConfigError(f"output directory {str(d)!r} is not empty and holds no recovery of this "
                       "request; use a new or empty directory")
-
-
-def _png(pixels: torch.Tensor) -> bytes:
-    from PIL import Image
-
-    arr = np.round(pixels.detach().cpu().to(torch.float64).numpy()).astype(np.uint8)
-    buf = io.BytesIO()
-    Image.fromarray(arr, mode="L").save(buf, format="PNG")
-    return buf.getvalue()
 
 
 def _history_csv(history: list[dict[str, Any]]) -> bytes:
@@ -105,19 +95,19 @@ def _history_csv(history: list[dict[str, Any]]) -> bytes:
     return buf.getvalue().encode()
 
 
-def write_recovery(out: str | os.PathLike[str], recovery: Recovery, problem,
+def write_recovery(out: str | os.PathLike[str], recovery: Recovery, problem: SensingProblem,
                    config: dict[str, Any], image: bool = False) -> dict[str, Any]:
     """Write the files of a finished recovery (see the module doc); returns the summary."""
     d = Path(out)
     d.mkdir(parents=True, exist_ok=True)
-    atomic_write(d / "config.json", _json(config))
+    atomic_write(d / "config.json", json_bytes(config))
     atomic_write(d / "X.npy", lambda f: np.save(f, recovery.X.numpy(), allow_pickle=False))
     problem.save(d / "problem.npz")
     atomic_write(d / "history.csv", _history_csv(recovery.history))
     if image:
         if problem.X_star is not None:
-            atomic_write(d / "truth.png", _png(to_pixels(
+            atomic_write(d / "truth.png", grey_png_bytes(to_pixels(
                 problem.X_star.detach().cpu().to(torch.float64), problem.scale)))
-        atomic_write(d / "reconstruction.png", _png(to_pixels(recovery.X, problem.scale)))
-    atomic_write(d / "summary.json", _json(recovery.summary))
+        atomic_write(d / "reconstruction.png", grey_png_bytes(to_pixels(recovery.X, problem.scale)))
+    atomic_write(d / "summary.json", json_bytes(recovery.summary))
     return recovery.summary

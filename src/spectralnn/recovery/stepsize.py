@@ -19,12 +19,17 @@ and any subset of its rows: ``d1·d2 / m_full``), else estimated by power iterat
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 
 from ..baselines.svt import frobenius_sum_estimate
 from ..baselines.svt import operator_norm_squared as _power_iteration
 from ..sensing.operators import EntrySampling, SensingOperator, SubsampledDCT
 from ..sensing.subset import SubsetOperator
+
+if TYPE_CHECKING:
+    from ..sensing.problem import SensingProblem
 
 __all__ = ["curvature", "frobenius_sum", "leading_singular_value", "operator_norm_squared"]
 
@@ -56,7 +61,7 @@ def frobenius_sum(op: SensingOperator, *, seed: int = 0, probes: int = 16) -> fl
     return frobenius_sum_estimate(op, probes=probes, seed=seed)
 
 
-def leading_singular_value(problem, *, seed: int = 0) -> float:
+def leading_singular_value(problem: SensingProblem, *, seed: int = 0) -> float:
     """``σ̂_1 = σ_1(A*(y)) · d1·d2 / Σ_i ‖A_i‖²_F``: the leading singular value of the
     back-projection, an estimate of ``σ_1(X*)`` (exact in expectation of ``X̂`` for isotropic
     operators; biased upwards by noise and sampling)."""

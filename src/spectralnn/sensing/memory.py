@@ -12,7 +12,7 @@ import os
 
 import torch
 
-from spectralnn.errors import ConfigError
+from ..errors import ConfigError
 
 __all__ = ["available_memory", "check_dense_fits", "dense_bytes", "format_bytes"]
 

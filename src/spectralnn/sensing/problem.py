@@ -18,24 +18,28 @@ from typing import Any, BinaryIO
 import numpy as np
 import torch
 
-from spectralnn._io import atomic_write
-from spectralnn.data import mnist_digit, synthetic_low_rank
-from spectralnn.data import normalize as normalize_matrix
-from spectralnn.errors import ConfigError, DataError, ShapeError, unknown_name
-from spectralnn.sensing.memory import check_dense_fits, dense_bytes
-from spectralnn.sensing.operators import (
+from .._io import atomic_write
+from ..data import mnist_digit, synthetic_low_rank
+from ..data import normalize as normalize_matrix
+from ..errors import ConfigError, DataError, ShapeError, unknown_name
+from ..validate import (
+    as_int,
+    as_matrix,
+    entry_count,
+    generator,
+    measurements_from_fraction,
+    positive_number,
+    real_dtype,
+)
+from .memory import check_dense_fits, dense_bytes
+from .operators import (
     EntrySampling,
     GaussianOperator,
     SensingOperator,
     SubsampledDCT,
     WellSpecifiedOperator,
-    _check_dtype,
-    _entry_count,
-    _generator,
-    measurements_from_fraction,
     operator_from_state,
 )
-from spectralnn.validate import as_matrix as _as_matrix
 
 __all__ = [
     "MEASUREMENTS",
@@ -47,15 +51,6 @@ __all__ = [
 
 MEASUREMENTS = ("dct", "entries", "gaussian", "well_specified")
 _FORMAT = "spectralnn.SensingProblem/1"
-
-
-def _check_nonneg(value: object, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
-        raise ConfigError(f"{name} must be a finite number ≥ 0, got {value!r}")
-    v = float(value)
-    if not (math.isfinite(v) and v >= 0):
-        raise ConfigError(f"{name} must be a finite number ≥ 0, got {v}")
-    return v
 
 
 def _check_vector(y: object, name: str, m: int, dtype: torch.dtype) -> torch.Tensor:
@@ -104,7 +99,7 @@ class SensingProblem:
             )
         dtype = self.operator.dtype
         if self.X_star is not None:
-            X = _as_matrix(self.X_star, "X_star")
+            X = as_matrix(self.X_star, "X_star")
             if tuple(X.shape) != self.operator.shape:
                 raise ShapeError(
                     f"X_star has shape {tuple(X.shape)}; expected {self.operator.shape}, "
@@ -139,14 +134,9 @@ class SensingProblem:
             self.y_test = _check_vector(
                 self.y_test, "y_test", self.test_operator.num_measurements, dtype
             )
-        self.noise_std = _check_nonneg(self.noise_std, "noise_std")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)):
-            raise ConfigError(f"seed must be an int, got {self.seed!r}")
-        self.seed = int(self.seed)
-        scale = _check_nonneg(self.scale, "scale")
-        if scale == 0:
-            raise ConfigError(f"scale must be a positive finite number, got {scale}")
-        self.scale = scale
+        self.noise_std = positive_number(self.noise_std, "noise_std", allow_zero=True)
+        self.seed = as_int(self.seed, "seed")
+        self.scale = positive_number(self.scale, "scale")
         if self.name is not None and not isinstance(self.name, str):
             raise ConfigError(f"name must be a str or None, got {self.name!r}")
 
@@ -210,7 +200,7 @@ class SensingProblem:
     ) -> SensingProblem:
         """A copy with every tensor (and operator) on ``device`` / in ``dtype``."""
         if dtype is not None:
-            _check_dtype(dtype)
+            real_dtype(dtype)
         test_op = None if self.test_operator is None else self.test_operator.to(device, dtype)
         y_test = None if self.y_test is None else self.y_test.to(device=device, dtype=dtype)
         return SensingProblem(
@@ -363,15 +353,15 @@ def make_problem(
     Operators and noise are drawn, in that order, from one generator seeded by a value derived
     from ``seed``; everything is computed in float64 and converted to ``dtype`` at the end.
     """
-    X = _as_matrix(X_star, "X_star").to(torch.float64)
+    X = as_matrix(X_star, "X_star").to(torch.float64)
     if measurement not in MEASUREMENTS:
         raise unknown_name("measurement", measurement, MEASUREMENTS)
     if normalize is None:
         scale = 1.0
     else:
         X, scale = normalize_matrix(X, normalize)
-    dtype = _check_dtype(dtype)
-    noise = _check_nonneg(noise_std, "noise_std")
+    dtype = real_dtype(dtype)
+    noise = positive_number(noise_std, "noise_std", allow_zero=True)
     if not isinstance(held_out, bool):
         raise ConfigError(f"held_out must be a bool, got {held_out!r}")
     if std is not None and measurement in ("entries", "dct"):
@@ -381,7 +371,7 @@ def make_problem(
     d1, d2 = X.shape
     total = d1 * d2
     if measurement in ("entries", "dct"):
-        m = _entry_count(total, fraction, m)
+        m = entry_count(total, fraction, m)
     else:
         if (fraction is None) == (m is None):
             raise ConfigError(
@@ -389,7 +379,7 @@ def make_problem(
             )
         if m is None:
             m = measurements_from_fraction(fraction, total)
-    g = _generator(seed)  # validates seed
+    g = generator(seed)  # validates seed
     g.manual_seed(_measurement_seed(int(seed)))
     shape = (d1, d2)
 

@@ -13,19 +13,18 @@ from collections.abc import Mapping
 import numpy as np
 import torch
 
-from spectralnn.errors import ConfigError, DataError
-from spectralnn.sensing.operators import (
+from ..errors import ConfigError, DataError
+from .operators import (
     EntrySampling,
     SensingOperator,
-    _register,
-    _state_tensor,
     operator_from_state,
 )
+from .operators.interface import register, state_tensor
 
 __all__ = ["SubsetOperator", "restrict"]
 
 
-@_register
+@register
 class SubsetOperator(SensingOperator):
     """``A_S``: the measurements ``rows`` (distinct, in ``[0, m)``) of ``base``."""
 
@@ -56,7 +55,9 @@ class SubsetOperator(SensingOperator):
         full = r.new_zeros((*r.shape[:-1], self.base.num_measurements))
         return self.base._adjoint(full.index_copy(-1, self.rows, r))
 
-    def to(self, device=None, dtype=None) -> SubsetOperator:
+    def to(
+        self, device: torch.device | str | None = None, dtype: torch.dtype | None = None
+    ) -> SubsetOperator:
         return SubsetOperator(self.base.to(device, dtype), self.rows.to(device))
 
     def nbytes(self) -> int:
@@ -68,12 +69,14 @@ class SubsetOperator(SensingOperator):
         return out
 
     @classmethod
-    def _from_arrays(cls, shape, dtype, state: Mapping[str, np.ndarray]):
+    def _from_arrays(
+        cls, shape: tuple[int, int], dtype: torch.dtype, state: Mapping[str, np.ndarray]
+    ) -> SubsetOperator:
         base = operator_from_state({k[5:]: v for k, v in state.items() if k.startswith("base.")})
         if base.shape != shape:
             raise DataError(f"subset operator state has a base of shape {base.shape}; "
                             f"expected {shape}")
-        return cls(base.to(dtype=dtype), _state_tensor(state, "rows"))
+        return cls(base.to(dtype=dtype), state_tensor(state, "rows"))
 
 
 def restrict(op: SensingOperator, rows: torch.Tensor) -> SensingOperator:

@@ -35,7 +35,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache
 
@@ -43,6 +43,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError
+from ..validate import int_at_least
 
 __all__ = [
     "INVERSES",
@@ -83,7 +84,8 @@ def _h(lam: np.ndarray) -> np.ndarray:
     return np.where(lam < 1e-6, 1.0 - lam / 3.0 + 2.0 * lam * lam / 15.0, q)
 
 
-def _monomial(f, degree: int, hi: float, lo: float = 0.0) -> np.ndarray:
+def _monomial(f: Callable[[np.ndarray], np.ndarray], degree: int, hi: float,
+              lo: float = 0.0) -> np.ndarray:
     """Monomial coefficients (ascending) of the Chebyshev interpolant of ``f`` on [lo, lo+hi]."""
     cheb = np.polynomial.Chebyshev.interpolate(f, degree, domain=[lo, lo + hi])
     return cheb.convert(kind=np.polynomial.Polynomial).coef
@@ -202,8 +204,8 @@ def matmul_options(*, doublings: int | None = None, inverse: str = "auto",
     ``max (Σσ⁸)^{1/8}`` (0-dim device tensor)."""
     if inverse not in INVERSES:
         raise ConfigError(f"inverse must be one of {INVERSES}, got {inverse!r}")
-    if doublings is not None and (not isinstance(doublings, int) or doublings < 0):
-        raise ConfigError(f"doublings must be a non-negative integer, got {doublings!r}")
+    if doublings is not None:
+        doublings = int_at_least(doublings, "doublings", 0)
     token = _OPTIONS.set(_Options(doublings, inverse, monitor, norms))
     try:
         yield

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ConfigError, unknown_name
-from ..validate import check_keys, check_table, positive_int
+from ..validate import check_keys, check_table, positive_int, positive_number
 
 __all__ = ["REPORT_DEFAULTS", "RunSpec", "SweepConfig", "expand_grid", "load_sweep_config",
            "parse_sweep_config"]
@@ -134,9 +134,7 @@ def parse_sweep_config(raw: dict[str, Any]) -> SweepConfig:
         if report["kind"] not in _REPORT_KINDS:
             raise unknown_name("report kind", report["kind"], _REPORT_KINDS)
         for key in ("threshold", "probability"):
-            v = report[key]
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0:
-                raise ConfigError(f"[report] {key} must be a positive number, got {v!r}")
+            positive_number(report[key], f"[report] {key}")
         if report["probability"] > 1:
             raise ConfigError(f"[report] probability must be in (0, 1], got "
                               f"{report['probability']!r}")

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import ConfigError, ShapeError
+from ..validate import positive_int
 
 __all__ = ["RateFit", "exponential_phases", "fit_exponential_rate", "sliding_rate_fits"]
 
@@ -127,9 +128,7 @@ def sliding_rate_fits(loss: Sequence[float] | np.ndarray, t: Sequence[float] | n
     ell, tt = _prepare(loss, t)
     if isinstance(window, bool) or not isinstance(window, int) or window < 3:
         raise ConfigError(f"window must be an int ≥ 3, got {window!r}")
-    stride = max(1, window // 2) if stride is None else stride
-    if isinstance(stride, bool) or not isinstance(stride, int) or stride < 1:
-        raise ConfigError(f"stride must be a positive int, got {stride!r}")
+    stride = max(1, window // 2) if stride is None else positive_int(stride, "stride")
     sel = _usable(ell, floor_rtol)
     fits = []
     for lo in range(0, max(1, ell.size - window + 1), stride):

@@ -25,17 +25,22 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from ..errors import ConfigError
+from ..sensing import WellSpecifiedOperator
+from ..validate import positive_number
 from .flow import gradient_flow
 from .kkt import kkt_certificate
 from .optimum import well_specified_optimum
 from .rate import RateFit, exponential_phases
 from .reduced import ReducedSNN
+
+if TYPE_CHECKING:
+    from ..sensing.problem import SensingProblem
 
 __all__ = ["COLUMNS", "StudyConfig", "StudyResult", "config_with", "quick_config", "run_study"]
 
@@ -109,7 +114,7 @@ COLUMNS = (
 )
 
 
-def _problem(cfg: StudyConfig):
+def _problem(cfg: StudyConfig) -> SensingProblem:
     from ..data import synthetic_low_rank
     from ..sensing.problem import make_problem
 
@@ -133,8 +138,7 @@ def _check_config(cfg: StudyConfig) -> None:
         raise ConfigError("init_seeds must not be empty")
     if cfg.steps < 10 or cfg.records < 10:
         raise ConfigError(f"steps ({cfg.steps}) and records ({cfg.records}) must be ≥ 10")
-    if not cfg.flow_time > 0:
-        raise ConfigError(f"flow_time must be > 0, got {cfg.flow_time!r}")
+    positive_number(cfg.flow_time, "flow_time")
 
 
 def _rate_summary(loss: np.ndarray, t: np.ndarray) -> tuple[RateFit | None, float]:
@@ -149,9 +153,10 @@ def _rate_summary(loss: np.ndarray, t: np.ndarray) -> tuple[RateFit | None, floa
     return (phases[-1] if phases else None), (covered / span if span > 0 else 0.0)
 
 
-def _evaluate(x: np.ndarray, problem, x_opt: np.ndarray, opt_nuc: float, gap_tol: float
-              ) -> dict:
+def _evaluate(x: np.ndarray, problem: SensingProblem, x_opt: np.ndarray, opt_nuc: float,
+              gap_tol: float) -> dict:
     op = problem.operator
+    assert isinstance(op, WellSpecifiedOperator)  # _problem builds a well-specified one
     phi, psi = op.phi.numpy(), op.psi.numpy()
     X = torch.from_numpy((phi * x) @ psi.T)
     cert = kkt_certificate(X, op, problem.y)

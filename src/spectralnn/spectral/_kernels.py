@@ -5,7 +5,7 @@ on every pair of eigenvalues. Written with torch it is some twenty element-wise 
 (…, n, n) tensors, whose dispatch cost dominated a training step on small matrices; here it is
 one compiled pass (same formulas, evaluated in float64 whatever the input dtype). Used for CPU
 tensors when numba is installed (``pip install 'spectralnn[fast]'``);
-:func:`spectralnn.spectral._tanh_gram_kernel` falls back to the torch formulation otherwise.
+:func:`spectralnn.spectral.tanh.tanh_gram_kernel` falls back to the torch formulation otherwise.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from ._optional import optional
+from .._optional import optional
 
-# The ``fast`` extra; without it spectral.py uses the torch formulation of the same kernel.
+# The ``fast`` extra; without it spectral/tanh.py uses the torch formulation of the same kernel.
 numba: Any = optional("numba")
 
 __all__ = ["AVAILABLE", "TANHC_SERIES", "tanh_gram_dd", "tanh_gram_h"]
