@@ -82,19 +82,6 @@ __all__ = ["OPTIMIZERS", "STEP_BACKENDS", "StopTraining", "Trainer", "gd_step", 
 STEP_BACKENDS = ("captured", "eager")
 _CAPTURED_OPTIONS = ("check_every", "headroom", "doublings", "inverse")
 
-# Names that moved to their own modules; still importable from here.
-_MOVED = {"paper_lr_grid": "rates", "paper_lr_search": "rates", "stack_models": "rates",
-          "sweep": "rates", "split_state": "train_state", "stack_states": "train_state"}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _MOVED:
-        import importlib
-
-        return getattr(importlib.import_module(f".{_MOVED[name]}", __package__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 Callback = Callable[[int, dict[str, Any]], None]
 
 
