@@ -195,7 +195,11 @@ def fit_snn(problem, validation: Validation | None, *, rules: StoppingRules, see
     model = SNN(problem.shape, seed=seed, dtype=problem.dtype, device=problem.device,
                 **settings)
     # one monitor and one time budget for every rate
-    monitor = Monitor(rules, validation, unstructured=unstructured_test(problem))
+    # rules 1c/1d's residual test: only for a full-rank model, whose stationary points with a
+    # structured residual are saddles (a model of smaller rank stops at a structured minimum)
+    full_rank = int(settings["rank"]) >= min(problem.shape)
+    monitor = Monitor(rules, validation,
+                      unstructured=unstructured_test(problem) if full_rank else None)
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -217,7 +221,8 @@ def fit_snn(problem, validation: Validation | None, *, rules: StoppingRules, see
             again = replace(rules, max_seconds=left)
             # ρ stays relative to the loss of X = 0 (not to that of the converged start)
             loss0 = 0.5 * float(refit.y.double().square().mean())
-            full = Monitor(again, None, unstructured=unstructured_test(refit), loss0=loss0,
+            full = Monitor(again, None, loss0=loss0,
+                           unstructured=unstructured_test(refit) if full_rank else None,
                            origin=steps + 1)
             first = len(attempts)
             status, rate, res = _descend(model, refit, full, rate, rules=again, bar=bar,

@@ -17,7 +17,10 @@ validation error has not improved by more than ``min_improvement`` (relative) fo
       the answer; float32 round-off makes both jitter there); or
    c. the run is stationary: the validation error has settled and the loss fell by less than
       ``stationary_tol`` (1e-6, relative) over ``W`` (a minimum that does not interpolate,
-      e.g. a small ``rank`` on noisy data); or
+      e.g. a small ``rank`` on noisy data), and — when the method gives rule 1d's test — the
+      residual looks like noise (a saddle can be that flat: a 41×30 rank-2 table plus 10,
+      rounded, sat at ρ = 4.8e-3 with a loss falling 1e-6 per 100 steps, twice soft-impute's
+      error); or
    d. the fit sits at its noise floor: over the last ``2·min_patience`` steps the best
       validation error improved by less than ``settle_improvement`` and the loss fell by less
       than ``floor_tol`` (1e-3, relative), and what is left of the data is noise —
@@ -139,6 +142,7 @@ class Monitor:
     #: (no low-rank part left to learn); ``None``: rule 1d is off.
     unstructured: Callable[[Any], bool] | None = None
     _structure_step: int = -(10**9)
+    _structure: bool | None = None
     _started: bool = False
     #: the step this monitor started at (a continued run): ``W`` grows with the steps since
     origin: int = 0
@@ -264,17 +268,26 @@ class Monitor:
                 and recent * train_loss <= r.settle_tol**2 * self.loss0
                 and self._settled(step, patience)):
             return "converged"
-        if settled and fell <= r.stationary_tol:
+        if settled and fell <= r.stationary_tol and (
+                self.unstructured is None or self._test_structure(step, X, force=True)):
             return "converged"
         short = 2 * r.min_patience  # rule 1d's window: the residual test guards saddles
         fell_short = self._decrease(step, train_loss, short)
         if (self.unstructured is not None and fell_short is not None
                 and fell_short <= r.floor_tol and self._settled(step, short)
-                and step - self._structure_step >= r.min_patience // 4):
-            self._structure_step = step  # rule 1d: at most one test per min_patience/4 steps
-            if self.unstructured(X):
-                return "converged"
+                and self._test_structure(step, X)):
+            return "converged"
         return None
+
+    def _test_structure(self, step: int, X: Any, force: bool = False) -> bool:
+        """``unstructured(X)``, evaluated at most once per ``min_patience/4`` steps (the last
+        answer in between; ``force``: also between, when none is cached)."""
+        if self.unstructured is None:
+            return False
+        if step - self._structure_step >= self.rules.min_patience // 4 or (
+                force and self._structure is None):
+            self._structure_step, self._structure = step, bool(self.unstructured(X))
+        return bool(self._structure)
 
     def _moved(self, step: int, X: Any) -> float | None:
         """``‖X − X_s‖_F / ‖X‖_F`` for the snapshot ``X_s`` taken between ``min_patience`` and
