@@ -101,13 +101,16 @@ class _Stop:
 def _progress(bar, monitor: Monitor, step: int) -> None:
     r = monitor.rules
     elapsed = monitor.elapsed()
-    left = (r.max_steps - step) * elapsed / max(step, 1)
+    left = (r.max_steps - step) * elapsed / max(step - monitor.origin, 1)
     if r.max_seconds is not None:
         left = min(left, max(r.max_seconds - elapsed, 0.0))
-    last = monitor.history[-1]["validation_error"] if monitor.history else float("nan")
     bar.n = step
-    bar.set_postfix_str(f"val_err={last:.4f} best={monitor.best_error:.4f} "
-                        f"left≤{left:.0f}s", refresh=False)
+    if monitor.validation is None:  # the refit on every entry (or no validation part)
+        bar.set_postfix_str(f"fitting every entry left≤{left:.0f}s", refresh=False)
+    else:
+        last = monitor.history[-1]["validation_error"] if monitor.history else float("nan")
+        bar.set_postfix_str(f"val_err={last:.4f} best={monitor.best_error:.4f} "
+                            f"left≤{left:.0f}s", refresh=False)
     bar.update(0)
 
 
