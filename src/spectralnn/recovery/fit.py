@@ -5,6 +5,8 @@
    is left untouched, for reporting.
 2. Run the method (:data:`~spectralnn.recovery.methods.METHODS`) with settings derived from
    the data and the stopping rules of :mod:`~spectralnn.recovery.stopping`.
+   On a small problem an SNN run that converged continues on every training measurement
+   (``refit``), the validation part included.
 3. Return a :class:`~spectralnn.recovery.result.Recovery`: the best iterate on validation, an
    honest status, a warning line when the result should not be trusted, and a JSON summary.
 """
@@ -25,9 +27,17 @@ from .result import Recovery, softimpute_check, warning_for
 from .stopping import StoppingRules
 from .validation import split_validation
 
-__all__ = ["DEFAULT_VALIDATION_FRACTION", "fit"]
+__all__ = ["DEFAULT_VALIDATION_FRACTION", "MIN_VALIDATION", "REFIT_MAX_MEASUREMENTS", "fit"]
 
 DEFAULT_VALIDATION_FRACTION = 0.1
+#: The SNN's refit on every training measurement runs up to this many of them: on a small
+#: problem the validation part holds entries the answer needs (a noiseless 8×6 rank-1
+#: completion with 34 entries, 3 held out: relative error 3.5e-3 without them).
+REFIT_MAX_MEASUREMENTS = 2500
+#: The SNN keeps no validation part when it would hold fewer measurements than this: a
+#: noisy 5×5 rank-1 completion with 2 of its 20 entries held out picked a half-fitted iterate
+#: on them (relative error 0.099; fitting all 20 under the stopping rules: see the grid).
+MIN_VALIDATION = 10
 
 
 def _dtype(value: torch.dtype | str | None) -> torch.dtype | None:
@@ -39,7 +49,7 @@ def fit(problem: SensingProblem, model: str = "snn", *, seed: int = 0,
         progress: bool = False, dtype: torch.dtype | str | None = None,
         device: torch.device | str | None = None, image: bool | None = None,
         validation_fraction: float = DEFAULT_VALIDATION_FRACTION,
-        sanity_check: bool = True, **options: Any) -> Recovery:
+        sanity_check: bool = True, refit: bool = True, **options: Any) -> Recovery:
     """Recover ``X`` from ``problem`` with method ``model``, without tuning flags.
 
     Args:
@@ -58,6 +68,10 @@ def fit(problem: SensingProblem, model: str = "snn", *, seed: int = 0,
         sanity_check: for the SNN, compare its validation error with soft-impute's on the same
             split (:func:`~spectralnn.recovery.result.softimpute_check`) and warn when it is
             clearly worse.
+        refit: for the SNN on at most :data:`REFIT_MAX_MEASUREMENTS` training measurements,
+            when the run converged on the fitting part, continue it on every training
+            measurement (the validation part joins) to convergence; the reported validation
+            error is then the one measured before, on the held-out part.
         options: the method's own settings (e.g. ``widths=[4, 8, 16]`` for the SNN).
 
     Returns:
@@ -82,15 +96,23 @@ def fit(problem: SensingProblem, model: str = "snn", *, seed: int = 0,
         else problem
     if image is None:
         image = problem.scale != 1.0 and problem.X_star is not None
-    fit_problem, validation = split_validation(
-        work, validation_fraction if method.validates else 0.0, seed=seed)
+    fraction = validation_fraction if method.validates else 0.0
+    if model == "snn" and round(fraction * work.num_measurements) < MIN_VALIDATION:
+        fraction = 0.0  # too few to choose an iterate by: fit them all (rules without one)
+    fit_problem, validation = split_validation(work, fraction, seed=seed)
     rules = StoppingRules(max_steps=max_steps or method.default_steps,
                           max_seconds=max_seconds)
+    if (model == "snn" and validation is not None and refit
+            and work.num_measurements <= REFIT_MAX_MEASUREMENTS):
+        options = {**options, "refit": work}
     out = run_method(model, fit_problem, validation, rules=rules, seed=seed, progress=progress,
                      image=bool(image), **options)
     X = out["X"].detach().to(device="cpu", dtype=torch.float64)
     status = out["status"]
-    val_err = validation.error(X.to(work.device)) if validation is not None else None
+    if out.get("refit"):  # X has seen the validation part: report the held-out error
+        val_err = out["validation_error"]
+    else:
+        val_err = validation.error(X.to(work.device)) if validation is not None else None
     summary: dict[str, Any] = {
         "model": model, "status": status, "steps": int(out["steps"]),
         "seconds": time.perf_counter() - start, "validation_error": val_err,

@@ -34,24 +34,28 @@ its callback and ends the run with :class:`~spectralnn.trainer.StopTraining`.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, cast
 
 import torch
 
 from ..metrics import RunResult
 from ..nn import SNN
-from ..prediction import as_dense
+from ..prediction import as_dense, measure
 from ..trainer import StopTraining, Trainer
 from .stepsize import curvature, leading_singular_value
 from .stopping import Monitor, StoppingRules
 from .validation import Validation
 
-__all__ = ["DEFAULT_LR_SCALE", "IMAGE_INIT_SCALE", "INIT_SCALE", "MAX_HALVINGS", "fit_snn",
-           "snn_defaults", "trivial"]
+__all__ = ["DEFAULT_LR_SCALE", "IMAGE_INIT_SCALE", "INIT_SCALE", "MAX_HALVINGS",
+           "STRUCTURE_FACTOR", "fit_snn", "snn_defaults", "trivial", "unstructured_test"]
 
 DEFAULT_LR_SCALE = 1.7
 #: The most times the rate is halved (oscillation) or quartered (divergence) in one run.
 MAX_HALVINGS = 8
+#: Rule 1d's threshold factor (see :func:`unstructured_test`).
+STRUCTURE_FACTOR = 1.5
 _SMALL = 64 * 64
 
 
@@ -97,13 +101,16 @@ class _Stop:
 def _progress(bar, monitor: Monitor, step: int) -> None:
     r = monitor.rules
     elapsed = monitor.elapsed()
-    left = (r.max_steps - step) * elapsed / max(step, 1)
+    left = (r.max_steps - step) * elapsed / max(step - monitor.origin, 1)
     if r.max_seconds is not None:
         left = min(left, max(r.max_seconds - elapsed, 0.0))
-    last = monitor.history[-1]["validation_error"] if monitor.history else float("nan")
     bar.n = step
-    bar.set_postfix_str(f"val_err={last:.4f} best={monitor.best_error:.4f} "
-                        f"left≤{left:.0f}s", refresh=False)
+    if monitor.validation is None:  # the refit on every entry (or no validation part)
+        bar.set_postfix_str(f"fitting every entry left≤{left:.0f}s", refresh=False)
+    else:
+        last = monitor.history[-1]["validation_error"] if monitor.history else float("nan")
+        bar.set_postfix_str(f"val_err={last:.4f} best={monitor.best_error:.4f} "
+                            f"left≤{left:.0f}s", refresh=False)
     bar.update(0)
 
 
@@ -115,14 +122,68 @@ def trivial(problem, *, reason: str) -> dict[str, Any]:
             "settings": {"trivial": reason}, "validation_error": None}
 
 
+def unstructured_test(problem) -> Callable[[Any], bool]:
+    """Rule 1d's test (:mod:`~spectralnn.recovery.stopping`): ``X`` leaves a residual that
+    looks like noise, ``σ₁(G) ≤ 1.5·(1/√d1 + 1/√d2)·‖G‖_F`` for ``G = A*(A(X) − y)`` (an iid
+    noise matrix gives about ``(1/√d1 + 1/√d2)·‖G‖_F``; a low-rank part not yet learnt, as at
+    a saddle, gives ``σ₁ ≈ ‖G‖_F``)."""
+    d1, d2 = problem.shape
+    limit = STRUCTURE_FACTOR * (d1 ** -0.5 + d2 ** -0.5)
+
+    def test(X: Any) -> bool:
+        with torch.no_grad():
+            G = problem.operator.adjoint(measure(problem.operator, X) - problem.y).double()
+            fro = float(torch.linalg.matrix_norm(G))
+            if fro == 0 or not math.isfinite(fro):
+                return fro == 0
+            return float(torch.linalg.matrix_norm(G, ord=2)) <= limit * fro
+
+    return test
+
+
+def _descend(model, problem, monitor: Monitor, rate: float, *, rules: StoppingRules, bar,
+             offset: int, adapt: bool, retries: int, image: bool,
+             attempts: list[dict[str, Any]]) -> tuple[str, float, Any]:
+    """Gradient descent on ``problem`` from the model's current parameters, steps counted from
+    ``offset``, with the rate control of the module doc (``adapt``); appends one entry per
+    rate to ``attempts``. Returns ``(status, last rate, last trainer result)``."""
+    while True:
+        hook = _Stop(monitor, bar, offset, adapt=adapt and len(attempts) < retries)
+        trainer = Trainer(rules.max_steps - offset, rate,
+                          log_every=max(1, rules.max_steps // 50), image=image, name="snn")
+        res = cast(RunResult, trainer.fit(model, problem, callback=hook))  # one replica
+        if hook.status is not None:
+            status = hook.status
+        elif hook.oscillating:
+            status = "oscillating"
+        else:
+            status = "diverged" if res.diverged else "budget_reached"
+        attempts.append({"lr": rate, "from_step": offset, "to_step": hook.last,
+                         "status": status})
+        if status not in ("oscillating", "diverged") or not adapt \
+                or len(attempts) > retries or hook.last + 1 >= rules.max_steps:
+            break
+        # oscillation: continue from here; divergence: the trainer has put the parameters
+        # back where this rate started. Steps count on (they are the work done).
+        offset = hook.last + 1
+        rate *= 0.5 if status == "oscillating" else 0.25
+        monitor.reset_window()
+    if status == "oscillating":  # out of halvings
+        status = "budget_reached"
+    return status, rate, res
+
+
 def fit_snn(problem, validation: Validation | None, *, rules: StoppingRules, seed: int = 0,
             progress: bool = False, image: bool = False, lr_scale: float | None = None,
             lr: float | None = None, retries: int = MAX_HALVINGS,
-            **options: Any) -> dict[str, Any]:
+            refit: Any = None, **options: Any) -> dict[str, Any]:
     """Train an SNN on ``problem`` (already in the model's dtype/device); see the module doc.
 
     ``retries``: the most rate changes (halvings on oscillation, quarterings on divergence).
-    Returns a dict with ``X`` (best iterate), ``status``, ``steps``, ``settings``, ``history``.
+    ``refit``: the problem with every training measurement (``problem`` plus the validation
+    part); when given and the run on ``problem`` converged, training continues on it (see
+    the module doc). Returns a dict with ``X`` (best iterate, or the refit's last),
+    ``status``, ``steps``, ``settings``, ``history``, ``validation_error`` (held out).
     """
     settings = {**snn_defaults(problem.shape, image), **options}
     settings.pop("dtype", None)
@@ -136,47 +197,55 @@ def fit_snn(problem, validation: Validation | None, *, rules: StoppingRules, see
     attempts: list[dict[str, Any]] = []
     model = SNN(problem.shape, seed=seed, dtype=problem.dtype, device=problem.device,
                 **settings)
-    monitor = Monitor(rules, validation)  # one monitor and one time budget for every rate
+    # one monitor and one time budget for every rate
+    # rules 1c/1d's residual test: only for a full-rank model, whose stationary points with a
+    # structured residual are saddles (a model of smaller rank stops at a structured minimum)
+    full_rank = int(settings["rank"]) >= min(problem.shape)
+    monitor = Monitor(rules, validation,
+                      unstructured=unstructured_test(problem) if full_rank else None)
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=rules.max_steps, desc="snn", leave=False, dynamic_ncols=True,
                    bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]")
-    offset = 0
+    refit_info: dict[str, Any] | None = None
     try:
-        while True:
-            hook = _Stop(monitor, bar, offset, adapt=lr is None and len(attempts) < retries)
-            trainer = Trainer(rules.max_steps - offset, rate,
-                              log_every=max(1, rules.max_steps // 50), image=image, name="snn")
-            res = cast(RunResult, trainer.fit(model, problem, callback=hook))  # one replica
-            if hook.status is not None:
-                status = hook.status
-            elif hook.oscillating:
-                status = "oscillating"
-            else:
-                status = "diverged" if res.diverged else "budget_reached"
-            attempts.append({"lr": rate, "from_step": offset, "to_step": hook.last,
-                             "status": status})
-            if status not in ("oscillating", "diverged") or lr is not None \
-                    or len(attempts) > retries or hook.last + 1 >= rules.max_steps:
-                break
-            # oscillation: continue from here; divergence: the trainer has put the parameters
-            # back where this rate started. Steps count on (they are the work done).
-            offset = hook.last + 1
-            rate *= 0.5 if status == "oscillating" else 0.25
-            monitor.reset_window()
+        status, rate, res = _descend(model, problem, monitor, rate, rules=rules, bar=bar,
+                                     offset=0, adapt=lr is None, retries=retries, image=image,
+                                     attempts=attempts)
+        steps = monitor.history[-1]["step"] if monitor.history else res.steps
+        X = as_dense(monitor.best_X) if monitor.best_X is not None else res.X
+        if refit is not None and status == "converged" and lr is None \
+                and steps + 1 < rules.max_steps:
+            # the validation entries join: continue from here on all of them, to convergence
+            left = None if rules.max_seconds is None else max(
+                rules.max_seconds - monitor.elapsed(), 1e-3)
+            again = replace(rules, max_seconds=left)
+            # ρ stays relative to the loss of X = 0 (not to that of the converged start)
+            loss0 = 0.5 * float(refit.y.double().square().mean())
+            full = Monitor(again, None, loss0=loss0,
+                           unstructured=unstructured_test(refit) if full_rank else None,
+                           origin=steps + 1)
+            first = len(attempts)
+            status, rate, res = _descend(model, refit, full, rate, rules=again, bar=bar,
+                                         offset=steps + 1, adapt=True, retries=retries,
+                                         image=image, attempts=attempts)
+            for a in attempts[first:]:
+                a["refit"] = True
+            X = as_dense(full.best_X) if full.best_X is not None else res.X
+            refit_info = {"from_step": steps + 1, "measurements": refit.num_measurements,
+                          "status": status}
+            steps = full.history[-1]["step"] if full.history else res.steps
     finally:
         if bar is not None:
             bar.close()
-    if status == "oscillating":  # out of halvings
-        status = "budget_reached"
-    steps = monitor.history[-1]["step"] if monitor.history else res.steps
-    X = as_dense(monitor.best_X) if monitor.best_X is not None else res.X
     settings.update({"learning_rate": rate, "initial_learning_rate": attempts[0]["lr"],
                      "lr_scale": None if lr is not None else scale * rate / attempts[0]["lr"],
                      "curvature": curv, "sigma1_estimate": sigma, "optimizer": "gd",
                      "dtype": str(problem.dtype).removeprefix("torch."),
-                     "best_step": monitor.best_step, "attempts": attempts})
+                     "best_step": monitor.best_step, "attempts": attempts,
+                     "refit": refit_info})
     return {"X": X, "status": status, "steps": steps, "settings": settings,
-            "history": monitor.history, "validation_error": monitor.best_error}
+            "history": monitor.history, "validation_error": monitor.best_error,
+            "refit": refit_info is not None}
