@@ -24,11 +24,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from ..stoppers import STATUSES as RUN_STATUSES
+
+if TYPE_CHECKING:
+    from ..sensing.problem import SensingProblem
+    from .validation import Validation
 
 __all__ = ["CHECK_MAX_ENTRIES", "CHECK_STEPS", "STATUSES", "USELESS_ERROR", "WORSE_MARGIN",
            "WORSE_RATIO", "Recovery", "softimpute_check", "warning_for"]
@@ -68,8 +72,8 @@ CHECK_MAX_ENTRIES = 300 * 300
 CHECK_STEPS = 300
 
 
-def softimpute_check(problem, validation, snn_error: float, *, seed: int = 0,
-                     ) -> dict[str, Any]:
+def softimpute_check(problem: SensingProblem, validation: Validation, snn_error: float, *,
+                     seed: int = 0) -> dict[str, Any]:
     """Soft-impute (:mod:`~spectralnn.recovery.softimpute`, λ chosen on the same validation
     part) as a yardstick for an SNN's validation error ``snn_error``.
 

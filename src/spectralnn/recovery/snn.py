@@ -43,6 +43,7 @@ import torch
 from ..metrics import RunResult
 from ..nn import SNN
 from ..prediction import as_dense, measure
+from ..sensing.problem import SensingProblem
 from ..trainer import StopTraining, Trainer
 from .stepsize import curvature, leading_singular_value
 from .stopping import Monitor, StoppingRules
@@ -77,7 +78,7 @@ class _Stop:
     """Trainer callback: feeds the monitor (global step ``offset + t``), shows progress, and
     raises StopTraining when the monitor ends the run or (``adapt``) the loss oscillates."""
 
-    def __init__(self, monitor: Monitor, bar, offset: int, adapt: bool) -> None:
+    def __init__(self, monitor: Monitor, bar: Any, offset: int, adapt: bool) -> None:
         self.monitor, self.bar, self.offset, self.adapt = monitor, bar, offset, adapt
         self.status: str | None = None
         self.oscillating = False
@@ -98,7 +99,7 @@ class _Stop:
             raise StopTraining
 
 
-def _progress(bar, monitor: Monitor, step: int) -> None:
+def _progress(bar: Any, monitor: Monitor, step: int) -> None:
     r = monitor.rules
     elapsed = monitor.elapsed()
     left = (r.max_steps - step) * elapsed / max(step - monitor.origin, 1)
@@ -114,7 +115,7 @@ def _progress(bar, monitor: Monitor, step: int) -> None:
     bar.update(0)
 
 
-def trivial(problem, *, reason: str) -> dict[str, Any]:
+def trivial(problem: SensingProblem, *, reason: str) -> dict[str, Any]:
     """The zero matrix, ``converged``: the answer when every measurement is zero (it fits
     them exactly with the least nuclear norm), without training."""
     X = torch.zeros(problem.shape, dtype=problem.dtype, device=problem.device)
@@ -122,7 +123,7 @@ def trivial(problem, *, reason: str) -> dict[str, Any]:
             "settings": {"trivial": reason}, "validation_error": None}
 
 
-def unstructured_test(problem) -> Callable[[Any], bool]:
+def unstructured_test(problem: SensingProblem) -> Callable[[Any], bool]:
     """Rule 1d's test (:mod:`~spectralnn.recovery.stopping`): ``X`` leaves a residual that
     looks like noise, ``σ₁(G) ≤ 1.5·(1/√d1 + 1/√d2)·‖G‖_F`` for ``G = A*(A(X) − y)`` (an iid
     noise matrix gives about ``(1/√d1 + 1/√d2)·‖G‖_F``; a low-rank part not yet learnt, as at
@@ -141,7 +142,8 @@ def unstructured_test(problem) -> Callable[[Any], bool]:
     return test
 
 
-def _descend(model, problem, monitor: Monitor, rate: float, *, rules: StoppingRules, bar,
+def _descend(model: SNN, problem: SensingProblem, monitor: Monitor, rate: float, *,
+             rules: StoppingRules, bar: Any,
              offset: int, adapt: bool, retries: int, image: bool,
              attempts: list[dict[str, Any]]) -> tuple[str, float, Any]:
     """Gradient descent on ``problem`` from the model's current parameters, steps counted from
@@ -173,7 +175,8 @@ def _descend(model, problem, monitor: Monitor, rate: float, *, rules: StoppingRu
     return status, rate, res
 
 
-def fit_snn(problem, validation: Validation | None, *, rules: StoppingRules, seed: int = 0,
+def fit_snn(problem: SensingProblem, validation: Validation | None, *, rules: StoppingRules,
+            seed: int = 0,
             progress: bool = False, image: bool = False, lr_scale: float | None = None,
             lr: float | None = None, retries: int = MAX_HALVINGS,
             refit: Any = None, **options: Any) -> dict[str, Any]:
