@@ -28,6 +28,7 @@ code written against it runs everywhere.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
@@ -35,6 +36,9 @@ from torch import nn
 from .errors import ConfigError
 from .spectral import matmul as _matmul
 from .spectral import matmul_options
+
+if TYPE_CHECKING:
+    from .sensing.problem import SensingProblem
 
 __all__ = ["CapturedStep", "capture_step", "needed_doublings", "train_captured"]
 
@@ -48,7 +52,7 @@ class CapturedStep:
         loss: the loss of the last step (a device tensor, overwritten by each step).
     """
 
-    def __init__(self, model: nn.Module, problem, lr: float, *, doublings: int,
+    def __init__(self, model: nn.Module, problem: SensingProblem, lr: float, *, doublings: int,
                  inverse: str = "auto", warmup: int = 3, graph: bool = True) -> None:
         self.model, self.problem = model, problem
         self.params = [p for p in model.parameters() if p.requires_grad]
@@ -124,7 +128,7 @@ class CapturedStep:
         self._capture()
 
 
-def needed_doublings(model: nn.Module, problem, inverse: str) -> int:
+def needed_doublings(model: nn.Module, problem: SensingProblem, inverse: str) -> int:
     """Doublings the current iterate needs: the largest ratio (Σσ⁸)^{1/8}/s₀ over all
     activation inputs of one forward pass, as a power of two."""
     norms: list[torch.Tensor] = []
@@ -135,7 +139,7 @@ def needed_doublings(model: nn.Module, problem, inverse: str) -> int:
     return _matmul.doublings_for(float(torch.stack(norms).max()))
 
 
-def capture_step(model: nn.Module, problem, lr: float, *, headroom: float = 2.0,
+def capture_step(model: nn.Module, problem: SensingProblem, lr: float, *, headroom: float = 2.0,
                  doublings: int | None = None, inverse: str = "auto",
                  warmup: int = 3, graph: bool = True) -> CapturedStep:
     """Build the captured GD step of ``model`` (whose ``forward()`` returns X, e.g. an
@@ -167,7 +171,7 @@ def capture_step(model: nn.Module, problem, lr: float, *, headroom: float = 2.0,
                         warmup=warmup, graph=graph)
 
 
-def train_captured(model: nn.Module, problem, steps: int, lr: float, *,
+def train_captured(model: nn.Module, problem: SensingProblem, steps: int, lr: float, *,
                    check_every: int = 100, headroom: float = 2.0,
                    doublings: int | None = None, inverse: str = "auto") -> list[float]:
     """``steps`` captured GD steps: ``Trainer(steps, lr, step="captured")`` (see

@@ -40,6 +40,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -52,6 +53,8 @@ from ..stoppers import REDUCED_DIVERGENCE_FACTOR, exceeds
 __all__ = ["ReducedHistory", "ReducedSNN", "diagonal_data"]
 
 NpFn = Callable[[np.ndarray, np.ndarray], None]
+#: ``dg(q, h, out)``: the derivative at ``q`` (``h = g(q)`` given), written into ``out``.
+NpDerivative = Callable[[np.ndarray, np.ndarray, np.ndarray], None]
 
 
 # --------------------------------------------------------------------------------------------
@@ -59,7 +62,7 @@ NpFn = Callable[[np.ndarray, np.ndarray], None]
 # --------------------------------------------------------------------------------------------
 
 
-def _numpy_activation(act: Activation) -> tuple[NpFn, NpFn | None]:
+def _numpy_activation(act: Activation) -> tuple[NpFn, NpDerivative | None]:
     """``(g(q, out), dg(q, h, out))`` writing into ``out``; ``dg`` is ``None`` for identity.
 
     tanh and identity run in NumPy directly; any other activation evaluates its torch
@@ -73,7 +76,7 @@ def _numpy_activation(act: Activation) -> tuple[NpFn, NpFn | None]:
             np.multiply(h, h, out=out)
             np.subtract(1.0, out, out=out)
 
-        return g, dg  # type: ignore[return-value]
+        return g, dg
     if act.name == "identity":
         def g_id(q: np.ndarray, out: np.ndarray) -> None:
             np.copyto(out, q)
@@ -86,7 +89,7 @@ def _numpy_activation(act: Activation) -> tuple[NpFn, NpFn | None]:
     def dg_t(q: np.ndarray, h: np.ndarray, out: np.ndarray) -> None:
         out[...] = act.dg(torch.from_numpy(q)).numpy()
 
-    return g_t, dg_t  # type: ignore[return-value]
+    return g_t, dg_t
 
 
 # --------------------------------------------------------------------------------------------
@@ -224,7 +227,8 @@ class ReducedSNN:
         self.activation = get_activation(activation)
         self.diagonals = D
         self.phi, self.psi = phi, psi
-        self.G = None if G is None else _as_f64(G, "G").reshape(B, *np.shape(G)[-2:])
+        g_arr = None if G is None else _as_f64(G, "G")
+        self.G = None if g_arr is None else g_arr.reshape(B, *g_arr.shape[-2:])
         self._g, self._dg = _numpy_activation(self.activation)
 
         # One (B, P) array holds every parameter; u, v, alphas are views into it.
@@ -237,7 +241,9 @@ class ReducedSNN:
         self.alphas = [self._view(self.params, 2 + i) for i in range(len(al))]
         for view, a in zip(self.alphas, al):
             view[...] = a
-        self._workspace: dict | None = None
+        self._workspace: dict[str, Any] | None = None
+        # The full SNN's shape, rank, dtype, method and init (set by from_snn; used by to_snn).
+        self._snn_meta: dict[str, Any] | None = None
 
     # ---- layout --------------------------------------------------------------------------
 
@@ -362,9 +368,7 @@ class ReducedSNN:
                   [np.concatenate([mdl.alphas[i] for mdl in models])
                    for i in range(len(first.alphas))],
                   first.diagonals, first.activation, phi=first.phi, psi=first.psi, G=Gs)
-        meta = getattr(first, "_snn_meta", None)
-        if meta is not None:
-            out._snn_meta = meta
+        out._snn_meta = first._snn_meta
         return out
 
     def copy(self) -> ReducedSNN:
@@ -374,9 +378,7 @@ class ReducedSNN:
     def _single_copy(self) -> ReducedSNN:
         out = ReducedSNN(self.u[0].copy(), self.v[0].copy(), [a[0].copy() for a in self.alphas],
                          self.diagonals, self.activation, phi=self.phi, psi=self.psi, G=self.G)
-        meta = getattr(self, "_snn_meta", None)
-        if meta is not None:
-            out._snn_meta = meta
+        out._snn_meta = self._snn_meta
         return out
 
     # ---- maths ---------------------------------------------------------------------------
@@ -385,7 +387,7 @@ class ReducedSNN:
         if self._workspace is None:
             B, r, m = self.replicas, self.rank, self.num_measurements
             q = [np.empty((B, L, r)) for L in self.fan]
-            ws = {
+            ws: dict[str, Any] = {
                 "q": q,
                 "h": [np.empty((B, L, r)) for L in self.fan[:-1]],
                 "dh": [np.empty((B, L, r)) for L in self.fan[:-1]],
@@ -580,7 +582,7 @@ class ReducedSNN:
         :meth:`spectral`)."""
         if self.phi is None or self.psi is None or self.G is None:
             raise ConfigError("to_snn needs Φ, Ψ and G (build with from_snn or spectral)")
-        meta = getattr(self, "_snn_meta", {})
+        meta = self._snn_meta or {}
         rs = int(self.G.shape[-1])
         dt = dtype if dtype is not None else meta.get("dtype", torch.float64)
         kwargs = {}
