@@ -371,7 +371,9 @@ class RatingsCompleter:
             out.append(s)
         return out
 
-    def _check_settings(self) -> None:
+    def check_settings(self) -> None:
+        """Check the constructor's settings (as :meth:`fit` does first); raises
+        :class:`~spectralnn.errors.ConfigError` naming the first bad one."""
         if self.solver not in SOLVERS:
             raise unknown_name("solver", self.solver, SOLVERS)
         if self.unknown not in UNKNOWN_POLICIES:
@@ -596,7 +598,7 @@ class RatingsCompleter:
         Returns:
             ``self``.
         """
-        self._check_settings()
+        self.check_settings()
         if cols is None and values is None and _is_frame(rows):
             rows, cols, values = _frame_columns(rows, (user, item, rating), 3)
             self.columns_: tuple[str | None, str | None] = (user, item)

@@ -434,7 +434,9 @@ class ReducedSNN:
         np.multiply(gq[0], self.u, out=gv[1])
         return ws["grad"]
 
-    def _check_y(self, y: object) -> np.ndarray:
+    def check_y(self, y: object) -> np.ndarray:
+        """``y`` as a float64 (m,) array (the measurements this model fits); raises
+        :class:`~spectralnn.errors.ShapeError` for another shape."""
         arr = _as_f64(y, "y")
         m = self.num_measurements
         if arr.shape != (m,):
@@ -453,7 +455,7 @@ class ReducedSNN:
 
     def loss(self, y: object) -> np.ndarray:
         """``½·mean_i (d_i·x − y_i)²``: (B,) or a 0-d array."""
-        y = self._check_y(y)
+        y = self.check_y(y)
         res = self._forward_into(self._buffers(), y)
         return self._out(0.5 * np.mean(res * res, axis=1))
 
@@ -461,7 +463,7 @@ class ReducedSNN:
         """Gradients of the loss, by the hand-written backward pass:
         ``{"u": (B, L0, r), "v": (B, L0, r), "alphas": [(B, L_{i-1}, L_i), …]}`` (without
         the batch dimension when not batched)."""
-        y = self._check_y(y)
+        y = self.check_y(y)
         ws = self._buffers()
         self._forward_into(ws, y)
         self._backward_into(ws)
@@ -505,7 +507,7 @@ class ReducedSNN:
         Returns:
             A :class:`ReducedHistory`.
         """
-        y = self._check_y(y)
+        y = self.check_y(y)
         if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
             raise ConfigError(f"steps must be a non-negative int, got {steps!r}")
         steps = int(steps)
