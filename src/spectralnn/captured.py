@@ -36,6 +36,7 @@ from torch import nn
 from .errors import ConfigError
 from .spectral import matmul as _matmul
 from .spectral import matmul_options
+from .validate import int_at_least, positive_int, positive_number
 
 if TYPE_CHECKING:
     from .sensing.problem import SensingProblem
@@ -60,9 +61,7 @@ class CapturedStep:
             raise ConfigError("the model has no trainable parameters")
         device = self.params[0].device
         self.device = device
-        self.lr = float(lr)
-        if not math.isfinite(self.lr) or self.lr <= 0:
-            raise ConfigError(f"lr must be a positive finite number, got {lr!r}")
+        self.lr = positive_number(lr, "lr")
         self.inverse = inverse
         self.warmup = int(warmup)
         self.monitor = torch.zeros((), dtype=torch.float32, device=device)
@@ -186,13 +185,9 @@ def train_captured(model: nn.Module, problem: SensingProblem, steps: int, lr: fl
     """
     from .trainer import Trainer
 
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-        raise ConfigError(f"steps must be a non-negative integer, got {steps!r}")
-    if isinstance(check_every, bool) or not isinstance(check_every, int) or check_every < 1:
-        raise ConfigError(f"check_every must be a positive integer, got {check_every!r}")
-    if not isinstance(lr, (int, float)) or isinstance(lr, bool) or not (
-            math.isfinite(lr) and lr > 0):
-        raise ConfigError(f"lr must be a positive finite number, got {lr!r}")
+    int_at_least(steps, "steps", 0)
+    positive_int(check_every, "check_every")
+    positive_number(lr, "lr")
     trainer = Trainer(steps, lr, step="captured",
                       step_options={"check_every": check_every, "headroom": headroom,
                                     "doublings": doublings, "inverse": inverse})

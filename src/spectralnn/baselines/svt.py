@@ -34,7 +34,7 @@ import torch
 
 from ..errors import ConfigError
 from ..metrics import RunResult, history_row, matrix_metrics
-from ..validate import positive_number
+from ..validate import positive_int, positive_number
 from .threshold import soft_threshold
 
 if TYPE_CHECKING:
@@ -114,8 +114,7 @@ def singular_value_thresholding(
         ``"stopped"`` (:data:`spectralnn.stoppers.STATUSES`); the summary has
         ``tau``, ``step`` and the final relative residual.
     """
-    if isinstance(max_iters, bool) or not isinstance(max_iters, int) or max_iters < 1:
-        raise ConfigError(f"max_iters must be a positive integer, got {max_iters!r}")
+    max_iters = positive_int(max_iters, "max_iters")
     tol = positive_number(tol, "tol")
     divergence_factor = positive_number(divergence_factor, "divergence_factor")
     start = time.perf_counter()
@@ -123,9 +122,8 @@ def singular_value_thresholding(
         svt_defaults(problem, seed)
     tau = d_tau if tau is None else positive_number(tau, "tau")
     step = d_step if step is None else positive_number(step, "step")
-    every = max(1, max_iters // 100) if log_every is None else int(log_every)
-    if every < 1:
-        raise ConfigError(f"log_every must be a positive integer, got {log_every!r}")
+    every = (max(1, max_iters // 100) if log_every is None
+             else positive_int(log_every, "log_every"))
     assert tau is not None and step is not None  # given, or both from svt_defaults
     op, y = problem.operator, problem.y
     ynorm = float(torch.linalg.vector_norm(y))

@@ -49,6 +49,7 @@ from ..errors import ConfigError, ShapeError
 from ..nn import SNN
 from ..spectral import Activation, get_activation
 from ..stoppers import REDUCED_DIVERGENCE_FACTOR, exceeds
+from ..validate import int_at_least, positive_int, positive_number
 
 __all__ = ["ReducedHistory", "ReducedSNN", "diagonal_data"]
 
@@ -508,9 +509,7 @@ class ReducedSNN:
             A :class:`ReducedHistory`.
         """
         y = self.check_y(y)
-        if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
-            raise ConfigError(f"steps must be a non-negative int, got {steps!r}")
-        steps = int(steps)
+        steps = int_at_least(steps, "steps", 0)
         B = self.replicas
         lr_arr = np.array(lr, dtype=np.float64).reshape(-1)
         if lr_arr.size == 1:
@@ -518,11 +517,10 @@ class ReducedSNN:
         if lr_arr.shape != (B,) or not np.all(np.isfinite(lr_arr)) or np.any(lr_arr <= 0):
             raise ConfigError(f"lr must be a positive number or {B} positive numbers, got "
                               f"{np.asarray(lr).tolist()!r}")
-        every = max(1, steps // 100) if record_every is None else record_every
-        if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every <= 0:
-            raise ConfigError(f"record_every must be a positive int, got {record_every!r}")
-        if tol is not None and not (float(tol) >= 0):
-            raise ConfigError(f"tol must be a number ≥ 0, got {tol!r}")
+        every = (max(1, steps // 100) if record_every is None
+                 else positive_int(record_every, "record_every"))
+        if tol is not None:
+            positive_number(tol, "tol", allow_zero=True)
         ws = self._buffers()
         grad, params = ws["grad"], self.params
         step_lr = lr_arr[:, None].copy()
