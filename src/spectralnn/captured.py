@@ -28,6 +28,7 @@ code written against it runs everywhere.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
@@ -35,6 +36,10 @@ from torch import nn
 from .errors import ConfigError
 from .spectral import matmul as _matmul
 from .spectral import matmul_options
+from .validate import int_at_least, positive_int, positive_number
+
+if TYPE_CHECKING:
+    from .sensing.problem import SensingProblem
 
 __all__ = ["CapturedStep", "capture_step", "needed_doublings", "train_captured"]
 
@@ -48,7 +53,7 @@ class CapturedStep:
         loss: the loss of the last step (a device tensor, overwritten by each step).
     """
 
-    def __init__(self, model: nn.Module, problem, lr: float, *, doublings: int,
+    def __init__(self, model: nn.Module, problem: SensingProblem, lr: float, *, doublings: int,
                  inverse: str = "auto", warmup: int = 3, graph: bool = True) -> None:
         self.model, self.problem = model, problem
         self.params = [p for p in model.parameters() if p.requires_grad]
@@ -56,9 +61,7 @@ class CapturedStep:
             raise ConfigError("the model has no trainable parameters")
         device = self.params[0].device
         self.device = device
-        self.lr = float(lr)
-        if not math.isfinite(self.lr) or self.lr <= 0:
-            raise ConfigError(f"lr must be a positive finite number, got {lr!r}")
+        self.lr = positive_number(lr, "lr")
         self.inverse = inverse
         self.warmup = int(warmup)
         self.monitor = torch.zeros((), dtype=torch.float32, device=device)
@@ -124,7 +127,7 @@ class CapturedStep:
         self._capture()
 
 
-def needed_doublings(model: nn.Module, problem, inverse: str) -> int:
+def needed_doublings(model: nn.Module, problem: SensingProblem, inverse: str) -> int:
     """Doublings the current iterate needs: the largest ratio (Σσ⁸)^{1/8}/s₀ over all
     activation inputs of one forward pass, as a power of two."""
     norms: list[torch.Tensor] = []
@@ -135,7 +138,7 @@ def needed_doublings(model: nn.Module, problem, inverse: str) -> int:
     return _matmul.doublings_for(float(torch.stack(norms).max()))
 
 
-def capture_step(model: nn.Module, problem, lr: float, *, headroom: float = 2.0,
+def capture_step(model: nn.Module, problem: SensingProblem, lr: float, *, headroom: float = 2.0,
                  doublings: int | None = None, inverse: str = "auto",
                  warmup: int = 3, graph: bool = True) -> CapturedStep:
     """Build the captured GD step of ``model`` (whose ``forward()`` returns X, e.g. an
@@ -167,7 +170,7 @@ def capture_step(model: nn.Module, problem, lr: float, *, headroom: float = 2.0,
                         warmup=warmup, graph=graph)
 
 
-def train_captured(model: nn.Module, problem, steps: int, lr: float, *,
+def train_captured(model: nn.Module, problem: SensingProblem, steps: int, lr: float, *,
                    check_every: int = 100, headroom: float = 2.0,
                    doublings: int | None = None, inverse: str = "auto") -> list[float]:
     """``steps`` captured GD steps: ``Trainer(steps, lr, step="captured")`` (see
@@ -182,13 +185,9 @@ def train_captured(model: nn.Module, problem, steps: int, lr: float, *,
     """
     from .trainer import Trainer
 
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-        raise ConfigError(f"steps must be a non-negative integer, got {steps!r}")
-    if isinstance(check_every, bool) or not isinstance(check_every, int) or check_every < 1:
-        raise ConfigError(f"check_every must be a positive integer, got {check_every!r}")
-    if not isinstance(lr, (int, float)) or isinstance(lr, bool) or not (
-            math.isfinite(lr) and lr > 0):
-        raise ConfigError(f"lr must be a positive finite number, got {lr!r}")
+    int_at_least(steps, "steps", 0)
+    positive_int(check_every, "check_every")
+    positive_number(lr, "lr")
     trainer = Trainer(steps, lr, step="captured",
                       step_options={"check_every": check_every, "headroom": headroom,
                                     "doublings": doublings, "inverse": inverse})

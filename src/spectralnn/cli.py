@@ -218,14 +218,10 @@ def reproduce(
 ) -> None:
     """Reproduce the paper's figures: PNGs, summary.json, metrics.csv and a report."""
     from .experiments.runner import reproduce as run
+    from .validate import number_list
 
-    def numbers(text: str | None, kind: type, what: str) -> list | None:
-        if text is None:
-            return None
-        try:
-            return [kind(v) for v in text.split(",") if v.strip()]
-        except ValueError:
-            raise ConfigError(f"--{what} must be comma-separated numbers, got {text!r}") from None
+    def numbers(text: str | None, kind: type[int] | type[float], what: str) -> list | None:
+        return None if text is None else number_list(text, f"--{what}", kind)
 
     overrides = {
         "steps": steps, "keep": keep, "seed": seed, "device": device,
@@ -239,12 +235,9 @@ def reproduce(
 
 
 def _floats(text: str | None, what: str) -> tuple[float, ...] | None:
-    if text is None:
-        return None
-    try:
-        return tuple(float(v) for v in text.split(",") if v.strip())
-    except ValueError:
-        raise ConfigError(f"--{what} must be comma-separated numbers, got {text!r}") from None
+    from .validate import number_list
+
+    return None if text is None else tuple(number_list(text, f"--{what}"))
 
 
 @app.command()

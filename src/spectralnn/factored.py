@@ -53,9 +53,11 @@ accurate as the dense path everywhere.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
+import numpy as np
 import torch
 
 from . import _sparse_kernels as _sk
@@ -90,7 +92,7 @@ def _numba_ok(*ts: torch.Tensor) -> bool:
     return _sk.AVAILABLE and all(t.device.type == "cpu" for t in ts)
 
 
-def _np(t: torch.Tensor):
+def _np(t: torch.Tensor) -> np.ndarray:
     return t.detach().contiguous().numpy()
 
 
@@ -132,7 +134,8 @@ class _SampledProduct(torch.autograd.Function):
     are returned as 0)."""
 
     @staticmethod
-    def forward(ctx, left, right, rows, cols, kv, fixed):
+    def forward(ctx: Any, left: torch.Tensor, right: torch.Tensor, rows: torch.Tensor,
+                cols: torch.Tensor, kv: int, fixed: int) -> torch.Tensor:
         ctx.save_for_backward(left, right, rows, cols)
         ctx.kv = kv
         ctx.fixed = fixed
@@ -140,7 +143,8 @@ class _SampledProduct(torch.autograd.Function):
 
     @staticmethod
     @torch.autograd.function.once_differentiable
-    def backward(ctx, g):
+    def backward(ctx: Any, g: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None,
+                                                     None, None, None, None]:
         left, right, rows, cols = ctx.saved_tensors
         g = g.contiguous()
         gl = gr = None
@@ -225,7 +229,7 @@ class LowRank:
     def dim(self) -> int:
         return self.left.dim()
 
-    def _map(self, fn) -> LowRank:
+    def _map(self, fn: Callable[[torch.Tensor], torch.Tensor]) -> LowRank:
         return LowRank(fn(self.left), fn(self.right), self.value_cols, self.fixed_cols)
 
     def detach(self) -> LowRank:
@@ -239,7 +243,7 @@ class LowRank:
     def cpu(self) -> LowRank:
         return self._map(lambda t: t.cpu())
 
-    def to(self, *args, **kwargs) -> LowRank:
+    def to(self, *args: Any, **kwargs: Any) -> LowRank:
         return self._map(lambda t: t.to(*args, **kwargs))
 
     def unsqueeze(self, dim: int) -> LowRank:
@@ -247,7 +251,7 @@ class LowRank:
             raise ShapeError(f"LowRank.unsqueeze supports dim=0 only, got {dim}")
         return self._map(lambda t: t.unsqueeze(0))
 
-    def __getitem__(self, idx) -> LowRank:
+    def __getitem__(self, idx: Any) -> LowRank:
         """Select along the leading batch dimension(s)."""
         return self._map(lambda t: t[idx])
 
@@ -308,13 +312,14 @@ class _ZeroPerp(torch.autograd.Function):
     Skips the forward products ``X − P(PᵀX)`` and ``(·)T`` whose value would be discarded."""
 
     @staticmethod
-    def forward(ctx, X, P, T, cols):
+    def forward(ctx: Any, X: torch.Tensor, P: torch.Tensor, T: torch.Tensor | None,
+                cols: int) -> torch.Tensor:
         ctx.save_for_backward(P, T)
         return X.new_zeros(*X.shape[:-1], cols)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
-    def backward(ctx, g):
+    def backward(ctx: Any, g: torch.Tensor) -> tuple[torch.Tensor, None, None, None]:
         P, T = ctx.saved_tensors
         gx = g if T is None else g @ T.mT
         return gx - P @ (P.mT @ gx), None, None, None

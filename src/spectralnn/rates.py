@@ -15,7 +15,7 @@ paper's learning-rate search. The one path used by the figures, run directories 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -24,6 +24,9 @@ from .errors import ConfigError, ShapeError
 from .metrics import RunResult
 from .trainer import Trainer
 from .validate import int_at_least, learning_rates
+
+if TYPE_CHECKING:
+    from .sensing.problem import SensingProblem
 
 __all__ = ["fit_rates", "paper_lr_grid", "paper_lr_search", "probe_length", "search_rates",
            "stack_models", "sweep"]
@@ -64,8 +67,8 @@ def stack_models(batched: nn.Module, models: Sequence[nn.Module]) -> nn.Module:
     return batched
 
 
-def fit_rates(make_model: ModelFactory, problem, lrs: Sequence[float], steps: int, *,
-              state: dict[str, Any] | None = None,
+def fit_rates(make_model: ModelFactory, problem: SensingProblem, lrs: Sequence[float], steps: int,
+              *, state: dict[str, Any] | None = None,
               on_checkpoint: Callable[[int, dict[str, Any]], None] | None = None,
               callback: Callable[[int, dict[str, Any]], None] | None = None,
               on_update: OnUpdate | None = None,
@@ -102,7 +105,7 @@ def fit_rates(make_model: ModelFactory, problem, lrs: Sequence[float], steps: in
     return results, trainer.state_
 
 
-def sweep(make_model: ModelFactory, problem, lrs: Sequence[float], steps: int,
+def sweep(make_model: ModelFactory, problem: SensingProblem, lrs: Sequence[float], steps: int,
           **options: Any) -> list[RunResult]:
     """Train one run per learning rate, all together as one batched model (see
     :func:`fit_rates`). Diverged rates are flagged and keep their history; the others are
@@ -110,7 +113,7 @@ def sweep(make_model: ModelFactory, problem, lrs: Sequence[float], steps: int,
     return fit_rates(make_model, problem, lrs, steps, **options)[0]
 
 
-def search_rates(make_model: ModelFactory, problem, steps: int, *, keep: int = 5,
+def search_rates(make_model: ModelFactory, problem: SensingProblem, steps: int, *, keep: int = 5,
                  grid: Sequence[float] | None = None, chunk: int | None = None,
                  **options: Any) -> tuple[list[RunResult], list[float]]:
     """The paper's screening: try the rates of ``grid`` (default :func:`paper_lr_grid`,
@@ -152,7 +155,7 @@ def probe_length(steps: int, probe_steps: int | None) -> int:
     return min(int_at_least(probe_steps, "probe_steps", 1), steps)
 
 
-def paper_lr_search(make_model: ModelFactory, problem, steps: int, *, keep: int = 5,
+def paper_lr_search(make_model: ModelFactory, problem: SensingProblem, steps: int, *, keep: int = 5,
                     grid: Sequence[float] | None = None, probe_steps: int | None = None,
                     chunk: int | None = None, on_update: OnUpdate | None = None,
                     **options: Any) -> tuple[list[RunResult], list[float]]:

@@ -62,6 +62,7 @@ from .movielens import movielens_100k, movielens_100k_path
 from .nn import SNN
 from .sensing.operators import EntrySampling
 from .stoppers import Budget, Patience
+from .validate import positive_int, positive_number, seed_int, shape_pair
 
 __all__ = [
     "SOLVERS",
@@ -166,16 +167,6 @@ def _values(values: object, n: int) -> np.ndarray:
         raise DataError(f"values contains {int((~np.isfinite(v)).sum())} NaN/Inf; "
                         "expected finite ratings")
     return v
-
-
-def _check_shape(shape: object) -> tuple[int, int]:
-    ok = (isinstance(shape, Sequence) and len(shape) == 2
-          and all(isinstance(d, (int, np.integer)) and not isinstance(d, bool) and d > 0
-                  for d in shape))
-    if not ok:
-        raise ShapeError(f"shape must be a pair of positive integers (d1, d2), got {shape!r}")
-    assert isinstance(shape, Sequence)
-    return int(shape[0]), int(shape[1])
 
 
 # ----------------------------------------------------------------------------- estimator
@@ -360,30 +351,24 @@ class RatingsCompleter:
             s = dict(zip(_SEARCH_KEYS, combo))
             s.update(activation="identity" if self.solver == "sgd" else self.activation,
                      init=self.init)
-            r = s["rank"]
-            if isinstance(r, bool) or not isinstance(r, (int, np.integer)) or r < 1:
-                raise ConfigError(f"rank must be a positive integer, got {r!r}")
+            positive_int(s["rank"], "rank")
             for key in ("init_scale", "lr") + (("reg",) if self.solver == "sgd" else ()):
-                x = s[key]
-                if isinstance(x, bool) or not isinstance(x, (int, float)) or not (
-                        math.isfinite(x) and (x > 0 or (key == "reg" and x == 0))):
-                    raise ConfigError(f"{key} must be a positive number, got {x!r}")
+                positive_number(s[key], key, allow_zero=key == "reg")
             out.append(s)
         return out
 
-    def _check_settings(self) -> None:
+    def check_settings(self) -> None:
+        """Check the constructor's settings (as :meth:`fit` does first); raises
+        :class:`~spectralnn.errors.ConfigError` naming the first bad one."""
         if self.solver not in SOLVERS:
             raise unknown_name("solver", self.solver, SOLVERS)
         if self.unknown not in UNKNOWN_POLICIES:
             raise unknown_name("unknown", self.unknown, UNKNOWN_POLICIES)
         for name in ("patience", "eval_every"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ConfigError(f"{name} must be a positive integer, got {v!r}")
+            positive_int(getattr(self, name), name)
         for name in ("max_steps", "threads", "replicas"):
-            v = getattr(self, name)
-            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
-                raise ConfigError(f"{name} must be a positive integer or None, got {v!r}")
+            if getattr(self, name) is not None:
+                positive_int(getattr(self, name), name)
         Budget(max_seconds=self.max_seconds)  # checks it
         val = self.validation
         if not (val is None or val == "auto" or (
@@ -394,8 +379,7 @@ class RatingsCompleter:
             raise ConfigError(f"lr_decay must be in (0, 1], got {self.lr_decay!r}")
         if self.dtype not in (torch.float32, torch.float64):
             raise ConfigError(f"dtype must be torch.float32 or torch.float64, got {self.dtype!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
-            raise ConfigError(f"seed must be an integer, got {self.seed!r}")
+        seed_int(self.seed)
         rr = self.rating_range
         if rr is not None and (not isinstance(rr, (tuple, list)) or len(rr) != 2 or any(
                 x is not None and not (isinstance(x, (int, float)) and math.isfinite(x))
@@ -596,7 +580,7 @@ class RatingsCompleter:
         Returns:
             ``self``.
         """
-        self._check_settings()
+        self.check_settings()
         if cols is None and values is None and _is_frame(rows):
             rows, cols, values = _frame_columns(rows, (user, item, rating), 3)
             self.columns_: tuple[str | None, str | None] = (user, item)
@@ -606,7 +590,7 @@ class RatingsCompleter:
         else:
             self.columns_ = (None, None)
         if shape is not None:
-            shp = _check_shape(shape)
+            shp = shape_pair(shape)
             r, c = _indices(rows, "rows", shp[0]), _indices(cols, "cols", shp[1])
             if r.shape != c.shape:
                 raise ShapeError(f"rows has {r.size} entries and cols {c.size}; expected the "

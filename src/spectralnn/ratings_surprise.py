@@ -43,7 +43,7 @@ def _snn_algo() -> type:
         def __init__(self, **params: Any) -> None:
             AlgoBase.__init__(self)
             self.params = params
-            RatingsCompleter(**params)._check_settings()
+            RatingsCompleter(**params).check_settings()
 
         def fit(self, trainset: Any) -> SNNAlgo:
             AlgoBase.fit(self, trainset)

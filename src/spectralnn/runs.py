@@ -35,7 +35,7 @@ import math
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -46,6 +46,13 @@ from .config import build_problem, resolve_config
 from .errors import ConfigError, DataError
 from .metrics import METRIC_NAMES, RunResult, to_pixels
 from .validate import DTYPES
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from .rates import ModelFactory
+    from .sensing.problem import SensingProblem
+    from .trainer import Callback
 
 __all__ = [
     "RUN_FILES",
@@ -101,7 +108,8 @@ def _load_torch(path: Path) -> Any:
 # ---------------------------------------------------------------------- one run directory
 
 
-def write_run(directory: str | os.PathLike[str], result: RunResult, problem, config: dict, *,
+def write_run(directory: str | os.PathLike[str], result: RunResult, problem: SensingProblem,
+              config: dict, *,
               image: bool, checkpoint: Any, extra: dict | None = None) -> dict:
     """Write the files of a finished run into ``directory`` (created if needed); returns the
     summary. ``config.json`` and ``problem.npz`` are written unless already present."""
@@ -225,7 +233,7 @@ def run_experiment(
                 "history": result.history, "step": result.steps, "status": result.status}
         return write_run(out, result, problem, cfg, image=image, checkpoint=ckpt)
 
-    def make_model(replicas: int | None):
+    def make_model(replicas: int | None) -> nn.Module:
         return build_model(name, problem.shape, replicas=replicas, seed=mcfg["seed"],
                            dtype=dtype, device=device, problem=problem, **options)
 
@@ -257,7 +265,9 @@ def _checkpointer(path: Path) -> Callable[[int, dict[str, Any]], None]:
     return save
 
 
-def _run_single(out, cfg, problem, image, make_model, opts, progress, callback) -> dict:
+def _run_single(out: Path, cfg: dict[str, Any], problem: SensingProblem, image: bool,
+                make_model: ModelFactory, opts: dict[str, Any], progress: bool,
+                callback: Callback | None) -> dict:
     from .trainer import Trainer
 
     tcfg = cfg["train"]
@@ -271,7 +281,9 @@ def _run_single(out, cfg, problem, image, make_model, opts, progress, callback) 
     return write_run(out, result, problem, cfg, image=image, checkpoint=trainer.state_)
 
 
-def _run_sweep(out, cfg, problem, image, make_model, opts, progress, callback) -> dict:
+def _run_sweep(out: Path, cfg: dict[str, Any], problem: SensingProblem, image: bool,
+                make_model: ModelFactory, opts: dict[str, Any], progress: bool,
+                callback: Callback | None) -> dict:
     from .rates import fit_rates, probe_length, search_rates
     from .train_state import split_state
 

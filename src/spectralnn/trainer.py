@@ -61,7 +61,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -75,6 +75,9 @@ from .stoppers import DIVERGENCE_FACTOR, exceeds
 from .train_state import TrainState
 from .updates import OPTIMIZERS, UPDATE_RULES, Hyper
 from .validate import int_at_least, learning_rates, positive_number
+
+if TYPE_CHECKING:
+    from .sensing.problem import SensingProblem
 
 __all__ = ["OPTIMIZERS", "STEP_BACKENDS", "StopTraining", "Trainer", "gd_step", "train"]
 
@@ -197,7 +200,7 @@ class Trainer:
     def fit(
         self,
         model: nn.Module,
-        problem,
+        problem: SensingProblem,
         *,
         state: dict[str, Any] | None = None,
         on_checkpoint: Callback | None = None,
@@ -278,8 +281,8 @@ class _Run:
     """One (possibly batched) training run: the trainer's settings, the model, the problem and
     the mutable :class:`~spectralnn.train_state.TrainState` ``st``."""
 
-    def __init__(self, tr: Trainer, model: nn.Module, problem, params: dict[str, nn.Parameter],
-                 batched: bool, R: int, X0: torch.Tensor) -> None:
+    def __init__(self, tr: Trainer, model: nn.Module, problem: SensingProblem,
+                 params: dict[str, nn.Parameter], batched: bool, R: int, X0: torch.Tensor) -> None:
         self.tr, self.model, self.problem = tr, model, problem
         self.params, self.batched, self.R = params, batched, R
         self.rule = UPDATE_RULES[tr.optimizer]
@@ -335,7 +338,7 @@ class _Run:
             for k, p in self.params.items():
                 p.copy_(torch.where(self._view(which, p), self.st.init_params[k], p))
 
-    def _forward(self):
+    def _forward(self) -> tuple[Any, torch.Tensor]:
         """``(X, A(X))`` with a leading replica dimension (factored seam: see
         :func:`spectralnn.prediction.predict`; X is a LowRank for factored models)."""
         try:
@@ -360,7 +363,8 @@ class _Run:
         return self.st.seconds + (time.perf_counter() - self._t0)
 
     # ---- main loop
-    def loop(self, on_checkpoint: Callback | None, callback: Callback | None):
+    def loop(self, on_checkpoint: Callback | None,
+             callback: Callback | None) -> RunResult | list[RunResult]:
         tr, problem = self.tr, self.problem
         self._t0 = time.perf_counter()
         bar = None
@@ -444,7 +448,7 @@ class _Run:
         return self._results()
 
     def _log(self, t: int, X: torch.Tensor, good: torch.Tensor,
-             grads: dict[str, torch.Tensor | None], bar, loss: torch.Tensor) -> None:
+             grads: dict[str, torch.Tensor | None], bar: Any, loss: torch.Tensor) -> None:
         idx = good.nonzero().flatten().tolist()
         if not idx:
             return
@@ -522,8 +526,8 @@ def _nan_row(step: int, seconds: float, loss: float) -> dict[str, float]:
 # ---------------------------------------------------------------------- conveniences
 
 
-def train(model: nn.Module, problem, steps: int = 1000, lr: float | Sequence[float] = 1e-3,
-          **options: Any) -> RunResult | list[RunResult]:
+def train(model: nn.Module, problem: SensingProblem, steps: int = 1000,
+          lr: float | Sequence[float] = 1e-3, **options: Any) -> RunResult | list[RunResult]:
     """``Trainer(steps, lr, **options).fit(model, problem)``: see :class:`Trainer`."""
     fit_keys = {"state", "on_checkpoint", "callback"}
     fit_opts = {k: options.pop(k) for k in list(options) if k in fit_keys}

@@ -30,6 +30,7 @@ __all__ = [
     "int_at_least",
     "learning_rates",
     "measurements_from_fraction",
+    "number_list",
     "positive_int",
     "positive_number",
     "real_dtype",
@@ -81,6 +82,14 @@ def learning_rates(lr: object) -> list[float]:
             raise ConfigError("lr must be a positive number or a non-empty list of them, got []")
         return [positive_number(v, "lr") for v in lr]
     return [positive_number(lr, "lr")]
+
+
+def number_list(text: str, name: str, kind: type[int] | type[float] = float) -> list[Any]:
+    """Comma-separated numbers (``"0.1,0.2"``) as a list of ``kind`` (empty items skipped)."""
+    try:
+        return [kind(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ConfigError(f"{name} must be comma-separated numbers, got {text!r}") from None
 
 
 def shape_pair(shape: object) -> tuple[int, int]:

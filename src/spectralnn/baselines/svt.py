@@ -27,18 +27,24 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import torch
 
 from ..errors import ConfigError
 from ..metrics import RunResult, history_row, matrix_metrics
-from ..validate import positive_number
+from ..validate import positive_int, positive_number
 from .threshold import soft_threshold
+
+if TYPE_CHECKING:
+    from ..sensing.operators import SensingOperator
+    from ..sensing.problem import SensingProblem
 
 __all__ = ["operator_norm_squared", "singular_value_thresholding", "svt_defaults"]
 
 
-def operator_norm_squared(operator, iters: int = 50, seed: int = 0) -> float:
+def operator_norm_squared(operator: SensingOperator, iters: int = 50, seed: int = 0) -> float:
     """``‖A‖² = λ_max(A*A)`` by power iteration (forward/adjoint only), with a 1 % margin."""
     g = torch.Generator().manual_seed(seed)
     X = torch.randn(*operator.shape, generator=g, dtype=torch.float64)
@@ -53,7 +59,7 @@ def operator_norm_squared(operator, iters: int = 50, seed: int = 0) -> float:
     return 1.01 * lam
 
 
-def frobenius_sum_estimate(operator, *, probes: int = 16, seed: int = 0) -> float:
+def frobenius_sum_estimate(operator: SensingOperator, *, probes: int = 16, seed: int = 0) -> float:
     """``Σ_i ‖A_i‖²_F = E‖A*(z)‖²_F`` by ``probes`` Rademacher vectors ``z`` (Hutchinson)."""
     g = torch.Generator().manual_seed(seed)
     z = torch.randint(0, 2, (probes, operator.num_measurements), generator=g).to(torch.float64)
@@ -61,7 +67,7 @@ def frobenius_sum_estimate(operator, *, probes: int = 16, seed: int = 0) -> floa
     return float(operator.adjoint(z).double().square().sum()) / probes
 
 
-def svt_defaults(problem, seed: int = 0, probes: int = 16) -> tuple[float, float]:
+def svt_defaults(problem: SensingProblem, seed: int = 0, probes: int = 16) -> tuple[float, float]:
     """The default ``(tau, step)`` for ``problem`` (see the module docstring)."""
     op = problem.operator
     norm2 = operator_norm_squared(op, seed=seed)
@@ -74,7 +80,7 @@ def svt_defaults(problem, seed: int = 0, probes: int = 16) -> tuple[float, float
 
 
 def singular_value_thresholding(
-    problem,
+    problem: SensingProblem,
     *,
     tau: float | None = None,
     step: float | None = None,
@@ -85,7 +91,7 @@ def singular_value_thresholding(
     seed: int = 0,
     progress: bool = False,
     divergence_factor: float = 10.0,
-    callback=None,
+    callback: Callable[[int, torch.Tensor], object] | None = None,
 ) -> RunResult:
     """Run SVT on a :class:`~spectralnn.sensing.problem.SensingProblem`.
 
@@ -108,8 +114,7 @@ def singular_value_thresholding(
         ``"stopped"`` (:data:`spectralnn.stoppers.STATUSES`); the summary has
         ``tau``, ``step`` and the final relative residual.
     """
-    if isinstance(max_iters, bool) or not isinstance(max_iters, int) or max_iters < 1:
-        raise ConfigError(f"max_iters must be a positive integer, got {max_iters!r}")
+    max_iters = positive_int(max_iters, "max_iters")
     tol = positive_number(tol, "tol")
     divergence_factor = positive_number(divergence_factor, "divergence_factor")
     start = time.perf_counter()
@@ -117,9 +122,8 @@ def singular_value_thresholding(
         svt_defaults(problem, seed)
     tau = d_tau if tau is None else positive_number(tau, "tau")
     step = d_step if step is None else positive_number(step, "step")
-    every = max(1, max_iters // 100) if log_every is None else int(log_every)
-    if every < 1:
-        raise ConfigError(f"log_every must be a positive integer, got {log_every!r}")
+    every = (max(1, max_iters // 100) if log_every is None
+             else positive_int(log_every, "log_every"))
     assert tau is not None and step is not None  # given, or both from svt_defaults
     op, y = problem.operator, problem.y
     ynorm = float(torch.linalg.vector_norm(y))

@@ -12,7 +12,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
@@ -25,6 +25,9 @@ from ..sensing.problem import SensingProblem, paper_mnist_problem, paper_synthet
 from ..trainer import Trainer
 from ..validate import dtype_from_name
 from .plots import Curve, plot_image_evolution, plot_image_grid, plot_training_panels
+
+if TYPE_CHECKING:
+    from ..theory.reduced import ReducedHistory, ReducedSNN
 
 __all__ = ["FIGURE_RUNNERS", "FigureResult", "RunRecord"]
 
@@ -133,12 +136,13 @@ def _synthetic(cfg: dict) -> SensingProblem:
     return prob.to(device=_device(cfg), dtype=_dtype(cfg))
 
 
-def _reduced_runs(problem: SensingProblem, reduced, hist, keep_idx: list[int], steps: int
-                  ) -> list[RunResult]:
+def _reduced_runs(problem: SensingProblem, reduced: ReducedSNN, hist: ReducedHistory,
+                  keep_idx: list[int], steps: int) -> list[RunResult]:
     """RunResults of the replicas ``keep_idx`` of a reduced fit, with the full metrics of
     ``X_t = Φ diag(x_t) Ψᵀ`` at every record (seconds: the batch's total, not per record)."""
     phi = torch.from_numpy(reduced.phi)
     psi = torch.from_numpy(reduced.psi)
+    assert hist.x is not None  # fitted with record_x=True
     out = []
     for b in keep_idx:
         x = torch.from_numpy(hist.x[:, b, :])                    # (T, r)
@@ -294,7 +298,8 @@ def run_fig4(cfg: dict, out: Path, progress: bool) -> FigureResult:
         marks = set(_snapshot_steps(steps, int(cfg["train"].get("snapshots", 8))))
         snaps: dict[int, torch.Tensor] = {}
 
-        def grab(t: int, model, marks=marks, snaps=snaps) -> None:
+        def grab(t: int, model: torch.nn.Module, marks: set[int] = marks,
+                 snaps: dict[int, torch.Tensor] = snaps) -> None:
             if t in marks:
                 # A copy: LG's forward returns its parameter W itself, which the trainer
                 # updates in place (without the copy every LG snapshot showed the last step).
@@ -378,10 +383,11 @@ def _fit_digits(cfg: dict, name: str, problems: list[SensingProblem], rate: floa
 
     if len(problems) > 1:
         try:
+            # The batch has the problem interface the trainer uses (duck-typed).
             batch = _ProblemBatch(problems)
             model = stack_models(make(len(problems)), [make(None)] * len(problems))
             out = Trainer(steps, [rate] * len(problems), name=name, progress=progress,
-                          image=True).fit(model, batch)
+                          image=True).fit(model, cast("SensingProblem", batch))
             assert isinstance(out, list)  # a batched model, one result per replica
             return out
         except (ShapeError, ConfigError):

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -28,13 +28,16 @@ from .stepsize import operator_norm_squared
 from .stopping import StoppingRules
 from .validation import Validation
 
+if TYPE_CHECKING:
+    from ..sensing.problem import SensingProblem
+
 __all__ = ["CVXPY_LIMIT", "fit_nnm_exact", "fit_nnm_noise"]
 
 #: Largest ``d1·d2`` handed to cvxpy (an SDP in d1·d2 variables).
 CVXPY_LIMIT = 64 * 64
 
 
-def _cvxpy(problem, delta: float | None, solver: str) -> dict[str, Any]:
+def _cvxpy(problem: SensingProblem, delta: float | None, solver: str) -> dict[str, Any]:
     d1, d2 = problem.shape
     need = dense_bytes(problem.num_measurements, (d1, d2), torch.float64)
     avail = available_memory()
@@ -52,14 +55,14 @@ def _cvxpy(problem, delta: float | None, solver: str) -> dict[str, Any]:
             "history": []}
 
 
-def fit_nnm_exact(problem, validation: Validation | None, *, rules: StoppingRules,
+def fit_nnm_exact(problem: SensingProblem, validation: Validation | None, *, rules: StoppingRules,
                   seed: int = 0, progress: bool = False, image: bool = False,
                   solver: str = "SCS") -> dict[str, Any]:
     """The paper's ``min ‖X‖_* s.t. A(X) = y`` (cvxpy; small problems)."""
     return _cvxpy(problem, None, solver)
 
 
-def fit_nnm_noise(problem, validation: Validation | None, *, rules: StoppingRules,
+def fit_nnm_noise(problem: SensingProblem, validation: Validation | None, *, rules: StoppingRules,
                   seed: int = 0, progress: bool = False, image: bool = False,
                   delta: float | None = None, solver: str = "SCS", inner_iters: int = 100,
                   tol: float = 1e-4, bisections: int = 4) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -35,10 +35,13 @@ from .stepsize import operator_norm_squared
 from .stopping import StoppingRules
 from .validation import Validation
 
+if TYPE_CHECKING:
+    from ..sensing.problem import SensingProblem
+
 __all__ = ["fit_softimpute", "lambda_path", "proximal_gradient", "soft_threshold"]
 
 
-def proximal_gradient(problem, lam: float, X0: torch.Tensor, step: float, *,
+def proximal_gradient(problem: SensingProblem, lam: float, X0: torch.Tensor, step: float, *,
                       inner_iters: int = 100, tol: float = 1e-4,
                       out_of_budget: Callable[[], bool] = lambda: False,
                       ) -> tuple[torch.Tensor, int, bool, int]:
@@ -64,14 +67,14 @@ def proximal_gradient(problem, lam: float, X0: torch.Tensor, step: float, *,
     return X, k, False, rank
 
 
-def lambda_path(problem, *, ratio: float = 0.7, floor: float = 1e-4) -> list[float]:
+def lambda_path(problem: SensingProblem, *, ratio: float = 0.7, floor: float = 1e-4) -> list[float]:
     """``λ_0·ratio^k`` for ``λ_0 = σ_1(A*(y))`` down to ``floor·λ_0``."""
     lam0 = float(torch.linalg.matrix_norm(problem.operator.adjoint(problem.y), ord=2))
     n = max(1, math.ceil(math.log(floor) / math.log(ratio)))
     return [lam0 * ratio**k for k in range(1, n + 1)]
 
 
-def fit_softimpute(problem, validation: Validation | None, *, rules: StoppingRules,
+def fit_softimpute(problem: SensingProblem, validation: Validation | None, *, rules: StoppingRules,
                    seed: int = 0, progress: bool = False, image: bool = False,
                    ratio: float = 0.7, floor: float = 1e-4, inner_iters: int = 100,
                    tol: float = 1e-4, patience: int = 3) -> dict[str, Any]:

@@ -10,23 +10,28 @@ validation, plateau and budget rules like every other method. SVT's own statuses
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import torch
 
 from ..baselines.svt import singular_value_thresholding
 from .stopping import Monitor, StoppingRules
 from .validation import Validation
 
+if TYPE_CHECKING:
+    from ..sensing.problem import SensingProblem
+
 __all__ = ["fit_svt"]
 
 
-def fit_svt(problem, validation: Validation | None, *, rules: StoppingRules, seed: int = 0,
-            progress: bool = False, image: bool = False, tau: float | None = None,
+def fit_svt(problem: SensingProblem, validation: Validation | None, *, rules: StoppingRules,
+            seed: int = 0, progress: bool = False, image: bool = False, tau: float | None = None,
             step: float | None = None, tol: float = 1e-4) -> dict[str, Any]:
     """SVT with validation-based stopping (see the module doc)."""
     monitor = Monitor(rules, validation)
     stop: dict[str, str] = {}
 
-    def hook(it: int, X) -> bool:
+    def hook(it: int, X: torch.Tensor) -> bool:
         status = monitor.update(it, float(problem.loss(X)), X) if (
             it % rules.check_every == 0 or it >= rules.max_steps) else None
         if status is not None:

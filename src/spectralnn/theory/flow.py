@@ -61,7 +61,7 @@ def gradient_flow(model: ReducedSNN, y: object, t_eval: Sequence[float] | np.nda
 
     if not isinstance(model, ReducedSNN):
         raise ConfigError(f"model must be a ReducedSNN, got {type(model).__name__}")
-    yv = model._check_y(y)
+    yv = model.check_y(y)
     times = np.asarray(t_eval, dtype=np.float64).reshape(-1)
     if times.size == 0 or not np.all(np.isfinite(times)) or times[0] < 0 or np.any(
             np.diff(times) <= 0):

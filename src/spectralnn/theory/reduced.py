@@ -40,6 +40,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -48,10 +49,13 @@ from ..errors import ConfigError, ShapeError
 from ..nn import SNN
 from ..spectral import Activation, get_activation
 from ..stoppers import REDUCED_DIVERGENCE_FACTOR, exceeds
+from ..validate import int_at_least, positive_int, positive_number
 
 __all__ = ["ReducedHistory", "ReducedSNN", "diagonal_data"]
 
 NpFn = Callable[[np.ndarray, np.ndarray], None]
+#: ``dg(q, h, out)``: the derivative at ``q`` (``h = g(q)`` given), written into ``out``.
+NpDerivative = Callable[[np.ndarray, np.ndarray, np.ndarray], None]
 
 
 # --------------------------------------------------------------------------------------------
@@ -59,7 +63,7 @@ NpFn = Callable[[np.ndarray, np.ndarray], None]
 # --------------------------------------------------------------------------------------------
 
 
-def _numpy_activation(act: Activation) -> tuple[NpFn, NpFn | None]:
+def _numpy_activation(act: Activation) -> tuple[NpFn, NpDerivative | None]:
     """``(g(q, out), dg(q, h, out))`` writing into ``out``; ``dg`` is ``None`` for identity.
 
     tanh and identity run in NumPy directly; any other activation evaluates its torch
@@ -73,7 +77,7 @@ def _numpy_activation(act: Activation) -> tuple[NpFn, NpFn | None]:
             np.multiply(h, h, out=out)
             np.subtract(1.0, out, out=out)
 
-        return g, dg  # type: ignore[return-value]
+        return g, dg
     if act.name == "identity":
         def g_id(q: np.ndarray, out: np.ndarray) -> None:
             np.copyto(out, q)
@@ -86,7 +90,7 @@ def _numpy_activation(act: Activation) -> tuple[NpFn, NpFn | None]:
     def dg_t(q: np.ndarray, h: np.ndarray, out: np.ndarray) -> None:
         out[...] = act.dg(torch.from_numpy(q)).numpy()
 
-    return g_t, dg_t  # type: ignore[return-value]
+    return g_t, dg_t
 
 
 # --------------------------------------------------------------------------------------------
@@ -224,7 +228,8 @@ class ReducedSNN:
         self.activation = get_activation(activation)
         self.diagonals = D
         self.phi, self.psi = phi, psi
-        self.G = None if G is None else _as_f64(G, "G").reshape(B, *np.shape(G)[-2:])
+        g_arr = None if G is None else _as_f64(G, "G")
+        self.G = None if g_arr is None else g_arr.reshape(B, *g_arr.shape[-2:])
         self._g, self._dg = _numpy_activation(self.activation)
 
         # One (B, P) array holds every parameter; u, v, alphas are views into it.
@@ -237,7 +242,9 @@ class ReducedSNN:
         self.alphas = [self._view(self.params, 2 + i) for i in range(len(al))]
         for view, a in zip(self.alphas, al):
             view[...] = a
-        self._workspace: dict | None = None
+        self._workspace: dict[str, Any] | None = None
+        # The full SNN's shape, rank, dtype, method and init (set by from_snn; used by to_snn).
+        self._snn_meta: dict[str, Any] | None = None
 
     # ---- layout --------------------------------------------------------------------------
 
@@ -362,9 +369,7 @@ class ReducedSNN:
                   [np.concatenate([mdl.alphas[i] for mdl in models])
                    for i in range(len(first.alphas))],
                   first.diagonals, first.activation, phi=first.phi, psi=first.psi, G=Gs)
-        meta = getattr(first, "_snn_meta", None)
-        if meta is not None:
-            out._snn_meta = meta
+        out._snn_meta = first._snn_meta
         return out
 
     def copy(self) -> ReducedSNN:
@@ -374,9 +379,7 @@ class ReducedSNN:
     def _single_copy(self) -> ReducedSNN:
         out = ReducedSNN(self.u[0].copy(), self.v[0].copy(), [a[0].copy() for a in self.alphas],
                          self.diagonals, self.activation, phi=self.phi, psi=self.psi, G=self.G)
-        meta = getattr(self, "_snn_meta", None)
-        if meta is not None:
-            out._snn_meta = meta
+        out._snn_meta = self._snn_meta
         return out
 
     # ---- maths ---------------------------------------------------------------------------
@@ -385,7 +388,7 @@ class ReducedSNN:
         if self._workspace is None:
             B, r, m = self.replicas, self.rank, self.num_measurements
             q = [np.empty((B, L, r)) for L in self.fan]
-            ws = {
+            ws: dict[str, Any] = {
                 "q": q,
                 "h": [np.empty((B, L, r)) for L in self.fan[:-1]],
                 "dh": [np.empty((B, L, r)) for L in self.fan[:-1]],
@@ -432,7 +435,9 @@ class ReducedSNN:
         np.multiply(gq[0], self.u, out=gv[1])
         return ws["grad"]
 
-    def _check_y(self, y: object) -> np.ndarray:
+    def check_y(self, y: object) -> np.ndarray:
+        """``y`` as a float64 (m,) array (the measurements this model fits); raises
+        :class:`~spectralnn.errors.ShapeError` for another shape."""
         arr = _as_f64(y, "y")
         m = self.num_measurements
         if arr.shape != (m,):
@@ -451,7 +456,7 @@ class ReducedSNN:
 
     def loss(self, y: object) -> np.ndarray:
         """``½·mean_i (d_i·x − y_i)²``: (B,) or a 0-d array."""
-        y = self._check_y(y)
+        y = self.check_y(y)
         res = self._forward_into(self._buffers(), y)
         return self._out(0.5 * np.mean(res * res, axis=1))
 
@@ -459,7 +464,7 @@ class ReducedSNN:
         """Gradients of the loss, by the hand-written backward pass:
         ``{"u": (B, L0, r), "v": (B, L0, r), "alphas": [(B, L_{i-1}, L_i), …]}`` (without
         the batch dimension when not batched)."""
-        y = self._check_y(y)
+        y = self.check_y(y)
         ws = self._buffers()
         self._forward_into(ws, y)
         self._backward_into(ws)
@@ -503,10 +508,8 @@ class ReducedSNN:
         Returns:
             A :class:`ReducedHistory`.
         """
-        y = self._check_y(y)
-        if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
-            raise ConfigError(f"steps must be a non-negative int, got {steps!r}")
-        steps = int(steps)
+        y = self.check_y(y)
+        steps = int_at_least(steps, "steps", 0)
         B = self.replicas
         lr_arr = np.array(lr, dtype=np.float64).reshape(-1)
         if lr_arr.size == 1:
@@ -514,11 +517,10 @@ class ReducedSNN:
         if lr_arr.shape != (B,) or not np.all(np.isfinite(lr_arr)) or np.any(lr_arr <= 0):
             raise ConfigError(f"lr must be a positive number or {B} positive numbers, got "
                               f"{np.asarray(lr).tolist()!r}")
-        every = max(1, steps // 100) if record_every is None else record_every
-        if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every <= 0:
-            raise ConfigError(f"record_every must be a positive int, got {record_every!r}")
-        if tol is not None and not (float(tol) >= 0):
-            raise ConfigError(f"tol must be a number ≥ 0, got {tol!r}")
+        every = (max(1, steps // 100) if record_every is None
+                 else positive_int(record_every, "record_every"))
+        if tol is not None:
+            positive_number(tol, "tol", allow_zero=True)
         ws = self._buffers()
         grad, params = ws["grad"], self.params
         step_lr = lr_arr[:, None].copy()
@@ -580,7 +582,7 @@ class ReducedSNN:
         :meth:`spectral`)."""
         if self.phi is None or self.psi is None or self.G is None:
             raise ConfigError("to_snn needs Φ, Ψ and G (build with from_snn or spectral)")
-        meta = getattr(self, "_snn_meta", {})
+        meta = self._snn_meta or {}
         rs = int(self.G.shape[-1])
         dt = dtype if dtype is not None else meta.get("dtype", torch.float64)
         kwargs = {}
