@@ -241,6 +241,34 @@ def test_load_npy(tmp_path):
     assert load_matrix(tmp_path / "m.npy", size=(14, 6)).shape == (14, 6)
 
 
+def test_load_with_missing_entries(tmp_path):
+    """allow_missing=True: NaN and transparent pixels are missing; Inf and resizing refused."""
+    arr = np.arange(6.0).reshape(2, 3)
+    arr[0, 1] = np.nan
+    np.save(tmp_path / "nan.npy", arr)
+    X = load_matrix(tmp_path / "nan.npy", allow_missing=True)
+    assert X.dtype == F64
+    np.testing.assert_array_equal(X.numpy(), arr)  # NaN where missing, the rest exact
+    with pytest.raises(DataError, match="contains 1 NaN/Inf"):
+        load_matrix(tmp_path / "nan.npy")
+    np.save(tmp_path / "inf.npy", np.array([[1.0, 2.0], [np.inf, 4.0]]))
+    with pytest.raises(DataError, match=r"1 infinite value\(s\) \(first at row 1, column 0\)"):
+        load_matrix(tmp_path / "inf.npy", allow_missing=True)
+    np.save(tmp_path / "cube.npy", np.zeros((2, 2, 2)))
+    with pytest.raises(ShapeError, match="expected a 2-D matrix"):
+        load_matrix(tmp_path / "cube.npy", allow_missing=True)
+    with pytest.raises(ConfigError, match="size=4 cannot resize"):
+        load_matrix(tmp_path / "nan.npy", size=4, allow_missing=True)
+    rgba = np.full((2, 2, 4), 255, dtype=np.uint8)
+    rgba[1, 0, 3] = 0  # one transparent pixel: missing, not white
+    Image.fromarray(rgba).save(tmp_path / "hole.png")
+    np.testing.assert_array_equal(load_matrix(tmp_path / "hole.png", allow_missing=True).numpy(),
+                                  [[255.0, 255.0], [np.nan, 255.0]])
+    np.testing.assert_allclose(load_matrix(tmp_path / "hole.png").numpy(), 255.0, atol=1e-9)
+    grey, colour = data.read_image(tmp_path / "hole.png", allow_missing=True)
+    assert colour is None and np.isnan(grey[1, 0])  # white stored as RGBA stays grey
+
+
 def _bad_files(tmp_path):
     np.save(tmp_path / "cube.npy", np.zeros((2, 2, 2)))
     nan = np.ones((2, 2))

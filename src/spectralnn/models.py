@@ -1,4 +1,5 @@
-"""The model registry: every model (the SNN and the baselines) by name, behind one interface.
+"""The model view of the one method registry (:mod:`spectralnn.methods`): every method with
+a trainable or a solver form, behind one interface.
 
 Trainable models (built, then trained by :class:`~spectralnn.trainer.Trainer`):
 
@@ -11,24 +12,22 @@ Solvers (run directly on the problem):
 
 - ``"nnm"``: :func:`~spectralnn.baselines.nuclear_norm.nuclear_norm_minimization` (cvxpy);
 - ``"svt"``: :func:`~spectralnn.baselines.svt.singular_value_thresholding`.
+
+The same names on the recovery path (validation stopping): :data:`spectralnn.recovery.METHODS`,
+derived from the same table.
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
-from .baselines.deep_factorization import DeepFactorization
-from .baselines.linear import LinearModel
-from .baselines.nuclear_norm import nuclear_norm_minimization
-from .baselines.svt import singular_value_thresholding
 from .errors import ConfigError, unknown_name
+from .methods import REGISTRY
 from .metrics import RunResult
-from .nn import SNN
 from .sensing import WellSpecifiedOperator
 
 if TYPE_CHECKING:
@@ -43,29 +42,13 @@ __all__ = [
     "solve",
 ]
 
-TRAINABLE_MODELS = ("df", "lg", "snn", "woa")
-SOLVER_MODELS = ("nnm", "svt")
+TRAINABLE_MODELS = tuple(sorted(n for n, spec in REGISTRY.items() if spec.build is not None))
+SOLVER_MODELS = tuple(sorted(n for n, spec in REGISTRY.items() if spec.solve is not None))
 MODELS = tuple(sorted(TRAINABLE_MODELS + SOLVER_MODELS))
 
 # Arguments the registry fills in itself (never options).
 _RESERVED = {"self", "shape", "replicas", "seed", "dtype", "device", "problem", "image",
              "progress", "activation_params"}
-
-
-def _woa(shape: tuple[int, int], **kw: Any) -> SNN:
-    return SNN(shape, activation="identity", **kw)
-
-
-_BUILDERS: dict[str, tuple[Callable[..., nn.Module], Callable[..., Any]]] = {
-    "snn": (SNN, SNN.__init__),
-    "woa": (_woa, SNN.__init__),
-    "lg": (LinearModel, LinearModel.__init__),
-    "df": (DeepFactorization, DeepFactorization.__init__),
-}
-_SOLVERS: dict[str, Callable[..., RunResult]] = {
-    "nnm": nuclear_norm_minimization,
-    "svt": singular_value_thresholding,
-}
 
 
 def _check_name(name: object) -> str:
@@ -78,7 +61,9 @@ def model_options(name: str) -> tuple[str, ...]:
     """The option names accepted by model ``name`` (keyword arguments of its constructor or
     solver, minus those the registry sets: shape, replicas, seed, dtype, device, …)."""
     name = _check_name(name)
-    target = _BUILDERS[name][1] if name in _BUILDERS else _SOLVERS[name]
+    spec = REGISTRY[name]
+    target = spec.build_signature if spec.build_signature is not None else spec.solve
+    assert target is not None  # every name of MODELS has a build or a solve form
     params = inspect.signature(target).parameters
     fixed = _RESERVED | ({"activation"} if name == "woa" else set())
     return tuple(p for p in params if p not in fixed
@@ -107,7 +92,8 @@ def build_model(name: str, shape: tuple[int, int], *, replicas: int | None = Non
     ``problem``'s operator (Assumption 2) are used when ``problem`` is given.
     """
     name = _check_name(name)
-    if name not in _BUILDERS:
+    build = REGISTRY[name].build
+    if build is None:
         raise ConfigError(f"model {name!r} is a solver, not a trainable model; "
                           f"expected one of: {', '.join(TRAINABLE_MODELS)}")
     _check_options(name, options)
@@ -115,7 +101,6 @@ def build_model(name: str, shape: tuple[int, int], *, replicas: int | None = Non
             and "phi" not in options and isinstance(problem.operator, WellSpecifiedOperator)):
         options = {**options, "phi": problem.operator.phi.cpu(),
                    "psi": problem.operator.psi.cpu()}
-    build = _BUILDERS[name][0]
     return build(shape, replicas=replicas, seed=seed, dtype=dtype, device=device, **options)
 
 
@@ -124,10 +109,11 @@ def solve(name: str, problem: SensingProblem, *, image: bool = False, progress: 
     """Run solver model ``name`` (``"nnm"`` or ``"svt"``) on ``problem`` (``seed``: of SVT's
     norm estimates; NNM is deterministic)."""
     name = _check_name(name)
-    if name not in _SOLVERS:
+    run = REGISTRY[name].solve
+    if run is None:
         raise ConfigError(f"model {name!r} is trainable, not a solver; "
                           f"expected one of: {', '.join(SOLVER_MODELS)}")
     _check_options(name, options)
-    if name == "svt":
-        options.update(progress=progress, seed=seed)
-    return _SOLVERS[name](problem, image=image, **options)
+    params = inspect.signature(run).parameters  # svt takes these; nnm is deterministic
+    options.update({k: v for k, v in (("progress", progress), ("seed", seed)) if k in params})
+    return run(problem, image=image, **options)

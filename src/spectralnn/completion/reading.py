@@ -14,6 +14,10 @@ Conventions (one place, documented in ``docs/completion.md``):
   (``mask``: an image, any channel nonzero, or a ``.npy`` array, nonzero / True). With both,
   both must hold.
 - A mask also applies to matrices (entries where it is zero count as missing).
+
+Arrays and images are read by the one reader of matrix files,
+:func:`spectralnn.data.load_matrix` with ``allow_missing=True`` (images through
+:func:`spectralnn.data.read_image`); tables by :mod:`spectralnn.completion.tables`.
 """
 
 from __future__ import annotations
@@ -22,10 +26,10 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
+from ..data import load_matrix, open_image, read_image
 from ..errors import DataError, ShapeError
 from .tables import Table, read_table
 
@@ -67,89 +71,11 @@ class Incomplete:
         return ~np.isnan(self.values)
 
 
-def _reason(exc: BaseException) -> str:
-    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return text
-
-
 def _check_file(path: Path, what: str) -> None:
     if not path.is_file():
         raise DataError(f"{what} {str(path)!r} does not exist or is not a file")
     if path.stat().st_size == 0:
         raise DataError(f"{what} {str(path)!r} is empty; expected data")
-
-
-def _real_matrix(arr: np.ndarray, where: str) -> np.ndarray:
-    if arr.ndim != 2:
-        raise ShapeError(f"{where} has shape {arr.shape}; expected a 2-D matrix")
-    if arr.size == 0:
-        raise DataError(f"{where} has shape {arr.shape}; expected a non-empty matrix")
-    if np.iscomplexobj(arr) or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
-        raise DataError(f"{where} has dtype {arr.dtype}; expected real numbers (NaN = missing)")
-    out = np.array(arr, dtype=np.float64)
-    inf = np.isinf(out)
-    if inf.any():
-        i, j = (int(v) for v in np.argwhere(inf)[0])
-        raise DataError(f"{where} has {int(inf.sum())} infinite value(s) (first at row {i}, "
-                        f"column {j}); expected finite numbers or NaN for missing")
-    return out
-
-
-def _read_npy(path: Path) -> np.ndarray:
-    try:
-        arr = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as exc:
-        raise DataError(f"cannot read array {str(path)!r}: {_reason(exc)}") from None
-    if not isinstance(arr, np.ndarray):
-        raise DataError(f"{str(path)!r} holds several arrays; expected one 2-D .npy array")
-    return _real_matrix(arr, f"array in {str(path)!r}")
-
-
-def _open_image(path: Path) -> Any:  # a PIL.Image.Image
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        img = Image.open(path)
-        img.load()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise DataError(f"cannot read image {str(path)!r}: {_reason(exc)}") from None
-    return img
-
-
-def _has_alpha(img: Any) -> bool:
-    return img.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in img.info
-
-
-_GREY_MODES = ("1", "L", "LA", "La", "I", "I;16", "F")
-
-
-def _read_image(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
-    """``(grey, colour)``: grey values in [0, 255] and, for a colour image, its ``(3, d1, d2)``
-    R, G, B channels; NaN where alpha is 0 (if the image has an alpha channel)."""
-    from ..data import grey_values
-
-    img = _open_image(path)
-    alpha = None
-    colour = None
-    grey_mode = img.mode in _GREY_MODES
-    if _has_alpha(img):
-        rgba = img.convert("RGBA")
-        alpha = np.asarray(rgba, dtype=np.uint8)[..., 3]
-        rgb_img = rgba.convert("RGB")
-        grey = grey_values(rgb_img)
-    else:
-        rgb_img = img.convert("RGB") if not grey_mode else None
-        grey = grey_values(img)
-    grey = _real_matrix(np.asarray(grey), f"image {str(path)!r}")
-    if not grey_mode and rgb_img is not None:
-        colour = np.moveaxis(np.asarray(rgb_img, dtype=np.float64), -1, 0).copy()
-        if (colour == colour[:1]).all():  # grey stored as RGB (or a grey palette): stay grey
-            colour = None
-    if alpha is not None:
-        grey[alpha == 0] = math.nan
-        if colour is not None:
-            colour[:, alpha == 0] = math.nan
-    return grey, colour
 
 
 def read_mask(path: str | os.PathLike[str], shape: tuple[int, int]) -> np.ndarray:
@@ -158,16 +84,16 @@ def read_mask(path: str | os.PathLike[str], shape: tuple[int, int]) -> np.ndarra
     p = Path(path)
     _check_file(p, "mask")
     if p.suffix.lower() == ".npy":
-        arr = _read_npy(p)
+        arr = load_matrix(p, allow_missing=True).numpy()
         if np.isnan(arr).any():
             raise DataError(f"mask {str(p)!r} contains NaN; expected 0/1 or booleans")
         mask = arr != 0
     else:
-        img = _open_image(p)
-        if img.mode in ("1", "L", "I", "I;16", "F"):
-            mask = np.asarray(img) != 0
-        else:
-            mask = (np.asarray(img.convert("RGB")) != 0).any(axis=-1)
+        with open_image(p) as img:
+            if img.mode in ("1", "L", "I", "I;16", "F"):
+                mask = np.asarray(img) != 0
+            else:
+                mask = (np.asarray(img.convert("RGB")) != 0).any(axis=-1)
     if mask.shape != tuple(shape):
         raise ShapeError(f"mask {str(p)!r} has shape {mask.shape}; expected {tuple(shape)}, "
                          "the input's shape")
@@ -193,12 +119,12 @@ def read_incomplete(path: str | os.PathLike[str], mask: str | os.PathLike[str] |
     colour = None
     table = None
     if suffix == ".npy":
-        values, kind = _read_npy(p), "npy"
+        values, kind = load_matrix(p, allow_missing=True).numpy(), "npy"
     elif suffix in (".csv", ".tsv"):
         table = read_table(p, delimiter=delimiter, header=header, index_col=index_col)
         values, kind = table.values, suffix[1:]
     else:
-        (values, colour), kind = _read_image(p), "image"
+        (values, colour), kind = read_image(p, allow_missing=True), "image"
     if mask is not None:
         keep = read_mask(mask, values.shape)
         values = np.where(keep, values, math.nan)

@@ -1,4 +1,5 @@
-"""Every recovery method by name, behind one call (:func:`run_method`).
+"""The recovery view of the one method registry (:mod:`spectralnn.methods`): every method
+with a recovery form, by name, behind one call (:func:`run_method`).
 
 =========== ===========================================================================
 name        method
@@ -20,6 +21,10 @@ interpolate piecewise-linear interpolation (scipy's griddata; entries only)
 tv          total variation, FISTA, weight chosen on validation (any operator)
 =========== ===========================================================================
 
+``snn``, ``svt`` and ``nnm`` are the same entries as in :data:`spectralnn.models.MODELS`
+(one table, :data:`spectralnn.methods.REGISTRY`): their trainable or solver form runs with
+fixed settings, their recovery form under the validation and stopping rules.
+
 Methods with ``validates=False`` select nothing on validation: the recovery path gives them
 every training measurement.
 
@@ -29,11 +34,10 @@ with keys ``X``, ``status``, ``steps``, ``settings``, ``history``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, unknown_name
+from ..methods import REGISTRY, RecoveryForm
 
 if TYPE_CHECKING:
     from ..sensing.problem import SensingProblem
@@ -41,72 +45,12 @@ if TYPE_CHECKING:
 
 __all__ = ["METHODS", "Method", "run_method"]
 
+#: A registered recovery method (its recovery form in :data:`spectralnn.methods.REGISTRY`).
+Method = RecoveryForm
 
-@dataclass(frozen=True)
-class Method:
-    """A registered recovery method."""
-
-    run: Callable[..., dict[str, Any]]
-    default_steps: int
-    small_dtype: str = "float64"
-    large_dtype: str = "float64"
-    small: int = 64 * 64
-    validates: bool = True
-
-    def default_dtype(self, shape: tuple[int, int]) -> str:
-        return self.small_dtype if shape[0] * shape[1] <= self.small else self.large_dtype
-
-
-def _snn(*args: Any, **kw: Any) -> dict[str, Any]:
-    from .snn import fit_snn
-
-    return fit_snn(*args, **kw)
-
-
-def _softimpute(*args: Any, **kw: Any) -> dict[str, Any]:
-    from .softimpute import fit_softimpute
-
-    return fit_softimpute(*args, **kw)
-
-
-def _svt(*args: Any, **kw: Any) -> dict[str, Any]:
-    from .svt import fit_svt
-
-    return fit_svt(*args, **kw)
-
-
-def _nnm_noise(*args: Any, **kw: Any) -> dict[str, Any]:
-    from .nnm import fit_nnm_noise
-
-    return fit_nnm_noise(*args, **kw)
-
-
-def _nnm(*args: Any, **kw: Any) -> dict[str, Any]:
-    from .nnm import fit_nnm_exact
-
-    return fit_nnm_exact(*args, **kw)
-
-
-def _image(name: str) -> Callable[..., dict[str, Any]]:
-    def run(*args: Any, **kw: Any) -> dict[str, Any]:
-        from .. import images
-
-        return getattr(images, name)(*args, **kw)
-
-    return run
-
-
-METHODS: dict[str, Method] = {
-    "snn": Method(_snn, 10_000, "float64", "float32"),
-    "softimpute": Method(_softimpute, 500),
-    "svt": Method(_svt, 2000),
-    "nnm_noise": Method(_nnm_noise, 500),
-    "nnm": Method(_nnm, 1),
-    "snn-patches": Method(_image("fit_nonlocal_snn"), 1, validates=False),
-    "biharmonic": Method(_image("fit_biharmonic"), 1, validates=False),
-    "interpolate": Method(_image("fit_interpolate"), 1, validates=False),
-    "tv": Method(_image("fit_tv"), 300),
-}
+#: Every method with a recovery form, by name.
+METHODS: dict[str, Method] = {name: spec.recover for name, spec in REGISTRY.items()
+                              if spec.recover is not None}
 
 
 def run_method(name: str, problem: SensingProblem, validation: Validation | None,
