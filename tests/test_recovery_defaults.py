@@ -13,7 +13,7 @@ import torch
 from spectralnn import complete
 from spectralnn.completion.fitting import normalisation
 from spectralnn.recovery import Monitor, StoppingRules, fit
-from spectralnn.recovery.result import WORSE_RATIO, softimpute_check
+from spectralnn.recovery.check import WORSE_RATIO, softimpute_check
 from spectralnn.recovery.snn import unstructured_test
 from spectralnn.recovery.validation import split_validation
 from spectralnn.sensing import EntrySampling, SensingProblem

@@ -22,8 +22,9 @@ from ..errors import ConfigError, unknown_name
 from ..metrics import psnr
 from ..sensing.problem import SensingProblem
 from ..validate import dtype_from_name, positive_int, positive_number
+from .check import softimpute_check
 from .methods import METHODS, run_method
-from .result import Recovery, softimpute_check, warning_for
+from .result import Recovery, warning_for
 from .stopping import StoppingRules
 from .validation import split_validation
 
@@ -66,7 +67,7 @@ def fit(problem: SensingProblem, model: str = "snn", *, seed: int = 0,
             normalised from pixels, and the truth is known).
         validation_fraction: part of the training measurements held out for validation.
         sanity_check: for the SNN, compare its validation error with soft-impute's on the same
-            split (:func:`~spectralnn.recovery.result.softimpute_check`) and warn when it is
+            split (:func:`~spectralnn.recovery.check.softimpute_check`) and warn when it is
             clearly worse.
         refit: for the SNN on at most :data:`REFIT_MAX_MEASUREMENTS` training measurements,
             when the run converged on the fitting part, continue it on every training
