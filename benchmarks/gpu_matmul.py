@@ -11,7 +11,7 @@ One process, sections in order, each skipped once ``--budget-s`` seconds have pa
    GD step: eager SVD / Gram / matmul, and the captured step (one CUDA graph), per dtype;
 4. B4: widths [2, 2], rank d, d×d, entry sampling of 30 % (float32), d up to ``--max-d``:
    eager SVD (d ≤ 1024), eager matmul and the captured step with each inverse;
-5. a d = ``--max-d`` SNN trained by :func:`spectralnn.captured.train_captured`.
+5. a d = ``--max-d`` SNN trained by :func:`spectralnn.trainer.train_captured`.
 
 Every table names the device. Without CUDA (``--device cpu``) the same sections run on tiny
 sizes, as a smoke test of the script itself.
@@ -35,10 +35,10 @@ from pathlib import Path
 import torch
 
 from spectralnn import SNN, matmul_error_bound, spectral_apply
-from spectralnn.captured import capture_step, train_captured
 from spectralnn.sensing import EntrySampling, GaussianOperator
 from spectralnn.sensing.problem import SensingProblem
 from spectralnn.spectral import matmul_options
+from spectralnn.trainer import capture_step, train_captured
 
 T0 = time.perf_counter()
 SECTIONS = ["correctness", "micro", "b1", "b4", "train"]

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from spectralnn import SNN, ConfigError, make_problem
-from spectralnn.captured import capture_step, train_captured
+from spectralnn.trainer import capture_step, train_captured
 
 F64 = torch.float64
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])

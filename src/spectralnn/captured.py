@@ -5,15 +5,17 @@ tanh family) a step of an SNN on matrix sensing has no decomposition and no host
 synchronisation once the number of doublings ``k`` is fixed, so the whole step can be recorded
 once with :class:`torch.cuda.CUDAGraph` and replayed: one launch per step instead of hundreds.
 
-    step = capture_step(model, problem, lr=1e-3)   # k from the current iterate, headroom 2×
+    step = capture_step(model, problem, lr=1e-3)   # (spectralnn.trainer) k from the iterate, 2×
     for t in range(steps):
         loss = step()                              # 0-dim tensor on the device (no sync)
         if t % 100 == 0 and not step.in_range():   # every input had (Σσ⁸)^{1/8} ≤ 2^(k+1)?
             ...                                    # else: step.recapture()
 
 The step recorded is :func:`spectralnn.trainer.gd_step` (forward, loss, backward, update: the
-trainer's own step); the loop around it is the trainer's
-(``Trainer(steps, lr, step="captured")``); :func:`train_captured` is a shortcut for it.
+trainer's own step), handed in as ``step_fn``: this module knows nothing of the trainer. The
+loop around it is the trainer's (``Trainer(steps, lr, step="captured")``), and the user's entry
+points live there too: :func:`spectralnn.trainer.capture_step` and
+:func:`spectralnn.trainer.train_captured`.
 The step minimises ``½·mean_i (⟨A_i, X⟩ − y_i)²`` (summed over replicas, as
 :class:`~spectralnn.trainer.Trainer`) with plain GD ``θ ← θ − η·∇θ``. A fixed ``k`` is certified
 only while every activation input satisfies ``(Σσ⁸)^{1/8} ≤ s₀·2^k`` (``s₀ = 2``); the step
@@ -28,7 +30,8 @@ code written against it runs everywhere.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -36,12 +39,17 @@ from torch import nn
 from .errors import ConfigError
 from .spectral import matmul as _matmul
 from .spectral import matmul_options
-from .validate import int_at_least, positive_int, positive_number
+from .validate import positive_number
 
 if TYPE_CHECKING:
     from .sensing.problem import SensingProblem
 
-__all__ = ["CapturedStep", "capture_step", "needed_doublings", "train_captured"]
+#: A step function: ``step_fn(model, params, operator, y, neg_lr) -> loss`` (0-dim tensor);
+#: the trainer's is :func:`spectralnn.trainer.gd_step`.
+StepFn = Callable[[nn.Module, Sequence[torch.Tensor], Any, torch.Tensor, torch.Tensor],
+                  torch.Tensor]
+
+__all__ = ["CapturedStep", "StepFn", "needed_doublings", "record_step"]
 
 
 class CapturedStep:
@@ -53,9 +61,10 @@ class CapturedStep:
         loss: the loss of the last step (a device tensor, overwritten by each step).
     """
 
-    def __init__(self, model: nn.Module, problem: SensingProblem, lr: float, *, doublings: int,
-                 inverse: str = "auto", warmup: int = 3, graph: bool = True) -> None:
-        self.model, self.problem = model, problem
+    def __init__(self, model: nn.Module, problem: SensingProblem, lr: float, *, step_fn: StepFn,
+                 doublings: int, inverse: str = "auto", warmup: int = 3,
+                 graph: bool = True) -> None:
+        self.model, self.problem, self.step_fn = model, problem, step_fn
         self.params = [p for p in model.parameters() if p.requires_grad]
         if not self.params:
             raise ConfigError("the model has no trainable parameters")
@@ -77,11 +86,9 @@ class CapturedStep:
 
     # ---- the step as a function of the static tensors
     def _eager(self) -> torch.Tensor:
-        from .trainer import gd_step
-
         with matmul_options(doublings=self.doublings, inverse=self.inverse,
                             monitor=self.monitor):
-            return gd_step(self.model, self.params, self.problem.operator, self.problem.y,
+            return self.step_fn(self.model, self.params, self.problem.operator, self.problem.y,
                            self._neg_lr)
 
     def _capture(self) -> None:
@@ -138,10 +145,11 @@ def needed_doublings(model: nn.Module, problem: SensingProblem, inverse: str) ->
     return _matmul.doublings_for(float(torch.stack(norms).max()))
 
 
-def capture_step(model: nn.Module, problem: SensingProblem, lr: float, *, headroom: float = 2.0,
-                 doublings: int | None = None, inverse: str = "auto",
-                 warmup: int = 3, graph: bool = True) -> CapturedStep:
-    """Build the captured GD step of ``model`` (whose ``forward()`` returns X, e.g. an
+def record_step(model: nn.Module, problem: SensingProblem, lr: float, *, step_fn: StepFn,
+                headroom: float = 2.0, doublings: int | None = None, inverse: str = "auto",
+                warmup: int = 3, graph: bool = True) -> CapturedStep:
+    """Record ``step_fn`` (the trainer's GD step; :func:`spectralnn.trainer.capture_step` is
+    the user's entry) as the captured step of ``model`` (whose ``forward()`` returns X, e.g. an
     :class:`~spectralnn.nn.SNN` with ``method="matmul"`` or ``"auto"``) on ``problem`` (with
     ``.operator`` and ``.y``).
 
@@ -166,35 +174,5 @@ def capture_step(model: nn.Module, problem: SensingProblem, lr: float, *, headro
     if doublings is None:
         probe = needed_doublings(model, problem, inverse)
         doublings = probe + max(0, math.ceil(math.log2(headroom)))
-    return CapturedStep(model, problem, lr, doublings=doublings, inverse=inverse,
-                        warmup=warmup, graph=graph)
-
-
-def train_captured(model: nn.Module, problem: SensingProblem, steps: int, lr: float, *,
-                   check_every: int = 100, headroom: float = 2.0,
-                   doublings: int | None = None, inverse: str = "auto") -> list[float]:
-    """``steps`` captured GD steps: ``Trainer(steps, lr, step="captured")`` (see
-    :mod:`spectralnn.trainer`); every ``check_every`` steps the range monitor is read and, if
-    some input left the certified range, the parameters go back to the last check and the step
-    is re-captured with the doublings the iterate needs (plus headroom). Returns the loss at
-    each check (floats; the first at step 0). ``doublings``: the first capture's k (default:
-    from the initial iterate and ``headroom``).
-
-    Raises:
-        ConfigError: when the run diverged (three re-captures in a row did not help).
-    """
-    from .trainer import Trainer
-
-    int_at_least(steps, "steps", 0)
-    positive_int(check_every, "check_every")
-    positive_number(lr, "lr")
-    trainer = Trainer(steps, lr, step="captured",
-                      step_options={"check_every": check_every, "headroom": headroom,
-                                    "doublings": doublings, "inverse": inverse})
-    res = trainer.fit(model, problem)
-    first = res[0] if isinstance(res, list) else res
-    if first.status == "diverged":
-        a, b = first.info["diverged_between"]
-        raise ConfigError(f"training diverged between steps {a} and {b} "
-                          f"(non-finite loss or activation input); lower lr={lr!r}")
-    return list(first.info["check_losses"])
+    return CapturedStep(model, problem, lr, step_fn=step_fn, doublings=doublings,
+                        inverse=inverse, warmup=warmup, graph=graph)

@@ -74,12 +74,14 @@ from .prediction import as_dense, keep_where, model_output, predict, snapshot_me
 from .stoppers import DIVERGENCE_FACTOR, exceeds
 from .train_state import TrainState
 from .updates import OPTIMIZERS, UPDATE_RULES, Hyper
-from .validate import int_at_least, learning_rates, positive_number
+from .validate import int_at_least, learning_rates, positive_int, positive_number
 
 if TYPE_CHECKING:
+    from .captured import CapturedStep
     from .sensing.problem import SensingProblem
 
-__all__ = ["OPTIMIZERS", "STEP_BACKENDS", "StopTraining", "Trainer", "gd_step", "train"]
+__all__ = ["OPTIMIZERS", "STEP_BACKENDS", "StopTraining", "Trainer", "capture_step", "gd_step",
+           "train", "train_captured"]
 
 #: Step backends of :class:`Trainer`.
 STEP_BACKENDS = ("captured", "eager")
@@ -560,7 +562,7 @@ def _fit_captured(tr: Trainer, model: nn.Module, problem: Any, batched: bool,
     range or non-finite → back to the block's start and re-capture with more doublings (three
     retries in a row: ``"diverged"``); then the time budget. History: the loss at the first
     step of each block."""
-    from .captured import capture_step, needed_doublings
+    from .captured import needed_doublings
 
     opts = tr.step_options
     every, headroom = opts["check_every"], opts.get("headroom", 2.0)
@@ -616,3 +618,43 @@ def _fit_captured(tr: Trainer, model: nn.Module, problem: Any, batched: bool,
                      diverged_step=done if status == "diverged" else None,
                      status=status, info=info) for r in range(R)]
     return out if batched else out[0]
+
+
+def capture_step(model: nn.Module, problem: Any, lr: float, *, headroom: float = 2.0,
+                 doublings: int | None = None, inverse: str = "auto", warmup: int = 3,
+                 graph: bool = True) -> CapturedStep:
+    """The trainer's GD step (:func:`gd_step`) of ``model`` on ``problem`` recorded as one CUDA
+    graph (eager off CUDA); see :mod:`spectralnn.captured` for the range check and the
+    options (``headroom``, ``doublings``, ``inverse``, ``warmup``, ``graph``)."""
+    from .captured import record_step
+
+    return record_step(model, problem, lr, step_fn=gd_step, headroom=headroom,
+                       doublings=doublings, inverse=inverse, warmup=warmup, graph=graph)
+
+
+def train_captured(model: nn.Module, problem: SensingProblem, steps: int, lr: float, *,
+                   check_every: int = 100, headroom: float = 2.0,
+                   doublings: int | None = None, inverse: str = "auto") -> list[float]:
+    """``steps`` captured GD steps: ``Trainer(steps, lr, step="captured")`` (see
+    :mod:`spectralnn.trainer`); every ``check_every`` steps the range monitor is read and, if
+    some input left the certified range, the parameters go back to the last check and the step
+    is re-captured with the doublings the iterate needs (plus headroom). Returns the loss at
+    each check (floats; the first at step 0). ``doublings``: the first capture's k (default:
+    from the initial iterate and ``headroom``).
+
+    Raises:
+        ConfigError: when the run diverged (three re-captures in a row did not help).
+    """
+    int_at_least(steps, "steps", 0)
+    positive_int(check_every, "check_every")
+    positive_number(lr, "lr")
+    trainer = Trainer(steps, lr, step="captured",
+                      step_options={"check_every": check_every, "headroom": headroom,
+                                    "doublings": doublings, "inverse": inverse})
+    res = trainer.fit(model, problem)
+    first = res[0] if isinstance(res, list) else res
+    if first.status == "diverged":
+        a, b = first.info["diverged_between"]
+        raise ConfigError(f"training diverged between steps {a} and {b} "
+                          f"(non-finite loss or activation input); lower lr={lr!r}")
+    return list(first.info["check_losses"])
