@@ -137,6 +137,11 @@ def recover(
                                        "gaussian; 1 % of the measurements' RMS for entries "
                                        "and dct)."),
     size: int = typer.Option(0, "--size", help="Resize the image to SIZE×SIZE (0: keep)."),
+    colour: bool | None = typer.Option(None, "--colour/--grey", help="Keep a colour image's "
+                                       "colour (entries only: image methods per channel or "
+                                       "jointly, low-rank methods on [R|G|B]; PSNR over all "
+                                       "channels) or grey it (default: colour for a colour "
+                                       "image with entries, else grey)."),
     steps: int | None = typer.Option(None, "--steps", help="Step budget (default: the "
                                      "method's; 2501 with --paper)."),
     max_seconds: float | None = typer.Option(150.0, "--max-seconds", help="Time budget of "
@@ -185,6 +190,22 @@ def recover(
         raise ConfigError(f"--lr must be ≥ 0 (0: derived), got {lr}")
     if dtype is not None and dtype not in ("float32", "float64"):
         raise unknown_name("dtype", dtype, ("float32", "float64"))
+    if colour is None or colour:
+        from .images.colour import wants_colour
+
+        colour = wants_colour(image, measurement, explicit=colour is not None,
+                              other=model in _LEGACY_MODELS or paper)
+    if colour:
+        from .images.colour import recover_colour
+
+        summary = recover_colour(image, fraction, model, out, noise=noise, size=size,
+                                 max_steps=steps, max_seconds=max_seconds, seed=seed,
+                                 device=device, progress=not quiet)
+        if not quiet:
+            typer.echo(_describe_recovery(summary))
+        if summary.get("warning"):
+            typer.echo(f"warning: {summary['warning']}", err=True)
+        return
     if model in _LEGACY_MODELS or paper:
         _recover_legacy(image, fraction, model, out, measurement,
                         0.01 if noise is None else noise, size, steps or 2501, lr, seed,
