@@ -32,8 +32,10 @@ snn, snn-patches, softimpute, biharmonic and interpolate, plus 30 % of the DCT c
     python benchmarks/recovery_table.py OUT --full [--resume]
 
 ``--images`` and ``--models`` filter the full list; ``--resume`` keeps the cells of OUT that
-already have a result (so an interrupted table continues where it stopped). The table is
-rewritten after every cell; each row records the load average at its end (``load``).
+already have a result (so an interrupted table continues where it stopped); ``--report`` runs
+nothing and writes the tables of the cells already there. The table is rewritten after every
+cell; each row records the load average at its end (``load``). OUT/recovery_table.md holds one
+table per measurement (a row per image and fraction, a column per method).
 
 ``--quick`` (smoke test): 48×48 crops resized, one image, 20 s budgets.
 """
@@ -61,12 +63,14 @@ FULL_DCT = ("tv", "softimpute", "snn")
 
 
 def full_cells() -> list[tuple[str, str, float, str]]:
-    """The cells of ``--full`` in the order they run: 30 % (entries, then DCT), 10 %, 50 %."""
+    """The cells of ``--full`` in the order they run: 30 % (entries, then DCT); then 10 % and
+    50 % with the image methods, then soft-impute, then the whole-image SNN (the longest)."""
     cells = [(i, "entries", 0.3, k) for i in FULL_IMAGES for k in FULL_ENTRIES]
     cells += [(i, "dct", 0.3, k) for i in FULL_IMAGES if i != "astronaut-colour"
               for k in FULL_DCT]
-    for f in (0.1, 0.5):
-        cells += [(i, "entries", f, k) for i in FULL_IMAGES for k in FULL_ENTRIES]
+    for models in (FULL_ENTRIES[:3], FULL_ENTRIES[3:4], FULL_ENTRIES[4:]):
+        cells += [(i, "entries", f, k) for f in (0.1, 0.5) for i in FULL_IMAGES
+                  for k in models]
     return cells
 
 
@@ -108,6 +112,8 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--full", action="store_true", help="the full table (see above)")
     ap.add_argument("--resume", action="store_true", help="keep the cells already in OUT")
+    ap.add_argument("--report", action="store_true",
+                    help="run nothing: the tables of the cells already in OUT")
     args = ap.parse_args()
     if args.quick:
         args.size, args.max_seconds = 48, 20.0
@@ -129,7 +135,7 @@ def main() -> None:
         if i not in IMAGES:
             sys.exit(f"error: unknown image {i!r}; expected one of {', '.join(IMAGES)}")
     rows: list[dict] = []
-    if args.resume:
+    if args.resume or args.report:
         for cell in list(pending):
             done = cell_dir(args.out, *cell) / "row.json"
             if done.is_file():
@@ -137,6 +143,8 @@ def main() -> None:
                 if row.get("psnr") is not None:
                     rows.append(row)
                     pending.remove(cell)
+    if args.report:
+        cells, pending = [c for c in cells if c not in pending], []
     running: dict[int, tuple] = {}
     free = list(range(args.jobs))
     while pending or running:
@@ -175,6 +183,8 @@ def main() -> None:
         write_table(args.out, rows, cells)
     write_table(args.out, rows, cells)
     print_table(rows)
+    (args.out / "recovery_table.md").write_text(pivot_markdown(rows))
+    print("\n" + pivot_markdown(rows))
 
 
 def write_table(out: Path, rows: list[dict], cells: list[tuple]) -> None:
@@ -189,6 +199,43 @@ def write_table(out: Path, rows: list[dict], cells: list[tuple]) -> None:
         w.writeheader()
         w.writerows(rows)
     (out / "recovery_table.json").write_text(json.dumps(rows, indent=2) + "\n")
+
+
+def pivot_markdown(rows: list[dict]) -> str:
+    """One markdown table per measurement: a row per (image, fraction), a column per model,
+    cells ``PSNR (seconds)``; the best PSNR of a row in bold, † = stopped at the time budget
+    (``budget_reached``), a dash = not run; the load average range under the table."""
+    names = {"astronaut": "astronaut (grey)", "astronaut-colour": "astronaut (colour)"}
+    text = []
+    for meas in dict.fromkeys(r["measurement"] for r in rows):
+        sub = [r for r in rows if r["measurement"] == meas]
+        models = list(dict.fromkeys(r["model"] for r in sub))
+        keys = list(dict.fromkeys((r["image"], r["fraction"]) for r in sub))
+        keys.sort(key=lambda k: (list(IMAGES).index(k[0]) if k[0] in IMAGES else 99, k[1]))
+        text += [f"{meas}:", "", "| image | fraction | " + " | ".join(models) + " |",
+                 "|---|---:|" + "---:|" * len(models)]
+        for image, frac in keys:
+            cell = {r["model"]: r for r in sub if (r["image"], r["fraction"]) == (image, frac)}
+            best = max((r["psnr"] for r in cell.values() if r.get("psnr") is not None),
+                       default=None)
+            parts = []
+            for m in models:
+                r = cell.get(m)
+                if r is None or r.get("psnr") is None:
+                    parts.append("—")
+                    continue
+                ps = f"{r['psnr']:.2f}" + ("†" if r.get("status") == "budget_reached" else "")
+                ps = f"**{ps}**" if r["psnr"] == best else ps
+                parts.append(f"{ps} ({r['seconds']:.0f} s)")
+            shape = next((r.get("shape") for r in cell.values() if r.get("shape")), "")
+            text.append(f"| {names.get(image, image)} {shape} | {100 * frac:.0f} % | "
+                        + " | ".join(parts) + " |")
+        text.append("")
+    loads = [r["load"] for r in rows if r.get("load") is not None]
+    if loads:
+        text.append(f"Load average (1 min) at the end of the cells: {min(loads):.1f}–"
+                    f"{max(loads):.1f}.")
+    return "\n".join(text) + "\n"
 
 
 def print_table(rows: list[dict]) -> None:
