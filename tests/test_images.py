@@ -294,3 +294,22 @@ def test_recover_colour_refuses_what_it_cannot_do(tmp_path, capsys):
         err = capsys.readouterr().err.strip()
         assert "device 'cuda' is not available" in err and len(err.splitlines()) == 1
         assert not (tmp_path / "d").exists()
+
+
+@pytest.mark.slow
+def test_gpu_images_script_runs_on_the_cpu_with_tiny_sizes(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, PYTHON=sys.executable)
+    out = subprocess.run(["bash", "benchmarks/gpu_images.sh", "--out", str(tmp_path),
+                          "--device", "cpu", "--small", "40", "--large", "48"], cwd=root,
+                         capture_output=True, text=True, env=env, timeout=600)
+    assert out.returncode == 0, out.stderr
+    table = (tmp_path / "table.md").read_text().splitlines()
+    assert [line.split("|")[1].strip() for line in table[2:]] == \
+        ["camera-grey", "astronaut-grey-large", "astronaut-colour-large"]
+    assert all(float(line.split("|")[4]) > 15 for line in table[2:])  # PSNR in dB
