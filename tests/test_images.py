@@ -190,3 +190,126 @@ def test_recover_defaults_to_pixels_for_images_too_large_for_dense_gaussians(tmp
     summary = json.loads((out / "summary.json").read_text())
     assert summary["model"] == "interpolate" and summary["psnr"] > 10
     assert (out / "reconstruction.png").is_file()
+
+
+def test_nonlocal_snn_on_the_cpu_device_is_the_default_computation():
+    truth = texture(40, 40)
+    mask = np.random.default_rng(4).random(truth.shape) < 0.3
+    values = np.where(mask, truth, 0)
+    X, info = nonlocal_snn(values, mask, rounds=2)
+    Xd, info_d = nonlocal_snn(values, mask, rounds=2, device="cpu")
+    assert isinstance(Xd, np.ndarray) and Xd.dtype == np.float64
+    np.testing.assert_array_equal(Xd, X)
+    assert [r["held_out_rmse"] for r in info_d["history"]] == \
+        [r["held_out_rmse"] for r in info["history"]]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_nonlocal_snn_on_a_missing_device_fails_in_one_line():
+    mask = np.ones((20, 20), bool)
+    with pytest.raises(ConfigError, match="device 'cuda' is not available") as exc:
+        nonlocal_snn(np.zeros((20, 20)), mask, device="cuda")
+    assert "\n" not in str(exc.value)
+    with pytest.raises(ConfigError, match="device 'tpu9' is not available"):
+        nonlocal_snn(np.zeros((20, 20)), mask, device="tpu9")
+
+
+def _run(args):
+    from spectralnn.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(args)
+    return exc.value.code
+
+
+def _open(path, mode=None):
+    from PIL import Image
+
+    with Image.open(path) as img:
+        return img.mode, np.asarray(img.convert(mode) if mode else img, dtype=np.float64)
+
+
+def _colour_png(path, size=72):
+    from PIL import Image
+
+    rgb = np.stack([texture(size, size, seed=s) for s in (0, 1, 2)], axis=-1)
+    Image.fromarray(np.clip(rgb, 0, 255).astype(np.uint8)).save(path)
+    return _open(path, "RGB")[1].transpose(2, 0, 1)
+
+
+def test_recover_keeps_the_colour_of_a_colour_image(tmp_path):
+    import json
+
+    truth = _colour_png(tmp_path / "c.png")
+    out = tmp_path / "out"
+    assert _run(["recover", "--image", str(tmp_path / "c.png"), "--fraction", "0.4",
+                 "--measurement", "entries", "--model", "interpolate", "--out", str(out),
+                 "--quiet"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["channels"] == "rgb" and summary["observed"] == round(0.4 * 72 * 72)
+    X = np.load(out / "X.npy")
+    assert X.shape == truth.shape
+    mse = float(np.mean((np.clip(X, 0, 255) - truth) ** 2))
+    assert summary["psnr"] == pytest.approx(10 * math.log10(255**2 / mse))
+    assert _open(out / "reconstruction.png")[0] == "RGB"
+    np.testing.assert_array_equal(_open(out / "truth.png")[1].transpose(2, 0, 1), truth)
+    # --grey: the grey path of before (one channel, luminance)
+    grey = tmp_path / "grey"
+    assert _run(["recover", "--image", str(tmp_path / "c.png"), "--grey", "--fraction", "0.4",
+                 "--measurement", "entries", "--model", "interpolate", "--out", str(grey),
+                 "--quiet"]) == 0
+    assert _open(grey / "reconstruction.png")[0] == "L"
+    assert np.load(grey / "X.npy").shape == (72, 72)
+
+
+def test_recover_colour_samples_pixels_with_all_their_channels():
+    from spectralnn.images.colour import sample_pixels
+
+    truth = np.stack([texture(30, 40, seed=s) for s in (0, 1, 2)])
+    seen, std = sample_pixels(truth, 0.25, None, seed=3)
+    observed = ~np.isnan(seen)
+    assert (observed == observed[0]).all() and observed[0].sum() == 300
+    assert std == pytest.approx(0.01 * np.sqrt(np.mean(truth**2)))
+    noise = (seen - truth)[observed]
+    assert 0.8 * std < noise.std() < 1.2 * std
+    again, _ = sample_pixels(truth, 0.25, None, seed=3)
+    np.testing.assert_array_equal(np.isnan(again), ~observed)
+
+
+def test_recover_colour_refuses_what_it_cannot_do(tmp_path, capsys):
+    from PIL import Image
+
+    _colour_png(tmp_path / "c.png", 40)
+    Image.fromarray(np.clip(texture(40, 40), 0, 255).astype(np.uint8)).save(tmp_path / "g.png")
+    base = ["--fraction", "0.3", "--model", "interpolate", "--quiet"]
+    assert _run(["recover", "--image", str(tmp_path / "c.png"), "--colour", "--measurement",
+                 "dct", "--out", str(tmp_path / "a"), *base]) != 0
+    assert "--colour needs --measurement entries" in capsys.readouterr().err
+    assert _run(["recover", "--image", str(tmp_path / "g.png"), "--colour", "--measurement",
+                 "entries", "--out", str(tmp_path / "b"), *base]) != 0
+    assert "is not a colour image" in capsys.readouterr().err
+    if not torch.cuda.is_available():
+        assert _run(["recover", "--image", str(tmp_path / "c.png"), "--measurement",
+                     "entries", "--device", "cuda", "--out", str(tmp_path / "d"), *base]) != 0
+        err = capsys.readouterr().err.strip()
+        assert "device 'cuda' is not available" in err and len(err.splitlines()) == 1
+        assert not (tmp_path / "d").exists()
+
+
+@pytest.mark.slow
+def test_gpu_images_script_runs_on_the_cpu_with_tiny_sizes(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, PYTHON=sys.executable)
+    out = subprocess.run(["bash", "benchmarks/gpu_images.sh", "--out", str(tmp_path),
+                          "--device", "cpu", "--small", "40", "--large", "48"], cwd=root,
+                         capture_output=True, text=True, env=env, timeout=600)
+    assert out.returncode == 0, out.stderr
+    table = (tmp_path / "table.md").read_text().splitlines()
+    assert [line.split("|")[1].strip() for line in table[2:]] == \
+        ["camera-grey", "astronaut-grey-large", "astronaut-colour-large"]
+    assert all(float(line.split("|")[4]) > 15 for line in table[2:])  # PSNR in dB

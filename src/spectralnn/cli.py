@@ -133,6 +133,11 @@ def recover(
                                        "gaussian; 1 % of the measurements' RMS for entries "
                                        "and dct)."),
     size: int = typer.Option(0, "--size", help="Resize the image to SIZE×SIZE (0: keep)."),
+    colour: bool | None = typer.Option(None, "--colour/--grey", help="Keep a colour image's "
+                                       "colour (entries only: image methods per channel or "
+                                       "jointly, low-rank methods on [R|G|B]; PSNR over all "
+                                       "channels) or grey it (default: colour for a colour "
+                                       "image with entries, else grey)."),
     steps: int | None = typer.Option(None, "--steps", help="Step budget (default: the "
                                      "method's; 2501 with --paper)."),
     max_seconds: float | None = typer.Option(150.0, "--max-seconds", help="Time budget of "
@@ -164,8 +169,8 @@ def recover(
 
     summary, warning = recover_image(
         image, fraction, out, model=model, measurement=measurement, noise=noise, size=size,
-        steps=steps, max_seconds=max_seconds, lr=lr, paper=paper, seed=seed, device=device,
-        dtype=dtype, progress=not quiet)
+        colour=colour, steps=steps, max_seconds=max_seconds, lr=lr, paper=paper, seed=seed,
+        device=device, dtype=dtype, progress=not quiet)
     if not quiet:
         fixed_rate = paper or model in FIXED_RATE_MODELS
         typer.echo(_describe(summary) if fixed_rate else _describe_recovery(summary))

@@ -41,6 +41,7 @@ __all__ = [
     "read_image",
     "real_matrix",
     "skimage_image",
+    "skimage_path",
     "synthetic_low_rank",
 ]
 
@@ -331,6 +332,17 @@ def available_images() -> list[str]:
     return sorted(_SKIMAGE_FILES)
 
 
+def skimage_path(name: str) -> Path:
+    """The file of scikit-image's shipped image ``name`` (one of :func:`available_images`)
+    inside the installed package (it may be absent from a trimmed installation)."""
+    if name not in _SKIMAGE_FILES:
+        raise unknown_name("image", name, available_images())
+    with requires("data", feature="loading the images shipped with scikit-image"):
+        import skimage
+
+    return Path(skimage.__file__).parent / "data" / _SKIMAGE_FILES[name]
+
+
 def skimage_image(name: str, size: int | tuple[int, int] | None = None) -> torch.Tensor:
     """A grey image shipped inside scikit-image's wheel, float64 in ``[0, 255]``.
 
@@ -339,13 +351,8 @@ def skimage_image(name: str, size: int | tuple[int, int] | None = None) -> torch
     downloaded. ``size``: ``s`` or ``(h, w)`` to resize (bilinear, anti-aliased), else the
     native size.
     """
-    if name not in _SKIMAGE_FILES:
-        raise unknown_name("image", name, available_images())
     shape = _size_pair(size)
-    with requires("data", feature="loading the images shipped with scikit-image"):
-        import skimage
-
-    path = Path(skimage.__file__).parent / "data" / _SKIMAGE_FILES[name]
+    path = skimage_path(name)
     if not path.is_file():
         raise DataError(
             f"image {name!r} ({path.name}) is not shipped with this scikit-image installation"

@@ -30,11 +30,12 @@ DEFAULT_IMAGE_MODEL = "snn-patches"
 
 
 def _inpaint(model: str, values: np.ndarray, mask: np.ndarray, seed: int,
-             max_seconds: float | None) -> tuple[np.ndarray, dict[str, Any]]:
+             max_seconds: float | None, device: str | None) -> tuple[np.ndarray, dict[str, Any]]:
     from .. import images
 
     if model == "snn-patches":
-        X, info = images.nonlocal_snn(values, mask, seed=seed, max_seconds=max_seconds)
+        X, info = images.nonlocal_snn(values, mask, seed=seed, max_seconds=max_seconds,
+                                      device=device)
         status = ("budget_reached" if info["rounds_run"] < info["settings"]["rounds"]
                   else "converged")
         return X, {"status": status, "settings": info["settings"], "tau0": info["tau0"],
@@ -45,10 +46,12 @@ def _inpaint(model: str, values: np.ndarray, mask: np.ndarray, seed: int,
 
 def complete_image(data: Incomplete, *, model: str, seed: int,
                    test_fraction: float | None, max_steps: int | None,
-                   max_seconds: float | None, progress: bool
+                   max_seconds: float | None, progress: bool, device: str | None = None
                    ) -> tuple[np.ndarray, dict[str, Any]]:
     """Complete an image; returns ``(pixels, summary)``: ``(d1, d2)`` grey or ``(3, d1, d2)``
-    colour float64 in ``[0, 255]`` with the observed pixels of ``data`` unchanged."""
+    colour float64 in ``[0, 255]`` with the observed pixels of ``data`` unchanged.
+    ``device``: torch device of ``snn-patches``' groups and of the low-rank fits (``None``:
+    CPU); biharmonic and interpolate run on the CPU."""
     start = time.perf_counter()
     colour = data.colour
     chans = colour if colour is not None else data.values[None]
@@ -60,7 +63,7 @@ def complete_image(data: Incomplete, *, model: str, seed: int,
         mask = np.zeros(d1 * d2, dtype=bool)
         mask[flat[train]] = True
         mask = mask.reshape(d1, d2)
-        X, fit = _inpaint(model, np.nan_to_num(chans), mask, seed, max_seconds)
+        X, fit = _inpaint(model, np.nan_to_num(chans), mask, seed, max_seconds, device)
         X = np.clip(X, 0.0, 255.0)
         summary: dict[str, Any] = {
             "shape": [d1, d2], "observed": int(flat.size), "missing": int(d1 * d2 - flat.size),
@@ -77,7 +80,8 @@ def complete_image(data: Incomplete, *, model: str, seed: int,
         wide = np.concatenate(list(chans), axis=1)  # [R | G | B], NaN where missing
         Xw, summary = complete_array(wide, model=model, seed=seed, test_fraction=test_fraction,
                                      clip=(0.0, 255.0), image=True, max_steps=max_steps,
-                                     max_seconds=max_seconds, progress=progress)
+                                     max_seconds=max_seconds, progress=progress,
+                                     options=None if device is None else {"device": device})
         X = np.stack(np.split(Xw, len(chans), axis=1))
         summary["shape"] = [d1, d2]
     X[:, observed] = chans[:, observed]

@@ -10,7 +10,9 @@ A photograph is not a low-rank matrix, but groups of its similar patches are. Mo
   ``denoise_tv_chambolle`` as the proximal step, weight chosen on validation) — ``tv``;
 - :mod:`.patches`       patch tables, block matching, aggregation of overlapping patches;
 - :mod:`.shrinkage`     the SNN of one group, evaluated exactly by its reduced dynamics;
-- :mod:`.nonlocal_snn`  the non-local SNN — ``snn-patches``.
+- :mod:`.nonlocal_snn`  the non-local SNN — ``snn-patches`` (``device=``: its groups on a
+  GPU);
+- :mod:`.colour`        ``spectralnn recover`` on a colour photo (RGB in, RGB out).
 
 Each method is registered by name in :data:`spectralnn.recovery.METHODS`.
 """

@@ -40,7 +40,7 @@ from .patches import aggregate, gather_groups, match_patches, patch_table
 from .pixels import observed_pixels
 from .shrinkage import snn_shrink
 
-__all__ = ["default_settings", "fit_nonlocal_snn", "nonlocal_snn"]
+__all__ = ["compute_device", "default_settings", "fit_nonlocal_snn", "nonlocal_snn"]
 
 HOLD_OUT = 0.05
 
@@ -67,8 +67,24 @@ def _split(mask: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return mask & ~held, held
 
 
+def compute_device(device: torch.device | str | None) -> torch.device:
+    """``device`` as a :class:`torch.device` (``None``: CPU); a device this machine does not
+    have raises :class:`~spectralnn.errors.ConfigError` in one line."""
+    if device is None:
+        return torch.device("cpu")
+    try:
+        dev = torch.device(device)
+        torch.empty(0, device=dev)
+    except (RuntimeError, TypeError, AssertionError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ConfigError(f"device {str(device)!r} is not available ({reason}); expected "
+                          "cpu or an available accelerator such as cuda") from None
+    return dev
+
+
 def nonlocal_snn(values: np.ndarray, mask: np.ndarray, *, seed: int = 0,
                  max_seconds: float | None = None,
+                 device: torch.device | str | None = None,
                  on_round: Callable[[int, np.ndarray, dict[str, Any]], None] | None = None,
                  **settings: Any) -> tuple[np.ndarray, dict[str, Any]]:
     """Inpaint the pixels where ``mask`` is False.
@@ -82,12 +98,16 @@ def nonlocal_snn(values: np.ndarray, mask: np.ndarray, *, seed: int = 0,
             ``window``, ``rounds``, ``inner``, ``kappa``, ``decay``, ``eps``).
         max_seconds: stop after the round that crosses this time (the best round so far is
             returned).
+        device: torch device of the groups (matching, SVDs, shrinkage, aggregation), e.g.
+            ``"cuda"``; ``None``: CPU. The first estimate is computed on the CPU and the
+            result comes back as a NumPy array.
 
     Returns:
         ``(estimate of values' shape, float64; info)`` with the settings and a per-round
         history (seconds, τ, held-out RMSE, SNN steps, mean group rank).
     """
     start = time.perf_counter()
+    dev = compute_device(device)
     vals = np.asarray(values, dtype=np.float64)
     grey = vals.ndim == 2
     vals = vals[None] if grey else vals
@@ -116,10 +136,11 @@ def nonlocal_snn(values: np.ndarray, mask: np.ndarray, *, seed: int = 0,
     ref = float(np.sqrt(np.mean(vals[:, mask] ** 2))) or 1.0
     given, vals = vals, vals / ref
     fit_mask, held = _split(mask, seed)
-    X = torch.from_numpy(np.stack([interpolate_pixels(ch, fit_mask) for ch in vals])).float()
-    Y = torch.from_numpy(np.where(mask, vals, 0.0)).float()
-    M = torch.from_numpy(fit_mask).float()
-    H = torch.from_numpy(held)
+    X = torch.from_numpy(np.stack([interpolate_pixels(ch, fit_mask) for ch in vals]))
+    X = X.to(dev, torch.float32)
+    Y = torch.from_numpy(np.where(mask, vals, 0.0)).to(dev, torch.float32)
+    M = torch.from_numpy(fit_mask).to(dev, torch.float32)
+    H = torch.from_numpy(held).to(dev)
     Ytab = torch.cat([patch_table(ch, k) for ch in Y])   # (C·k², P)
     Mtab = patch_table(M, k).repeat(C, 1)
     history: list[dict[str, Any]] = []
@@ -138,12 +159,12 @@ def nonlocal_snn(values: np.ndarray, mask: np.ndarray, *, seed: int = 0,
         Xg = gather_groups(torch.cat([patch_table(ch, k) for ch in X]), groups)
         Yg, Mg = gather_groups(Ytab, groups), gather_groups(Mtab, groups)
         theta = cfg["kappa"] * tau * (math.sqrt(n_rows) + math.sqrt(n))
-        steps, rank = 0, torch.zeros(groups.shape[0])
+        steps, rank = 0, torch.zeros(groups.shape[0], device=dev)
         for _ in range(cfg["inner"]):
             Z = Mg * Yg + (1 - Mg) * Xg
             mean = Z.mean(2, keepdim=True)
             U, s, Vh = torch.linalg.svd(Z - mean, full_matrices=False)
-            s_out, steps = snn_shrink(s, torch.tensor(theta), eps=cfg["eps"])
+            s_out, steps = snn_shrink(s, torch.tensor(theta, device=dev), eps=cfg["eps"])
             rank = (s_out > 0.5 * theta).sum(1).float()
             Xg = mean + (U * s_out[:, None, :]) @ Vh
         weights = 1.0 / (1.0 + rank)
@@ -158,7 +179,7 @@ def nonlocal_snn(values: np.ndarray, mask: np.ndarray, *, seed: int = 0,
                   "mean_rank": float(rank.mean()), "groups": int(groups.shape[0])}
         history.append(record)
         if on_round is not None:
-            out = torch.where(H, Y, X).double().numpy() * ref
+            out = torch.where(H, Y, X).double().cpu().numpy() * ref
             on_round(rd, out[0] if grey else out, record)
         if err < best_tau or not bool(H.any()):  # nothing held out: the last round
             best_X, best_tau, record["best"] = X, err, True
@@ -166,7 +187,7 @@ def nonlocal_snn(values: np.ndarray, mask: np.ndarray, *, seed: int = 0,
         if max_seconds is not None and time.perf_counter() - start >= max_seconds:
             break
     X = torch.where(H, Y, best_X)
-    out = X.double().numpy() * ref
+    out = X.double().cpu().numpy() * ref
     out[:, mask] = given[:, mask]  # observed pixels exactly as given
     info = {"settings": cfg, "history": history, "tau0": history[0]["tau"] if history else None,
             "rounds_run": len(history), "held_out_rmse": best_tau * ref}
@@ -176,10 +197,11 @@ def nonlocal_snn(values: np.ndarray, mask: np.ndarray, *, seed: int = 0,
 def fit_nonlocal_snn(problem, validation, *, rules, seed: int = 0, progress: bool = False,
                      image: bool = False, **settings: Any) -> dict[str, Any]:
     """Recovery-registry runner (entries only; every observed pixel is data, no validation
-    part: the threshold comes from a held-out part of the pixels inside)."""
+    part: the threshold comes from a held-out part of the pixels inside). The groups are
+    computed on the problem's device (``fit(..., device="cuda")``)."""
     px = observed_pixels(problem, "snn-patches")
     X, info = nonlocal_snn(px.values, px.mask, seed=seed, max_seconds=rules.max_seconds,
-                           **settings)
+                           device=problem.device, **settings)
     status = "converged"
     if info["rounds_run"] < info["settings"]["rounds"]:
         status = "budget_reached"

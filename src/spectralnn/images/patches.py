@@ -27,14 +27,15 @@ def patch_table(image: torch.Tensor, k: int) -> torch.Tensor:
     return F.unfold(image[None, None], k)[0]
 
 
-def reference_grid(n: int, k: int, stride: int) -> torch.Tensor:
+def reference_grid(n: int, k: int, stride: int,
+                   device: torch.device | str | None = None) -> torch.Tensor:
     """Top-left coordinates ``0, s, 2s, …`` of reference patches along a side of length ``n``,
     with ``n − k`` appended so the last pixels are covered."""
     last = n - k
     pos = list(range(0, last + 1, stride))
     if pos[-1] != last:
         pos.append(last)
-    return torch.tensor(pos, dtype=torch.int64)
+    return torch.tensor(pos, dtype=torch.int64, device=device)
 
 
 def match_patches(image: torch.Tensor, k: int, stride: int, window: int, group: int,
@@ -43,18 +44,21 @@ def match_patches(image: torch.Tensor, k: int, stride: int, window: int, group: 
     nearest patches (squared distance) to reference patch ``g`` within ``±window`` pixels,
     nearest first (the reference itself always first).
 
-    ``image``: ``(d1, d2)`` float tensor; ``G`` = number of reference patches."""
+    ``image``: ``(d1, d2)`` float tensor (the groups come on its device); ``G`` = number of
+    reference patches."""
     d1, d2 = image.shape
-    ry, rx = reference_grid(d1, k, stride), reference_grid(d2, k, stride)
+    dev = image.device
+    ry, rx = reference_grid(d1, k, stride, dev), reference_grid(d2, k, stride, dev)
     RY, RX = (t.reshape(-1) for t in torch.meshgrid(ry, rx, indexing="ij"))
     wy = range(-min(window, d1 - k), min(window, d1 - k) + 1)
     wx = range(-min(window, d2 - k), min(window, d2 - k) + 1)
-    offsets = torch.tensor([(dy, dx) for dy in wy for dx in wx], dtype=torch.int64)
+    pairs = [(dy, dx) for dy in wy for dx in wx]
+    offsets = torch.tensor(pairs, dtype=torch.int64, device=dev)
     w = window
     padded = F.pad(image[None, None], (w, w, w, w))[0, 0]
-    dist = torch.empty(len(offsets), RY.numel(), dtype=image.dtype)
-    inf = torch.tensor(float("inf"), dtype=image.dtype)
-    for j, (dy, dx) in enumerate(offsets.tolist()):
+    dist = torch.empty(len(pairs), RY.numel(), dtype=image.dtype, device=dev)
+    inf = torch.tensor(float("inf"), dtype=image.dtype, device=dev)
+    for j, (dy, dx) in enumerate(pairs):
         shifted = padded[w + dy:w + dy + d1, w + dx:w + dx + d2]
         ii = F.pad(((image - shifted) ** 2).cumsum(0).cumsum(1), (1, 0, 1, 0))
         ssd = ii[RY + k, RX + k] - ii[RY, RX + k] - ii[RY + k, RX] + ii[RY, RX]

@@ -52,10 +52,12 @@ def snn_shrink(z: torch.Tensor, threshold: torch.Tensor, *, eps: float = 1e-3,
     """
     c = 2 * z[:, :1].clamp_min(torch.finfo(z.dtype).tiny)
     zt = z / c
-    theta = (torch.as_tensor(threshold, dtype=z.dtype).reshape(-1, 1) / c).clamp(1e-6, 0.5)
+    theta = torch.as_tensor(threshold, dtype=z.dtype, device=z.device).reshape(-1, 1)
+    theta = (theta / c).clamp(1e-6, 0.5)
     need = steps_for_threshold(theta, eps)
     steps = (need / MAX_RATE).ceil().clamp(1, max_steps)
-    rate = torch.minimum(need / steps, torch.tensor(MAX_RATE, dtype=z.dtype))
+    rate = torch.minimum(need / steps,
+                         torch.tensor(MAX_RATE, dtype=z.dtype, device=z.device))
     u = torch.full_like(zt, eps)
     total = int(steps.max())
     for i in range(total):

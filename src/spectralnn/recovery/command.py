@@ -34,9 +34,10 @@ _FIXED_LR = {"snn": 1e-4, "lg": 1e-4, "df": 1e-2, "woa": 1e-4}
 
 def recover_image(image: str, fraction: float, out: str, *, model: str | None = None,
                   measurement: str | None = None, noise: float | None = None, size: int = 0,
-                  steps: int | None = None, max_seconds: float | None = 150.0,
-                  lr: float = 0.0, paper: bool = False, seed: int = 0, device: str = "cpu",
-                  dtype: str | None = None, progress: bool = True,
+                  colour: bool | None = None, steps: int | None = None,
+                  max_seconds: float | None = 150.0, lr: float = 0.0, paper: bool = False,
+                  seed: int = 0, device: str = "cpu", dtype: str | None = None,
+                  progress: bool = True,
                   ) -> tuple[dict[str, Any], str | None]:
     """Recover ``image`` (a path, ``mnist:INDEX``, ``skimage:NAME``, …) from ``fraction`` of
     its pixels' measurements into the directory ``out``.
@@ -48,6 +49,10 @@ def recover_image(image: str, fraction: float, out: str, *, model: str | None = 
             :func:`~.output.default_measurement`).
         noise: measurement noise std in normalised units (default: the method's).
         size: resize to ``size × size`` (0: keep).
+        colour: keep a colour image's colour (entries only: image methods per channel,
+            low-rank methods on ``[R|G|B]``, PSNR over all channels; see
+            :mod:`spectralnn.images.colour`); ``None``: colour for a colour image sampled by
+            pixels, else grey.
         steps, max_seconds: step and time budgets of the fit (``None``: the method's).
         lr: learning rate of the models in :data:`LR_MODELS` (0: derived or the paper's).
         paper: the paper's exact MNIST setting for ``snn`` (fixed-rate path).
@@ -87,6 +92,18 @@ def recover_image(image: str, fraction: float, out: str, *, model: str | None = 
     if lr and model not in LR_MODELS:
         raise ConfigError(f"--lr {lr:g} does not apply to model {model!r}, which has no "
                           f"learning rate; expected --lr only with {', '.join(LR_MODELS)}")
+    if colour is None or colour:
+        from ..images.colour import wants_colour
+
+        colour = wants_colour(image, measurement, explicit=colour is not None,
+                              other=model in FIXED_RATE_MODELS or paper)
+    if colour:
+        from ..images.colour import recover_colour
+
+        summary = recover_colour(image, fraction, model, out, noise=noise, size=size,
+                                 max_steps=steps, max_seconds=max_seconds, seed=seed,
+                                 device=device, progress=progress)
+        return summary, summary.get("warning")
     if model in FIXED_RATE_MODELS or paper:
         return _fixed_rate(image, fraction, model, out, measurement,
                            0.01 if noise is None else noise, size, steps or 2501, max_seconds,
