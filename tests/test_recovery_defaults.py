@@ -14,7 +14,7 @@ from spectralnn import complete
 from spectralnn.completion.fitting import normalisation
 from spectralnn.recovery import Monitor, StoppingRules, fit
 from spectralnn.recovery.check import WORSE_RATIO, softimpute_check
-from spectralnn.recovery.snn import unstructured_test
+from spectralnn.recovery.snn import snn_defaults, unstructured_test
 from spectralnn.recovery.validation import split_validation
 from spectralnn.sensing import EntrySampling, SensingProblem
 
@@ -190,6 +190,23 @@ def test_default_complete_recovers_small_low_rank_matrices(shape, rank, missing)
     X, summary = complete(A, return_summary=True)
     assert _missing_error(X, M, mask) <= 1e-3, summary["fit"]["settings"]["attempts"]
     assert summary["status"] == "converged" and summary["warning"] is None
+
+
+def test_one_layer_only_for_small_matrices_that_are_not_images():
+    assert snn_defaults((50, 50), image=False)["widths"] == [1]
+    assert snn_defaults((50, 51), image=False)["widths"] == [2, 2]
+    assert snn_defaults((8, 6), image=True)["widths"] == [2, 2]
+
+
+def test_a_tiny_rank1_matrix_completes_to_1e_minus_3_with_the_one_layer_default():
+    # the completion grid's 8×6 rank-1 cell, 30 % missing, seed 0: two layers crept at 1.08e-3
+    rng = np.random.default_rng([0, 8, 6, 1])
+    M = rng.standard_normal((8, 1)) @ rng.standard_normal((1, 6))
+    mask = rng.random((8, 6)) >= 0.3
+    X, summary = complete(np.where(mask, M, np.nan), return_summary=True)
+    assert summary["fit"]["settings"]["widths"] == [1]
+    assert _missing_error(X, M, mask) <= 1e-3
+    assert summary["status"] == "converged"
 
 
 def test_fancyimpute_rank1_with_one_hole():

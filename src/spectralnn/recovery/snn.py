@@ -8,6 +8,12 @@ Defaults (every one can be overridden by name):
   directions the data do not pin down sets an error floor that shrinks with ε (measured on a
   noiseless 50×30 rank-3 completion, relative error after 1000 steps: 1.8e-3 at ε = 1e-4,
   4.3e-4 at 1e-5, 8.9e-5 at 1e-6; the first plateau is no longer);
+- ``widths = [1]`` instead for a small matrix that is not an image (``d1·d2 ≤``
+  :data:`ONE_LAYER_MAX` = 2500 entries): the two-layer start creeps on tiny problems (a
+  noiseless 8×6 rank-1 completion, 30 % missing, still at relative error 1.08e-3 on the
+  missing entries after thousands of steps; one layer: 2.6e-4 in 0.3 s); on the measured
+  completions from 5×5 to 50×50 (noiseless and with 1 % noise) one layer met the same
+  targets (≤ 1e-3 noiseless, within soft-impute's error noisy) in fewer seconds;
 - dtype float32 when ``d1·d2 > 4096`` (the loss is computed in the operator's dtype; metrics
   in float64), float64 below;
 - plain full-batch gradient descent (the paper's implicit bias) with rate
@@ -50,7 +56,8 @@ from .stopping import Monitor, StoppingRules
 from .validation import Validation
 
 __all__ = ["DEFAULT_LR_SCALE", "IMAGE_INIT_SCALE", "INIT_SCALE", "MAX_HALVINGS",
-           "STRUCTURE_FACTOR", "fit_snn", "snn_defaults", "trivial", "unstructured_test"]
+           "ONE_LAYER_MAX", "STRUCTURE_FACTOR", "fit_snn", "snn_defaults", "trivial",
+           "unstructured_test"]
 
 DEFAULT_LR_SCALE = 1.7
 #: The most times the rate is halved (oscillation) or quartered (divergence) in one run.
@@ -63,13 +70,16 @@ _SMALL = 64 * 64
 #: Identity-init scale for images (the calibrated photo recipe) and for everything else.
 IMAGE_INIT_SCALE = 1e-4
 INIT_SCALE = 1e-6
+#: Largest ``d1·d2`` of a non-image problem whose default SNN has one layer (``widths=[1]``).
+ONE_LAYER_MAX = 2500
 
 
 def snn_defaults(shape: tuple[int, int], image: bool = True) -> dict[str, Any]:
     """The default settings for a ``(d1, d2)`` problem (see the module doc)."""
     d1, d2 = shape
     scale = IMAGE_INIT_SCALE if image else INIT_SCALE
-    return {"widths": [2, 2], "activation": "tanh", "init": "identity", "init_scale": scale,
+    widths = [1] if not image and d1 * d2 <= ONE_LAYER_MAX else [2, 2]
+    return {"widths": widths, "activation": "tanh", "init": "identity", "init_scale": scale,
             "jitter": scale / 100, "rank": min(d1, d2),
             "dtype": "float64" if d1 * d2 <= _SMALL else "float32"}
 
