@@ -144,6 +144,7 @@ def _table(tmp_path: Path) -> dict[str, tuple[list[str], dict[str, tuple[list[st
                               kw("recover_image", "measurement", "dct")),
             "--noise": (["--noise", "0.03"], kw("recover_image", "noise", 0.03)),
             "--size": (["--size", "16"], kw("recover_image", "size", 16)),
+            "--colour": (["--grey"], kw("recover_image", "colour", False)),
             "--steps": (["--steps", "12"], kw("recover_image", "steps", 12)),
             "--max-seconds": (["--max-seconds", "7"], kw("recover_image", "max_seconds", 7.0)),
             "--lr": (["--lr", "0.125"], kw("recover_image", "lr", 0.125)),
