@@ -6,13 +6,18 @@ boundary values (Damelin & Hoang 2018): a smooth interpolant, the standard inpai
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from .._optional import requires
 from .pixels import observed_pixels
+
+if TYPE_CHECKING:
+    from ..recovery.stopping import StoppingRules
+    from ..recovery.validation import Validation
+    from ..sensing.problem import SensingProblem
 
 __all__ = ["biharmonic_pixels", "fit_biharmonic"]
 
@@ -32,7 +37,8 @@ def biharmonic_pixels(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return out
 
 
-def fit_biharmonic(problem, validation, *, rules=None, seed: int = 0, progress: bool = False,
+def fit_biharmonic(problem: SensingProblem, validation: Validation | None, *,
+                   rules: StoppingRules | None = None, seed: int = 0, progress: bool = False,
                    image: bool = False) -> dict[str, Any]:
     """Recovery-registry runner (entries only). It has nothing to select, so the recovery
     path gives it every observed pixel (no validation part)."""

@@ -8,13 +8,18 @@ observed value. Observed pixels keep their measured values.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from ..errors import ConfigError
 from .pixels import observed_pixels
+
+if TYPE_CHECKING:
+    from ..recovery.stopping import StoppingRules
+    from ..recovery.validation import Validation
+    from ..sensing.problem import SensingProblem
 
 __all__ = ["fit_interpolate", "interpolate_pixels"]
 
@@ -47,7 +52,8 @@ def interpolate_pixels(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return out
 
 
-def fit_interpolate(problem, validation, *, rules=None, seed: int = 0, progress: bool = False,
+def fit_interpolate(problem: SensingProblem, validation: Validation | None, *,
+                    rules: StoppingRules | None = None, seed: int = 0, progress: bool = False,
                     image: bool = False) -> dict[str, Any]:
     """Recovery-registry runner (entries only). It has nothing to select, so the recovery
     path gives it every observed pixel (no validation part)."""

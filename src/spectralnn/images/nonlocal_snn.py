@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -39,6 +39,11 @@ from .interpolate import interpolate_pixels
 from .patches import aggregate, gather_groups, match_patches, patch_table
 from .pixels import observed_pixels
 from .shrinkage import snn_shrink
+
+if TYPE_CHECKING:
+    from ..recovery.stopping import StoppingRules
+    from ..recovery.validation import Validation
+    from ..sensing.problem import SensingProblem
 
 __all__ = ["compute_device", "default_settings", "fit_nonlocal_snn", "nonlocal_snn"]
 
@@ -194,7 +199,8 @@ def nonlocal_snn(values: np.ndarray, mask: np.ndarray, *, seed: int = 0,
     return (out[0] if grey else out), info
 
 
-def fit_nonlocal_snn(problem, validation, *, rules, seed: int = 0, progress: bool = False,
+def fit_nonlocal_snn(problem: SensingProblem, validation: Validation | None, *,
+                     rules: StoppingRules, seed: int = 0, progress: bool = False,
                      image: bool = False, **settings: Any) -> dict[str, Any]:
     """Recovery-registry runner (entries only; every observed pixel is data, no validation
     part: the threshold comes from a held-out part of the pixels inside). The groups are

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from ..errors import ConfigError
-from ..sensing.operators import EntrySampling
+from ..sensing.operators import EntrySampling, SensingOperator
 from ..sensing.subset import SubsetOperator
+
+if TYPE_CHECKING:
+    from ..sensing.problem import SensingProblem
 
 __all__ = ["ObservedPixels", "observed_pixels"]
 
@@ -27,7 +31,7 @@ class ObservedPixels:
         return (int(self.mask.shape[0]), int(self.mask.shape[1]))
 
 
-def _entry_indices(op, method: str) -> torch.Tensor:
+def _entry_indices(op: SensingOperator, method: str) -> torch.Tensor:
     base = op.base if isinstance(op, SubsetOperator) else op
     if not isinstance(base, EntrySampling):
         raise ConfigError(f"{method} needs pixel (entries) measurements, got "
@@ -37,7 +41,7 @@ def _entry_indices(op, method: str) -> torch.Tensor:
     return idx[op.rows.cpu()] if isinstance(op, SubsetOperator) else idx
 
 
-def observed_pixels(problem, method: str) -> ObservedPixels:
+def observed_pixels(problem: SensingProblem, method: str) -> ObservedPixels:
     """Mask and values of ``problem``'s entry measurements (``problem``: anything with
     ``.shape``, ``.operator`` and ``.y``).
 

@@ -16,17 +16,22 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from .._optional import requires
 from ..recovery.stepsize import operator_norm_squared
 
+if TYPE_CHECKING:
+    from ..recovery.stopping import StoppingRules
+    from ..recovery.validation import Validation
+    from ..sensing.problem import SensingProblem
+
 __all__ = ["fit_tv", "tv_fista"]
 
 
-def tv_fista(problem, lam: float, X0: torch.Tensor, step: float, *, iters: int = 30,
+def tv_fista(problem: SensingProblem, lam: float, X0: torch.Tensor, step: float, *, iters: int = 30,
              prox_iters: int = 30) -> torch.Tensor:
     """``iters`` FISTA steps on ``½‖A(X) − y‖² + λ·TV(X)`` from ``X0`` ``(d1, d2)``."""
     with requires("data", feature="the total-variation baseline"):
@@ -45,7 +50,8 @@ def tv_fista(problem, lam: float, X0: torch.Tensor, step: float, *, iters: int =
     return X
 
 
-def fit_tv(problem, validation, *, rules, seed: int = 0, progress: bool = False,
+def fit_tv(problem: SensingProblem, validation: Validation | None, *,
+           rules: StoppingRules, seed: int = 0, progress: bool = False,
            image: bool = False, ratio: float = 0.5, path_length: int = 10, iters: int = 30,
            patience: int = 2) -> dict[str, Any]:
     """TV along a λ path, λ chosen on ``validation`` (see the module doc)."""
