@@ -213,6 +213,7 @@ def _table(tmp_path: Path) -> dict[str, tuple[list[str], dict[str, tuple[list[st
             "--sep": (["--sep", ";"], kw("complete_file", "sep", ";")),
             "--recommend": (["--recommend", "4"], kw("complete_file", "recommend", 4)),
             "--unknown": (["--unknown", "bias"], kw("complete_file", "unknown", "bias")),
+            "--device": (["--device", "meta"], kw("complete_file", "device", "meta")),
             "--test-fraction": (["--test-fraction", "0.2"],
                                 kw("complete_file", "test_fraction", 0.2)),
             "--seed": (["--seed", "3"], kw("complete_file", "seed", 3)),

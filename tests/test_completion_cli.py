@@ -446,3 +446,24 @@ def test_unknown_query_ids_are_an_error_or_get_the_biases(tmp_path, capsys):
         pred = [float(r[-1]) for r in list(csv.reader(f))[1:]]
     assert len(pred) == 3 and all(1 <= p <= 5 for p in pred)
     assert read_summary(tmp_path / "b")["predictions_with_unknown_ids"] == 2
+
+
+def test_device_reaches_the_fit_or_is_refused_in_one_line(tmp_path, capsys):
+    A, M = low_rank()
+    np.save(tmp_path / "m.npy", M)
+    code, _, _ = run(capsys, tmp_path / "m.npy", "--out", tmp_path / "cpu", "--device", "cpu",
+                     *STEPS, "--quiet")
+    assert code == 0
+    same = np.load(tmp_path / "cpu" / "completed.npy")
+    code, _, _ = run(capsys, tmp_path / "m.npy", "--out", tmp_path / "dflt", *STEPS, "--quiet")
+    assert code == 0 and np.array_equal(same, np.load(tmp_path / "dflt" / "completed.npy"))
+    # a device this machine does not have: one line, exit 2, nothing written
+    code, _, err = run(capsys, tmp_path / "m.npy", "--out", tmp_path / "gpu", "--device",
+                       "nodevice", "--quiet")
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "nodevice" in err
+    assert not (tmp_path / "gpu").exists()
+    # a ratings table is fitted on the CPU: another device is refused, in one line
+    (tmp_path / "r.csv").write_text("u,i,r\n1,1,5\n1,2,3\n2,1,4\n")
+    code, _, err = run(capsys, tmp_path / "r.csv", "--triplets", "u,i,r", "--out",
+                       tmp_path / "rt", "--device", "meta", "--quiet")
+    assert code == 2 and "--triplets" in err and len(err.strip().splitlines()) == 1

@@ -428,6 +428,9 @@ def complete(
                                              "fit in seconds, search and refit "
                                              "included (the run then reports "
                                              "budget_reached)."),
+    device: str = typer.Option("cpu", "--device", help="torch device of the fit, e.g. cpu or "
+                               "cuda (matrices and images; a --triplets table is fitted on "
+                               "the CPU)."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar, no summary line."),
 ) -> None:
     """Fill the missing entries of INPUT; write the completed matrix and summary.json to OUT.
@@ -445,7 +448,7 @@ def complete(
                             test_fraction=test_fraction, seed=seed, model=model,
                             max_steps=max_steps, max_seconds=max_seconds, progress=not quiet,
                             overwrite=overwrite, header=header, index_col=index_col,
-                            sep=sep, recommend=recommend, unknown=unknown)
+                            sep=sep, recommend=recommend, unknown=unknown, device=device)
     for note in summary.get("notes", []):
         typer.echo(f"note: {note}", err=True)
     if summary.get("warning"):

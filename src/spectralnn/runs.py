@@ -45,7 +45,7 @@ from ._optional import requires
 from .config import build_problem, resolve_config
 from .errors import ConfigError, DataError
 from .metrics import METRIC_NAMES, RunResult, to_pixels
-from .validate import DTYPES
+from .validate import DTYPES, compute_device
 
 if TYPE_CHECKING:
     from torch import nn
@@ -204,11 +204,7 @@ def run_experiment(
     mcfg, tcfg = cfg["model"], cfg["train"]
     dtype = DTYPES[mcfg["dtype"]]
     device = mcfg["device"]
-    try:
-        torch.empty(0, device=device)
-    except (RuntimeError, TypeError) as exc:
-        raise ConfigError(f"device {device!r} is not available: "
-                          f"{str(exc).splitlines()[0]}") from None
+    compute_device(device)
     resuming = _prepare_dir(out, cfg)
     if resuming and (out / "problem.npz").is_file():
         from .sensing.problem import SensingProblem

@@ -23,6 +23,7 @@ __all__ = [
     "as_matrix",
     "check_keys",
     "check_table",
+    "compute_device",
     "dtype_from_name",
     "entry_count",
     "float_tensor",
@@ -256,3 +257,18 @@ def entry_count(total: int, fraction: object, m: object) -> int:
             raise ConfigError(f"m = {m} exceeds the {total} entries; expected m ≤ d1·d2")
         return m
     return measurements_from_fraction(fraction, total)
+
+
+def compute_device(device: torch.device | str | None) -> torch.device:
+    """``device`` as a :class:`torch.device` (``None``: CPU); a device this machine does not
+    have raises :class:`~spectralnn.errors.ConfigError` in one line."""
+    if device is None:
+        return torch.device("cpu")
+    try:
+        dev = torch.device(device)
+        torch.empty(0, device=dev)
+    except (RuntimeError, TypeError, AssertionError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ConfigError(f"device {str(device)!r} is not available ({reason}); expected "
+                          "cpu or an available accelerator such as cuda") from None
+    return dev

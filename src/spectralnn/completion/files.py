@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError
-from ..validate import positive_int, seed_int
+from ..validate import compute_device, positive_int, seed_int
 from .estimator import (
     check_test_fraction,
     complete_array,
@@ -66,7 +66,7 @@ def complete_file(input: str | os.PathLike[str], out: str | os.PathLike[str], *,
                   progress: bool = False, overwrite: bool = False,
                   header: bool | None = None, index_col: int | str | bool | None = None,
                   sep: str | None = None, recommend: int | None = None,
-                  unknown: str = "error") -> dict[str, Any]:
+                  unknown: str = "error", device: str = "cpu") -> dict[str, Any]:
     """Complete the file ``input`` into the directory ``out``; returns the summary (also
     written as ``out/summary.json``, with ``outputs`` listing the files written).
 
@@ -80,8 +80,12 @@ def complete_file(input: str | os.PathLike[str], out: str | os.PathLike[str], *,
     Triplet tables only: ``sep`` is their delimiter (default detected), ``recommend`` the
     number of best unrated columns written per row to ``recommendations.csv``, ``unknown``
     what a query id absent from the table gets: ``"error"`` or ``"bias"`` (the global mean
-    plus the biases that exist; model ``snn`` only)."""
+    plus the biases that exist; model ``snn`` only).
+
+    ``device``: the torch device of the fit of a matrix or an image (e.g. ``"cuda"``); a
+    triplet table is fitted on the CPU, and another device is refused for it."""
     check_out_dir(out, overwrite=overwrite)
+    fit_device = None if str(compute_device(device)) == "cpu" else device
     index_col = parse_index_col(index_col)
     test_fraction = check_test_fraction(test_fraction)
     seed = seed_int(seed)
@@ -95,10 +99,13 @@ def complete_file(input: str | os.PathLike[str], out: str | os.PathLike[str], *,
         files, summary = _complete_matrix(
             input, mask=mask, test_fraction=test_fraction, seed=seed, model=model,
             max_steps=max_steps, max_seconds=max_seconds, progress=progress, header=header,
-            index_col=index_col)
+            index_col=index_col, device=fit_device)
     else:
         if mask is not None:
             raise ConfigError("--mask applies to matrices and images, not to --triplets tables")
+        if fit_device is not None:
+            raise ConfigError(f"--device {device} applies to matrices and images; a --triplets "
+                              "table is fitted on the CPU (expected --device cpu)")
         if header is not None or index_col is not None:
             raise ConfigError("--header / --index-col apply to matrices, not to --triplets "
                               "tables (their header is detected from the value column)")
@@ -123,20 +130,21 @@ def complete_file(input: str | os.PathLike[str], out: str | os.PathLike[str], *,
 def _complete_matrix(input: str | os.PathLike[str], *, mask: str | os.PathLike[str] | None,
                      test_fraction: float | None, seed: int, model: str | None,
                      max_steps: int | None, max_seconds: float | None, progress: bool,
-                     header: bool | None = None, index_col: int | str | bool | None = None
-                     ) -> tuple[dict[str, bytes], dict[str, Any]]:
+                     header: bool | None = None, index_col: int | str | bool | None = None,
+                     device: str | None = None) -> tuple[dict[str, bytes], dict[str, Any]]:
     data = read_incomplete(input, mask, header=header, index_col=index_col)
     if data.kind == "image":
         return _complete_photo(data, test_fraction=test_fraction, seed=seed,
                                model=model or DEFAULT_IMAGE_MODEL, max_steps=max_steps,
-                               max_seconds=max_seconds, progress=progress)
+                               max_seconds=max_seconds, progress=progress, device=device)
     model = model or "snn"
     if model in ("snn-patches", "biharmonic", "interpolate"):
         raise ConfigError(f"model {model!r} completes images; {str(input)!r} is a matrix "
                           "(expected snn, softimpute, svt, nnm_noise or nnm)")
     X, summary = complete_array(data.values, model=model, seed=seed,
                                 test_fraction=test_fraction, max_steps=max_steps,
-                                max_seconds=max_seconds, progress=progress)
+                                max_seconds=max_seconds, progress=progress,
+                                options=None if device is None else {"device": device})
     summary = {"kind": data.kind, **summary}
     if data.table is None:  # .npy
         files = {"completed.npy": encode_npy(X)}
@@ -150,11 +158,11 @@ def _complete_matrix(input: str | os.PathLike[str], *, mask: str | os.PathLike[s
 
 
 def _complete_photo(data: Incomplete, *, test_fraction: float | None, seed: int, model: str,
-                    max_steps: int | None, max_seconds: float | None, progress: bool
-                    ) -> tuple[dict[str, bytes], dict[str, Any]]:
+                    max_steps: int | None, max_seconds: float | None, progress: bool,
+                    device: str | None = None) -> tuple[dict[str, bytes], dict[str, Any]]:
     X, summary = complete_image(data, model=model, seed=seed, test_fraction=test_fraction,
                                 max_steps=max_steps, max_seconds=max_seconds,
-                                progress=progress)
+                                progress=progress, device=device)
     summary = {"kind": "image", **summary}
     files = {"completed.png": encode_image(X, ".png")}
     if data.suffix in LOSSLESS_IMAGE_SUFFIXES:

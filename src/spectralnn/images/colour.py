@@ -117,7 +117,7 @@ def recover_colour(image: str, fraction: float, model: str, out: str, *,
         return stored
     if max_seconds is not None and not max_seconds > 0:
         raise ConfigError(f"--max-seconds must be positive, got {max_seconds}")
-    from .nonlocal_snn import compute_device
+    from ..validate import compute_device
 
     compute_device(device)  # an unavailable device fails here, in one line
     truth = read_rgb(image)

@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError
-from ..validate import positive_int, positive_number
+from ..validate import compute_device, positive_int, positive_number
 from .interpolate import interpolate_pixels
 from .patches import aggregate, gather_groups, match_patches, patch_table
 from .pixels import observed_pixels
@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from ..recovery.validation import Validation
     from ..sensing.problem import SensingProblem
 
-__all__ = ["compute_device", "default_settings", "fit_nonlocal_snn", "nonlocal_snn"]
+__all__ = ["default_settings", "fit_nonlocal_snn", "nonlocal_snn"]
 
 HOLD_OUT = 0.05
 
@@ -70,21 +70,6 @@ def _split(mask: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
     if pick.sum() >= 1 and (~pick).sum() >= 3:
         held[tuple(obs[pick].T)] = True
     return mask & ~held, held
-
-
-def compute_device(device: torch.device | str | None) -> torch.device:
-    """``device`` as a :class:`torch.device` (``None``: CPU); a device this machine does not
-    have raises :class:`~spectralnn.errors.ConfigError` in one line."""
-    if device is None:
-        return torch.device("cpu")
-    try:
-        dev = torch.device(device)
-        torch.empty(0, device=dev)
-    except (RuntimeError, TypeError, AssertionError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ConfigError(f"device {str(device)!r} is not available ({reason}); expected "
-                          "cpu or an available accelerator such as cuda") from None
-    return dev
 
 
 def nonlocal_snn(values: np.ndarray, mask: np.ndarray, *, seed: int = 0,

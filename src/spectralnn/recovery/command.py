@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import ConfigError, unknown_name
+from ..validate import compute_device
 
 __all__ = ["FIXED_RATE_MODELS", "LR_MODELS", "MEASUREMENTS", "recover_image"]
 
@@ -117,7 +118,6 @@ def _fit_path(image: str, fraction: float, model: str, out: str, measurement: st
               lr: float, seed: int, device: str, dtype: str | None, progress: bool,
               ) -> tuple[dict[str, Any], str | None]:
     """Through :func:`spectralnn.recovery.fit`."""
-    import torch
 
     from ..config import load_image
     from ..data import normalize
@@ -141,11 +141,7 @@ def _fit_path(image: str, fraction: float, model: str, out: str, measurement: st
     problem = make_problem(pixels, measurement, fraction=fraction, noise_std=noise, seed=seed,
                            name=label)
     options: dict[str, Any] = {"lr": lr} if lr else {}
-    try:
-        torch.empty(0, device=device)
-    except (RuntimeError, TypeError) as exc:
-        raise ConfigError(f"device {device!r} is not available: "
-                          f"{str(exc).splitlines()[0]}") from None
+    compute_device(device)
     result = fit(problem, model, seed=seed, max_steps=steps, max_seconds=max_seconds,
                  progress=progress, dtype=dtype, device=device if device != "cpu" else None,
                  image=True, **options)
