@@ -449,7 +449,7 @@ def test_unknown_query_ids_are_an_error_or_get_the_biases(tmp_path, capsys):
 
 
 def test_device_reaches_the_fit_or_is_refused_in_one_line(tmp_path, capsys):
-    A, M = low_rank()
+    _, M = low_rank()
     np.save(tmp_path / "m.npy", M)
     code, _, _ = run(capsys, tmp_path / "m.npy", "--out", tmp_path / "cpu", "--device", "cpu",
                      *STEPS, "--quiet")
