@@ -369,7 +369,8 @@ class RatingsCompleter:
         for name in ("max_steps", "threads", "replicas"):
             if getattr(self, name) is not None:
                 positive_int(getattr(self, name), name)
-        Budget(max_seconds=self.max_seconds)  # checks it
+        if self.max_seconds is not None:
+            positive_number(self.max_seconds, "max_seconds")
         val = self.validation
         if not (val is None or val == "auto" or (
                 isinstance(val, (int, float)) and not isinstance(val, bool) and 0 < val < 1)):

@@ -38,7 +38,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from .errors import ConfigError
+from .validate import positive_number
 
 __all__ = ["DIVERGENCE_FACTOR", "LEGACY_STATUSES", "REDUCED_DIVERGENCE_FACTOR", "STATUSES",
            "Budget", "Patience", "Status", "exceeds", "normalise_status"]
@@ -95,10 +95,7 @@ class Budget:
 
     def __post_init__(self) -> None:
         if self.max_seconds is not None:
-            ms = self.max_seconds
-            if isinstance(ms, bool) or not isinstance(ms, (int, float)) or not (
-                    math.isfinite(ms) and ms > 0):
-                raise ConfigError(f"max_seconds must be a positive number or None, got {ms!r}")
+            self.max_seconds = positive_number(self.max_seconds, "max_seconds")
 
     def start(self) -> Budget:
         self.started = time.perf_counter()
