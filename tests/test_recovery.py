@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 import torch
 
+from monitor_feed import ConstantValidation as _Val
+from monitor_feed import feed as _feed
 from spectralnn import EntrySampling, SensingProblem, make_problem, synthetic_low_rank
 from spectralnn.baselines import singular_value_thresholding
 from spectralnn.errors import ConfigError
@@ -77,21 +79,6 @@ def test_curvature_is_the_largest_eigenvalue_of_the_loss_hessian(measurement):
 
 
 # ---------------------------------------------------------------------- stopping rules
-
-
-def _feed(monitor, errors, losses=None):
-    X = torch.zeros(2, 2)
-    for step, err in enumerate(errors):
-        monitor.validation.error = lambda _X, e=err: e  # type: ignore[method-assign]
-        status = monitor.update(step, 1.0 if losses is None else losses[step], X)
-        if status is not None:
-            return step, status
-    return None, None
-
-
-class _Val:
-    def error(self, X):
-        return 1.0
 
 
 def test_monitor_stops_on_validation_after_patience_and_keeps_the_best():

@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 import torch
 
+from monitor_feed import ConstantValidation as _Val
+from monitor_feed import feed
 from spectralnn import complete
 from spectralnn.completion.fitting import normalisation
 from spectralnn.recovery import Monitor, StoppingRules, fit
@@ -30,19 +32,8 @@ def _missing_error(X, M, mask):
     return float(np.linalg.norm((X - M)[~mask]) / np.linalg.norm(M[~mask]))
 
 
-def _feed(monitor, errors, losses, dtype=torch.float64):
-    X = torch.zeros(2, 2, dtype=dtype)
-    for step, (err, loss) in enumerate(zip(errors, losses, strict=True)):
-        monitor.validation.error = lambda _X, e=err: e  # type: ignore[method-assign]
-        status = monitor.update(step, loss, X)
-        if status is not None:
-            return step, status
-    return None, None
-
-
-class _Val:
-    def error(self, X):
-        return 1.0
+def _feed(monitor, errors, losses):
+    return feed(monitor, errors, losses, dtype=torch.float64)
 
 
 # ---------------------------------------------------------------------- stopping rules
