@@ -31,6 +31,7 @@ from .validate import as_matrix as _as_matrix
 from .validate import generator, positive_int
 
 __all__ = [
+    "LUMINANCE",
     "MNISTDigit",
     "available_images",
     "grey_values",
@@ -235,6 +236,10 @@ def mnist_digit(
 # --------------------------------------------------------------------------- images
 
 
+#: Luminance weights of R, G, B (as ``skimage.color.rgb2gray``): grey = R·w₀ + G·w₁ + B·w₂.
+LUMINANCE = (0.2125, 0.7154, 0.0721)
+
+
 def grey_values(img: Any) -> np.ndarray:
     """Grey values of a ``PIL.Image.Image`` in [0, 255] as float64: luminance
     ``0.2125 R + 0.7154 G + 0.0721 B`` (as ``skimage.color.rgb2gray``); transparent pixels are
@@ -256,7 +261,7 @@ def grey_values(img: Any) -> np.ndarray:
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         img = Image.alpha_composite(white, rgba)
     rgb = np.asarray(img.convert("RGB"), dtype=np.float64)
-    return rgb @ np.array([0.2125, 0.7154, 0.0721])
+    return rgb @ np.array(LUMINANCE)
 
 
 def _reason(exc: BaseException) -> str:

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from .._io import atomic_write, jsonable, write_json
+from ..data import LUMINANCE
 from ..errors import ConfigError, DataError
 
 __all__ = ["read_rgb", "recover_colour", "sample_pixels", "wants_colour"]
@@ -131,7 +132,7 @@ def recover_colour(image: str, fraction: float, model: str, out: str, *,
                         0.0, 255.0).transpose(2, 0, 1)
     truth = np.ascontiguousarray(truth, dtype=np.float64)
     seen, std = sample_pixels(truth, fraction, noise, seed)
-    luminance = np.tensordot([0.2125, 0.7154, 0.0721], seen, axes=1)
+    luminance = np.tensordot(LUMINANCE, seen, axes=1)
     data = Incomplete(values=luminance, kind="image", suffix=".png", colour=seen)
     start = time.perf_counter()
     X, summary = complete_image(data, model=model, seed=seed, test_fraction=None,
