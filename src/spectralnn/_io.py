@@ -47,12 +47,15 @@ def atomic_write(path: str | os.PathLike[str],
 
 
 def jsonable(value: Any) -> Any:
-    """``value`` with NaN/inf floats as ``None``, tuples as lists, dict keys as strings and
-    NumPy/PyTorch scalars as Python numbers, recursively (JSON has no NaN)."""
+    """``value`` with NaN/inf floats as ``None``, tuples as lists, dict keys as strings,
+    NumPy/PyTorch scalars as Python numbers and arrays/tensors as nested lists, recursively
+    (JSON has no NaN)."""
     if isinstance(value, dict):
         return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [jsonable(v) for v in value]
+    if getattr(value, "ndim", 0) and hasattr(value, "tolist"):  # an array or tensor
+        return jsonable(value.tolist())
     if hasattr(value, "item") and not isinstance(value, (str, bytes)):
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):

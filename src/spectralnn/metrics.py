@@ -23,13 +23,13 @@ Metrics (the paper's, computed every 1 % of a run by default):
 from __future__ import annotations
 
 import math
-from itertools import pairwise
 from typing import TYPE_CHECKING
 
 import torch
 
-from .errors import ConfigError, ShapeError
-from .stoppers import normalise_status
+from .errors import ShapeError
+from .result import METRIC_NAMES, FitResult
+from .stoppers import unstable_loss
 
 if TYPE_CHECKING:
     from .sensing.problem import SensingProblem
@@ -46,23 +46,10 @@ __all__ = [
     "unstable_loss",
 ]
 
-#: Columns of ``metrics.csv``, in order.
-METRIC_NAMES = (
-    "step",
-    "seconds",
-    "train_loss",
-    "test_loss",
-    "relative_error",
-    "nuclear_norm",
-    "sv1",
-    "sv2",
-    "sv3",
-    "sv_min2",
-    "sv_min1",
-    "effective_rank",
-    "grad_norm",
-    "psnr",
-)
+#: The result of a run: :class:`spectralnn.result.FitResult` under the name it was released
+#: with (:data:`METRIC_NAMES` and :func:`unstable_loss` also live with the result type and the
+#: stoppers, and are re-exported here).
+RunResult = FitResult
 
 PEAK = 255.0
 
@@ -151,119 +138,6 @@ def spectrum_metrics(s: torch.Tensor, d: int) -> dict[str, torch.Tensor]:
         "sv_min1": nth(d - 1),
         "effective_rank": effective_rank(s),
     }
-
-
-def unstable_loss(losses: list[float], *, min_rises: int = 3, rise_fraction: float = 0.1,
-                  excess: float = 2.0) -> bool:
-    """Whether a logged loss curve oscillates: it rose (by more than 0.1 %) between at least
-    ``max(min_rises, rise_fraction·n)`` of its ``n`` consecutive logged pairs, and it ends
-    above ``excess`` times its minimum. Gradient descent with a stable step decreases the
-    loss at every step; such a curve has gone past the edge of stability without diverging.
-    Non-finite values are skipped."""
-    finite = [v for v in losses if math.isfinite(v)]
-    if len(finite) < 2:
-        return False
-    rises = sum(b > a * (1 + 1e-3) for a, b in pairwise(finite))
-    return (rises >= max(min_rises, rise_fraction * (len(finite) - 1))
-            and finite[-1] > excess * min(finite))
-
-
-class RunResult:
-    """The outcome of one run of any model (trained, solved or thresholded).
-
-    Attributes:
-        model: registry name of the model (``"snn"``, ``"lg"``, ``"nnm"``, …).
-        X: final matrix ``(d1, d2)`` in the problem's normalised units (float64, CPU); for a
-            diverged run, the last iterate whose loss was finite and below the threshold.
-        history: one dict per logged step with the keys of :data:`METRIC_NAMES`.
-        lr: learning rate (``None`` for solvers).
-        steps: updates (or solver iterations) performed.
-        seconds: wall-clock time of the run (excluding problem construction).
-        diverged: whether the run was stopped for a non-finite or exploding loss;
-            ``diverged_step``: the step at which that was detected.
-        converged_step: the step at which the loss tolerance was reached, if any.
-        status: how the run ended, one of :data:`spectralnn.stoppers.STATUSES`
-            (``"converged"``, ``"stopped_on_validation"``, ``"budget_reached"``,
-            ``"diverged"``, ``"stopped"``); a former name given here (``"ok"``,
-            ``"max_iters"``, a convex solver's ``"optimal"``) is mapped by
-            :func:`~spectralnn.stoppers.normalise_status` (the solver's own word stays in
-            ``info["solver_status"]``).
-        info: extra values for the summary (solver statistics, settings).
-    """
-
-    def __init__(self, model: str, X: torch.Tensor, history: list[dict[str, float]], *,
-                 lr: float | None = None, steps: int = 0, seconds: float = 0.0,
-                 diverged: bool = False, diverged_step: int | None = None,
-                 converged_step: int | None = None, status: str = "budget_reached",
-                 info: dict | None = None) -> None:
-        self.model = model
-        self.X = X
-        self.history = history
-        self.lr = lr
-        self.steps = steps
-        self.seconds = seconds
-        self.diverged = diverged
-        self.diverged_step = diverged_step
-        self.converged_step = converged_step
-        self.status = normalise_status(status)
-        self.info = dict(info or {})
-
-    @property
-    def rate(self) -> float:
-        """The learning rate of a trained run (:class:`ConfigError` for a solver's result)."""
-        if self.lr is None:
-            raise ConfigError(f"a {self.model!r} result has no learning rate (a solver's)")
-        return float(self.lr)
-
-    @property
-    def final(self) -> dict[str, float]:
-        """The last logged row of metrics (empty if nothing was logged)."""
-        return dict(self.history[-1]) if self.history else {}
-
-    @property
-    def unstable(self) -> bool:
-        """Whether the logged training loss oscillated without diverging
-        (:func:`unstable_loss`): a step size at or past the edge of stability."""
-        return unstable_loss([r.get("train_loss", math.nan) for r in self.history])
-
-    def summary(self) -> dict:
-        """JSON-ready summary: final metrics, flags, seconds, model name, learning rate.
-
-        For a diverged run the metrics are those of its last logged row before divergence
-        (``None`` if there is none); NaN and infinities are written as ``None``.
-        """
-        final = self.final
-        if self.diverged:
-            finite = [r for r in self.history if math.isfinite(r.get("relative_error", math.nan))]
-            final = finite[-1] if finite else {}
-        out = {
-            "model": self.model,
-            "learning_rate": self.lr,
-            "steps": self.steps,
-            "seconds": self.seconds,
-            "diverged": self.diverged,
-            "diverged_step": self.diverged_step,
-            "unstable": not self.diverged and self.unstable,
-            "converged_step": self.converged_step,
-            "status": self.status,
-        }
-        for key in METRIC_NAMES:
-            if key not in ("step", "seconds"):
-                out[key] = _json_float(final.get(key, math.nan))
-        out.update(self.info)
-        return out
-
-    def __repr__(self) -> str:
-        err = self.final.get("relative_error", math.nan)
-        return (f"RunResult(model={self.model!r}, lr={self.lr}, steps={self.steps}, "
-                f"status={self.status!r}, relative_error={err:.4g}, "
-                f"seconds={self.seconds:.3g})")
-
-
-def _json_float(v: float) -> float | None:
-    """A float for JSON (which has no NaN or infinity): non-finite values become ``None``."""
-    v = float(v)
-    return v if math.isfinite(v) else None
 
 
 def history_row(step: int, seconds: float, values: dict[str, torch.Tensor], index: int | None,

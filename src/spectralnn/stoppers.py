@@ -23,6 +23,8 @@ Older names map onto it (:func:`normalise_status`, :data:`LEGACY_STATUSES`): the
 - :class:`Budget`: steps and seconds.
 - :class:`Patience`: validation patience — stop after ``patience`` evaluations without an
   improvement of more than ``min_delta`` (absolute) over the best.
+- :func:`unstable_loss`: whether a logged loss curve oscillated without diverging (reported,
+  not a stopping rule).
 
 The recovery path's plateau-aware rules (:class:`spectralnn.recovery.stopping.Monitor`) plug
 into the same loop as its callback.
@@ -33,6 +35,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any, Literal
 
 import numpy as np
@@ -41,7 +44,7 @@ import torch
 from .validate import positive_number
 
 __all__ = ["DIVERGENCE_FACTOR", "LEGACY_STATUSES", "REDUCED_DIVERGENCE_FACTOR", "STATUSES",
-           "Budget", "Patience", "Status", "exceeds", "normalise_status"]
+           "Budget", "Patience", "Status", "exceeds", "normalise_status", "unstable_loss"]
 
 Status = Literal["converged", "stopped_on_validation", "budget_reached", "diverged", "stopped"]
 
@@ -137,3 +140,18 @@ class Patience:
             return None
         self.misses += 1
         return "stopped_on_validation" if self.misses >= self.patience else None
+
+
+def unstable_loss(losses: list[float], *, min_rises: int = 3, rise_fraction: float = 0.1,
+                  excess: float = 2.0) -> bool:
+    """Whether a logged loss curve oscillates: it rose (by more than 0.1 %) between at least
+    ``max(min_rises, rise_fraction·n)`` of its ``n`` consecutive logged pairs, and it ends
+    above ``excess`` times its minimum. Gradient descent with a stable step decreases the
+    loss at every step; such a curve has gone past the edge of stability without diverging.
+    Non-finite values are skipped."""
+    finite = [v for v in losses if math.isfinite(v)]
+    if len(finite) < 2:
+        return False
+    rises = sum(b > a * (1 + 1e-3) for a, b in pairwise(finite))
+    return (rises >= max(min_rises, rise_fraction * (len(finite) - 1))
+            and finite[-1] > excess * min(finite))

@@ -33,6 +33,7 @@ import torch
 from .._optional import requires
 from ..errors import ConfigError, SolverError, unknown_name
 from ..metrics import RunResult, history_row, matrix_metrics
+from ..stoppers import normalise_status
 
 if TYPE_CHECKING:
     from ..sensing.problem import SensingProblem
@@ -189,4 +190,4 @@ def nuclear_norm_minimization(
     info.update({"solver_status": status, "accurate": status == "optimal",
                  "objective": value, "delta": delta})
     return RunResult("nnm", Xt, [row], steps=max(info["iterations"], 0), seconds=seconds,
-                     status=status, info=info)
+                     status=normalise_status(status), info=info)

@@ -154,7 +154,7 @@ def complete_array(values: np.ndarray, *, model: str = "snn", seed: int = 0,
                               f"({type(exc).__name__}: {reason}); try --model softimpute"
                               ) from exc
         with np.errstate(over="ignore", invalid="ignore"):
-            X = (fit.X.astype(np.float64) * scale + center) * unit
+            X = (fit.array * scale + center) * unit
         center, scale = center * unit, scale * unit
         if not np.isfinite(X).all():
             raise SolverError(f"the {model} fit returned non-finite values on this "

@@ -12,25 +12,21 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
 
+from ..result import FitResult
+
 __all__ = ["Fit", "TableFit", "fit_entries", "fit_table", "normalisation"]
 
 
-@dataclass
-class Fit:
-    """Result of :func:`fit_entries`: ``X`` ``(d1, d2)`` float64 (normalised units),
-    ``status`` (``"converged"``, ``"stopped_on_validation"``, ``"budget_reached"``,
-    ``"diverged"``), ``warning`` (one line or None) and a JSON-able ``summary``."""
-
-    X: np.ndarray
-    status: str
-    warning: str | None
-    summary: dict[str, Any] = field(default_factory=dict)
+#: The result of :func:`fit_entries`: :class:`spectralnn.result.FitResult` under the name it
+#: was released with. ``X`` is the ``(d1, d2)`` float64 CPU tensor in normalised units
+#: (``.array`` as a NumPy array), ``status`` one of :data:`spectralnn.stoppers.STATUSES`,
+#: ``warning`` one line or ``None`` and ``summary`` the recovery's JSON-ready summary.
+Fit = FitResult
 
 
 def fit_entries(shape: tuple[int, int], rows: np.ndarray, cols: np.ndarray,
@@ -49,10 +45,8 @@ def fit_entries(shape: tuple[int, int], rows: np.ndarray, cols: np.ndarray,
     problem = SensingProblem(X_star=None, operator=operator,
                              y=torch.from_numpy(np.asarray(values, dtype=np.float64)),
                              seed=seed, name="completion")
-    rec = fit(problem, model, seed=seed, max_steps=max_steps, max_seconds=max_seconds,
-              progress=progress, **dict(options or {}))
-    return Fit(X=rec.X.detach().cpu().numpy().astype(np.float64), status=rec.status,
-               warning=rec.warning, summary=dict(rec.summary))
+    return fit(problem, model, seed=seed, max_steps=max_steps, max_seconds=max_seconds,
+               progress=progress, **dict(options or {}))
 
 
 def normalisation(values: np.ndarray, shape: tuple[int, int]) -> tuple[float, float]:
@@ -80,15 +74,9 @@ class _MatrixPredictor:
         return np.clip(self.X[rows, cols], self.low, self.high)
 
 
-@dataclass
-class TableFit:
-    """Result of :func:`fit_table`: a ``predictor`` with ``.predict(rows, cols) -> (n,)``
-    (raw units), ``status``, ``warning`` and a JSON-able ``summary``."""
-
-    predictor: Any
-    status: str
-    warning: str | None
-    summary: dict[str, Any] = field(default_factory=dict)
+#: The result of :func:`fit_table`: :class:`spectralnn.result.FitResult` under the name it was
+#: released with; its ``predictor`` has ``.predict(rows, cols) -> (n,)`` (raw units).
+TableFit = FitResult
 
 
 def fit_table(shape: tuple[int, int], rows: np.ndarray, cols: np.ndarray,
@@ -114,11 +102,12 @@ def fit_table(shape: tuple[int, int], rows: np.ndarray, cols: np.ndarray,
     fit = fit_entries(shape, rows, cols, (values - center) / scale, model=model, seed=seed,
                       max_steps=max_steps, max_seconds=max_seconds, progress=progress,
                       options=options)
-    predictor = _MatrixPredictor(fit.X * scale + center, float(values.min()),
+    predictor = _MatrixPredictor(fit.array * scale + center, float(values.min()),
                                  float(values.max()))
     summary = dict(fit.summary, center=center, scale=scale)
-    return TableFit(predictor=predictor, status=fit.status, warning=fit.warning,
-                    summary=summary)
+    return TableFit(model, fit.X, fit.history, status=fit.status, warning=fit.warning,
+                    lr=fit.lr, steps=fit.steps, seconds=fit.seconds, summary=summary,
+                    predictor=predictor)
 
 
 #: Below this many training ratings the SNN's rank and init scale are searched on validation.
@@ -160,4 +149,5 @@ def _fit_ratings(shape: tuple[int, int], rows: np.ndarray, cols: np.ndarray,
                "settings": {k: v for k, v in est.best_settings_.items()},
                "steps": int(est.best_steps_), "seconds": float(est.fit_seconds_),
                "global_mean": float(est.global_mean_), "rating_range": list(est.rating_range_)}
-    return TableFit(predictor=est, status=status, warning=warning, summary=summary)
+    return TableFit("snn", status=status, warning=warning, steps=int(est.best_steps_),
+                    seconds=float(est.fit_seconds_), summary=summary, predictor=est)

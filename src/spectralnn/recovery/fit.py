@@ -141,4 +141,7 @@ def fit(problem: SensingProblem, model: str = "snn", *, seed: int = 0,
         if warning is None and check.get("warning"):
             warning = check["warning"]
     summary["warning"] = warning
-    return Recovery(X, status, warning, summary, out.get("history", []))
+    rate = out["settings"].get("learning_rate") if isinstance(out["settings"], dict) else None
+    return Recovery(model, X, out.get("history", []), status=status, warning=warning,
+                    lr=rate if isinstance(rate, float) else None, steps=summary["steps"],
+                    seconds=summary["seconds"], summary=summary)

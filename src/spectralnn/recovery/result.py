@@ -24,16 +24,14 @@ soft-impute's on the same split.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from typing import Any
 
-import torch
-
+from ..result import FitResult
 from ..stoppers import STATUSES as RUN_STATUSES
 
 __all__ = ["STATUSES", "USELESS_ERROR", "Recovery", "warning_for"]
 
-#: The statuses of a recovery: those of :data:`spectralnn.stoppers.STATUSES` but ``"stopped"``.
+#: The statuses :func:`spectralnn.recovery.fit` ends with: those of
+#: :data:`spectralnn.stoppers.STATUSES` but ``"stopped"``.
 STATUSES = tuple(s for s in RUN_STATUSES if s != "stopped")
 
 #: A relative validation error ``‖A_v(X) − y_v‖₂ / ‖y_v‖₂`` at or above this is "nothing
@@ -58,60 +56,11 @@ def warning_for(status: str, validation_error: float | None, model: str) -> str 
     return None
 
 
-def _clean(v: Any) -> Any:
-    if isinstance(v, float):
-        return v if math.isfinite(v) else None
-    if isinstance(v, dict):
-        return {str(k): _clean(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_clean(x) for x in v]
-    if isinstance(v, torch.Tensor):
-        return _clean(v.tolist())
-    return v
-
-
-@dataclass(eq=False)
-class Recovery:
-    """Result of :func:`spectralnn.recovery.fit`.
-
-    Attributes:
-        X: ``(d1, d2)`` float64 CPU tensor in the problem's (normalised) units.
-        status: one of :data:`STATUSES` (see the module doc).
-        warning: one line when the result should not be trusted, else ``None``.
-        summary: JSON-ready dict: ``model``, ``status``, ``warning``, ``steps``, ``seconds``,
-            ``validation_error``, ``settings`` (every setting chosen, e.g. the learning rate
-            and widths, or λ), and, when the ground truth is known, ``relative_error`` and
-            (images) ``psnr``; ``test_error`` on the problem's own held-out set when it has one.
-        history: list of dicts, one per validation check (``step``, ``seconds``,
-            ``train_loss``, ``validation_error``, …).
-    """
-
-    X: torch.Tensor
-    status: str
-    warning: str | None
-    summary: dict[str, Any]
-    history: list[dict[str, Any]] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        if self.status not in STATUSES:
-            raise ValueError(f"status {self.status!r} is not one of {STATUSES}")
-        self.summary = _clean(self.summary)
-
-    def describe(self) -> str:
-        """One line: model, status, validation error, PSNR/relative error when known."""
-        s = self.summary
-
-        def num(key: str) -> str:
-            v = s.get(key)
-            return "n/a" if v is None else f"{v:.4g}"
-
-        text = (f"{s.get('model')}: status={self.status} validation_error="
-                f"{num('validation_error')}")
-        if s.get("relative_error") is not None:
-            text += f" relative_error={num('relative_error')}"
-        if s.get("psnr") is not None:
-            text += f" psnr={num('psnr')}"
-        return text + f" steps={s.get('steps')} seconds={num('seconds')}"
-
-    def __repr__(self) -> str:
-        return f"Recovery({self.describe()})"
+#: The result of :func:`spectralnn.recovery.fit`: :class:`spectralnn.result.FitResult` under the
+#: name it was released with. Its ``summary`` is JSON-ready: ``model``, ``status``,
+#: ``warning``, ``steps``, ``seconds``, ``validation_error``, ``settings`` (every setting
+#: chosen, e.g. the learning rate and widths, or λ), and, when the ground truth is known,
+#: ``relative_error`` and (images) ``psnr``; ``test_error`` on the problem's own held-out set
+#: when it has one. Its ``history`` has one dict per validation check (``step``, ``seconds``,
+#: ``train_loss``, ``validation_error``, …).
+Recovery = FitResult
