@@ -269,6 +269,23 @@ def test_load_with_missing_entries(tmp_path):
     assert colour is None and np.isnan(grey[1, 0])  # white stored as RGBA stays grey
 
 
+def test_read_image_colour_of_a_ground_truth_ignores_transparency(tmp_path):
+    rgba = np.zeros((2, 3, 4), dtype=np.uint8)
+    rgba[..., 0], rgba[..., 1], rgba[..., 2], rgba[..., 3] = 200, 100, 50, 255
+    rgba[0, 2] = (10, 20, 30, 0)  # transparent, but its colour is the truth
+    Image.fromarray(rgba).save(tmp_path / "c.png")
+    grey, colour = data.read_image(tmp_path / "c.png", colour=True)
+    assert colour is not None and colour.shape == (3, 2, 3) and colour.dtype == np.float64
+    np.testing.assert_array_equal(colour[:, 0, 2], [10.0, 20.0, 30.0])
+    np.testing.assert_array_equal(colour[:, 1, 1], [200.0, 100.0, 50.0])
+    assert grey[0, 2] == pytest.approx(255.0)  # the grey truth: composited over white
+    assert data.read_image(tmp_path / "c.png")[1] is None  # colour only when asked for
+    seen, missing = data.read_image(tmp_path / "c.png", allow_missing=True)
+    assert np.isnan(seen[0, 2]) and missing is not None and np.isnan(missing[:, 0, 2]).all()
+    Image.fromarray(np.full((2, 2, 3), 7, dtype=np.uint8)).save(tmp_path / "g.png")
+    assert data.read_image(tmp_path / "g.png", colour=True)[1] is None  # grey stored as RGB
+
+
 def _bad_files(tmp_path):
     np.save(tmp_path / "cube.npy", np.zeros((2, 2, 2)))
     nan = np.ones((2, 2))

@@ -289,15 +289,28 @@ def _has_alpha(img: Any) -> bool:
 _GREY_MODES = ("1", "L", "LA", "La", "I", "I;16", "F")
 
 
-def read_image(path: Path, *, allow_missing: bool = False
+def _channels(img: Any) -> np.ndarray | None:
+    """The ``(3, d1, d2)`` float64 R, G, B values of a PIL image as stored (alpha ignored), or
+    ``None`` for a grey image (a grey mode, or grey stored as RGB or in a grey palette)."""
+    if img.mode in _GREY_MODES:
+        return None
+    colour = np.moveaxis(np.asarray(img.convert("RGB"), dtype=np.float64), -1, 0).copy()
+    return None if (colour == colour[:1]).all() else colour
+
+
+def read_image(path: Path, *, allow_missing: bool = False, colour: bool = False
                ) -> tuple[np.ndarray, np.ndarray | None]:
     """The one image reader: ``(grey, colour)``, float64 values in ``[0, 255]``.
 
-    ``grey``: ``(d1, d2)`` luminance (:func:`grey_values`). ``allow_missing=False``: a
-    ground truth — transparent pixels are composited over white, ``colour`` is ``None``, and
-    a non-finite value is refused. ``allow_missing=True``: an incomplete matrix — pixels whose
-    alpha is 0 are NaN (missing), and a colour image also gives its ``(3, d1, d2)`` R, G, B
-    channels (NaN where missing; ``None`` for a grey image, or grey stored as RGB).
+    ``grey``: ``(d1, d2)`` luminance (:func:`grey_values`). ``colour``: the ``(3, d1, d2)``
+    R, G, B channels, ``None`` for a grey image (or grey stored as RGB).
+
+    - ``allow_missing=False``: a ground truth — transparent pixels are composited over white in
+      ``grey``, and a non-finite value is refused. ``colour`` is given only when asked for
+      (``colour=True``): the stored colour values, transparency ignored (the colour under a
+      transparent pixel is the truth).
+    - ``allow_missing=True``: an incomplete matrix — pixels whose alpha is 0 are NaN
+      (missing), in ``grey`` and in ``colour`` (always given for a colour image).
     """
     with open_image(path) as img:
         if not allow_missing:
@@ -308,28 +321,23 @@ def read_image(path: Path, *, allow_missing: bool = False
             if not np.isfinite(arr).all():
                 raise DataError(f"image {str(path)!r} contains NaN/Inf; expected finite grey "
                                 "values")
-            return arr, None
+            return arr, _channels(img) if colour else None
         alpha = None
-        colour = None
-        grey_mode = img.mode in _GREY_MODES
         if _has_alpha(img):
             rgba = img.convert("RGBA")
             alpha = np.asarray(rgba, dtype=np.uint8)[..., 3]
-            rgb_img = rgba.convert("RGB")
-            grey = grey_values(rgb_img)
+            base = rgba.convert("RGB")
+            grey = grey_values(base)
         else:
-            rgb_img = img.convert("RGB") if not grey_mode else None
+            base = img
             grey = grey_values(img)
         grey = real_matrix(np.asarray(grey), f"image {str(path)!r}", allow_missing=True)
-        if not grey_mode and rgb_img is not None:
-            colour = np.moveaxis(np.asarray(rgb_img, dtype=np.float64), -1, 0).copy()
-            if (colour == colour[:1]).all():  # grey stored as RGB (or a grey palette): stay grey
-                colour = None
+        channels = None if img.mode in _GREY_MODES else _channels(base)
     if alpha is not None:
         grey[alpha == 0] = math.nan
-        if colour is not None:
-            colour[:, alpha == 0] = math.nan
-    return grey, colour
+        if channels is not None:
+            channels[:, alpha == 0] = math.nan
+    return grey, channels
 
 
 def available_images() -> list[str]:

@@ -40,8 +40,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from ._io import atomic_write, json_bytes
-from ._optional import requires
+from ._io import atomic_write, grey_png_bytes, json_bytes
 from .config import build_problem, resolve_config
 from .errors import ConfigError, DataError
 from .metrics import METRIC_NAMES, RunResult, to_pixels
@@ -80,16 +79,6 @@ def _csv_bytes(history: list[dict[str, float]]) -> bytes:
     return buf.getvalue().encode()
 
 
-def _png_bytes(pixels: torch.Tensor) -> bytes:
-    with requires("data", feature="writing PNG images"):
-        from PIL import Image
-
-    arr = np.round(pixels.detach().cpu().to(torch.float64).numpy()).astype(np.uint8)
-    buf = io.BytesIO()
-    Image.fromarray(arr, mode="L").save(buf, format="PNG")
-    return buf.getvalue()
-
-
 def _torch_bytes(obj: Any) -> bytes:
     buf = io.BytesIO()
     torch.save(obj, buf)
@@ -125,8 +114,8 @@ def write_run(directory: str | os.PathLike[str], result: RunResult, problem: Sen
     if image:
         if problem.X_star is not None:
             truth = to_pixels(problem.X_star.detach().cpu().to(torch.float64), problem.scale)
-            atomic_write(d / "truth.png", _png_bytes(truth))
-        atomic_write(d / "reconstruction.png", _png_bytes(to_pixels(result.X, problem.scale)))
+            atomic_write(d / "truth.png", grey_png_bytes(truth))
+        atomic_write(d / "reconstruction.png", grey_png_bytes(to_pixels(result.X, problem.scale)))
     summary = result.summary()
     summary["problem"] = problem.name
     summary.update(extra or {})

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import os
 import shutil
 import time
@@ -24,7 +23,7 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
-from .._io import atomic_write, jsonable
+from .._io import atomic_write, json_bytes, jsonable
 from ..errors import ConfigError, unknown_name
 from ..metrics import METRIC_NAMES
 from ..validate import positive_int
@@ -90,7 +89,7 @@ def _run_figure(name: str, out: Path, quick: bool, overrides: dict[str, Any],
         seconds = time.perf_counter() - t0
         summary = _summary(result, seconds)
         atomic_write(partial / "metrics.csv", _metrics_csv(result))
-        atomic_write(partial / "summary.json", json.dumps(summary, indent=2) + "\n")
+        atomic_write(partial / "summary.json", json_bytes(summary, sort_keys=False))
         shutil.rmtree(final, ignore_errors=True)
         os.replace(partial, final)
         return summary

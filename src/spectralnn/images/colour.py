@@ -19,10 +19,10 @@ from typing import Any
 import numpy as np
 
 from .._io import atomic_write, jsonable, write_json
-from ..data import LUMINANCE
+from ..data import LUMINANCE, read_image
 from ..errors import ConfigError, DataError
 
-__all__ = ["read_rgb", "recover_colour", "sample_pixels", "wants_colour"]
+__all__ = ["recover_colour", "sample_pixels", "wants_colour"]
 
 
 def _path(spec: str) -> Path | None:
@@ -38,36 +38,30 @@ def _path(spec: str) -> Path | None:
     return p if p.is_file() and p.suffix.lower() != ".npy" else None
 
 
-def read_rgb(spec: str) -> np.ndarray | None:
-    """The ``(3, d1, d2)`` float64 RGB pixels in ``[0, 255]`` of a colour image spec, or
-    ``None`` when it is grey (all channels equal), a digit or an array. Transparency is
-    ignored (the colour values are the truth)."""
+def _colour_truth(spec: str) -> np.ndarray | None:
+    """The ``(3, d1, d2)`` float64 RGB pixels in ``[0, 255]`` of a colour image spec, read by
+    :func:`spectralnn.data.read_image` (``colour=True``: transparency ignored, the colour
+    values are the truth); ``None`` when it is grey, a digit, an array or unreadable (the grey
+    loader reports unreadable files in one line)."""
     path = _path(spec)
     if path is None:
         return None
-    from PIL import Image, UnidentifiedImageError
-
     try:
-        with Image.open(path) as img:
-            if img.mode in ("L", "LA", "1", "F") or img.mode.startswith("I"):
-                return None
-            rgb = np.asarray(img.convert("RGB"), dtype=np.float64)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
-        return None  # the grey loader reports unreadable files in one line
-    if np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 0], rgb[..., 2]):
+        _, rgb = read_image(path, colour=True)
+    except DataError:
         return None
-    return np.ascontiguousarray(rgb.transpose(2, 0, 1))
+    return rgb
 
 
 def wants_colour(spec: str, measurement: str, *, explicit: bool, other: bool = False) -> bool:
     """Whether ``recover`` keeps colour: ``--colour`` (``explicit``) or, by default, a colour
     image with entry sampling. ``other``: a setting without colour (``--paper``, lg/df/woa)."""
     if not explicit:
-        return measurement == "entries" and not other and read_rgb(spec) is not None
+        return measurement == "entries" and not other and _colour_truth(spec) is not None
     if measurement != "entries" or other:
         raise ConfigError(f"--colour needs --measurement entries (and no --paper/lg/df/woa), "
                           f"got measurement {measurement!r}; use --grey")
-    if read_rgb(spec) is None:
+    if _colour_truth(spec) is None:
         raise DataError(f"image {spec!r} is not a colour image; expected RGB with --colour")
     return True
 
@@ -121,7 +115,7 @@ def recover_colour(image: str, fraction: float, model: str, out: str, *,
     from ..validate import compute_device
 
     compute_device(device)  # an unavailable device fails here, in one line
-    truth = read_rgb(image)
+    truth = _colour_truth(image)
     if truth is None:
         raise DataError(f"image {image!r} is not a colour image; expected RGB with --colour")
     if size:
