@@ -47,6 +47,7 @@ from .models import MODELS, build_model, solve
 from .nn import SNN, SpectralActivation
 from .rates import paper_lr_search, sweep
 from .ratings import RatingsCompleter
+from .result import FitResult
 from .sensing import (
     DenseOperator,
     EntrySampling,
@@ -99,6 +100,7 @@ __all__ = [
     "DataError",
     "DenseOperator",
     "EntrySampling",
+    "FitResult",
     "GaussianOperator",
     "LowRank",
     "MissingDependencyError",

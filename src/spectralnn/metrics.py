@@ -18,6 +18,11 @@ Metrics (the paper's, computed every 1 % of a run by default):
 - ``grad_norm``  ``‖∇_θ loss‖₂`` over all parameters of the model (filled in by the trainer)
 - ``psnr``  ``10·log10(255² / MSE)`` in pixel units: ``clamp(scale·X, 0, 255)`` against
   ``scale·X*`` (image problems with a known ground truth only)
+
+A run's result, ``RunResult``, is the library's one result type,
+:class:`spectralnn.result.FitResult`, under the name it was released with;
+:data:`~spectralnn.result.METRIC_NAMES` (its history's columns) and
+:func:`~spectralnn.stoppers.unstable_loss` are re-exported here.
 """
 
 from __future__ import annotations

@@ -5,6 +5,11 @@
 - :func:`fit_table`: fit a predictor to a ``(row, column, value)`` table (raw values); the
   ``--triplets`` path goes through it.
 
+Both return the library's one result type, :class:`spectralnn.result.FitResult` (also named
+``Fit`` and ``TableFit`` here, as released): ``fit_entries`` the recovery's result (``X`` a
+float64 tensor in normalised units, ``.array`` the NumPy form), ``fit_table`` one with a
+``predictor`` (``.predict(rows, cols)`` in the table's units) and the summary.
+
 Everything else in :mod:`spectralnn.completion` is independent of how the fit is done.
 """
 

@@ -1,5 +1,10 @@
 """The outcome of one recovery: the matrix, how the run ended, and whether to trust it.
 
+:func:`spectralnn.recovery.fit` returns the library's one result type,
+:class:`spectralnn.result.FitResult`, also named ``Recovery`` here (the name it was released
+with); its ``summary`` holds ``model``, ``status``, ``warning``, ``steps``, ``seconds``,
+``validation_error`` and ``settings``, and ``relative_error``/``psnr`` when the truth is known.
+
 Statuses (exactly one per run):
 
 - ``"converged"``: the method's own convergence test passed (for the SNN: the data are fitted
