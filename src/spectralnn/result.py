@@ -108,7 +108,7 @@ class FitResult:
                  summary: Mapping[str, Any] | None = None, predictor: Any = None) -> None:
         self.model = model
         self._X = X
-        self.history: list[dict[str, Any]] = list(history) if history is not None else []
+        self.history: list[dict[str, Any]] = history if history is not None else []
         self.status = checked_status(status)
         self.warning = warning
         self.lr = lr
