@@ -135,7 +135,7 @@ def singular_value_thresholding(
     Y = k0 * step * Aty
     X = torch.zeros_like(Y)
     history: list[dict[str, float]] = []
-    rel = math.inf
+    rel, r = math.inf, y
     first_rel, best_rel, best_X = math.nan, math.inf, X
     bar: Any = None
 
@@ -143,7 +143,7 @@ def singular_value_thresholding(
         nonlocal bar
         bar = b
 
-    def iterate(t: int, last: bool) -> np.ndarray | None:
+    def iterate(t: int, last: bool) -> np.float64 | None:
         """Iteration ``t + 1``: ``X = D_τ(Y)`` and its relative residual (the divergence
         check's loss; ``None`` once it is within ``tol``: converged, nothing to check)."""
         nonlocal X, r, rel, first_rel
@@ -178,7 +178,6 @@ def singular_value_thresholding(
         Y = Y + step * op.adjoint(r)
         return None
 
-    r = y
     # before the first iteration the reference is +∞: only a non-finite residual diverges
     watch = Divergence(divergence_factor, floor=1e-300, loss0=np.float64(math.inf), stop=True)
     end = run_loop(iterate, ascend, units=max_iters, divergence=watch, time_rule="end",

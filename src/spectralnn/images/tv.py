@@ -70,7 +70,7 @@ def fit_tv(problem: SensingProblem, validation: Validation | None, *,
     rises = Patience(patience, min_delta=0.0)  # the validation error's rises in a row
     err = math.nan
 
-    def solve(j: int, last: bool) -> np.ndarray:
+    def solve(j: int, last: bool) -> np.float64:
         """Unit ``j``: ``iters`` FISTA steps at ``λ_j``, warm-started, and their record;
         returns the largest entry of the iterate (divergence: a non-finite one)."""
         nonlocal X, total, err

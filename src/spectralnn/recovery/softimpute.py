@@ -101,7 +101,7 @@ def fit_softimpute(problem: SensingProblem, validation: Validation | None, *, ru
         nonlocal bar
         bar = b
 
-    def solve(i: int, last: bool) -> np.ndarray:
+    def solve(i: int, last: bool) -> np.float64:
         """Unit ``i``: the proximal-gradient solve at ``λ_i``, warm-started; returns the largest
         entry of the iterate (divergence: a non-finite one)."""
         nonlocal X, total
