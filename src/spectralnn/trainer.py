@@ -51,6 +51,17 @@ plain GD as one CUDA graph per step (:mod:`spectralnn.captured`: the graph is re
 activation's certified range and divergence every ``check_every`` steps (``step_options``) —
 its history holds the loss at each check.
 
+**The one loop.** :func:`run_loop` is the library's only fitting loop: it iterates units (a
+step, a block of captured steps, an epoch, a λ of a path), calls the unit's step backend, runs
+the divergence check (:class:`Divergence`, :func:`~spectralnn.stoppers.exceeds`), the unit's
+after-hook (updates, logging, validation patience, callbacks), the time budget
+(:class:`~spectralnn.stoppers.Budget`) and the progress bar, and ends with a status of
+:data:`~spectralnn.stoppers.STATUSES`. Its backends: the eager step above and the captured
+blocks, the ratings' compiled SGD epochs (:mod:`spectralnn.ratings`), the reduced dynamics
+(:meth:`spectralnn.theory.ReducedSNN.fit`), SVT's iterations
+(:mod:`spectralnn.baselines.svt`) and the λ-path solves of soft-impute
+(:mod:`spectralnn.recovery.softimpute`) and TV (:mod:`spectralnn.images.tv`).
+
 **Learning-rate sweeps** (:mod:`spectralnn.rates`): one batched model with one rate per
 replica, and the paper's search over ``{5, 1} × 10^k``. Optimizer rules:
 :mod:`spectralnn.updates`; the state and checkpoints: :mod:`spectralnn.train_state`.
@@ -82,8 +93,8 @@ if TYPE_CHECKING:
     from .captured import CapturedStep
     from .sensing.problem import SensingProblem
 
-__all__ = ["OPTIMIZERS", "STEP_BACKENDS", "StopTraining", "Trainer", "capture_step", "gd_step",
-           "train", "train_captured"]
+__all__ = ["OPTIMIZERS", "STEP_BACKENDS", "TIME_RULES", "Divergence", "LoopEnd", "StopTraining",
+           "Trainer", "capture_step", "gd_step", "run_loop", "train", "train_captured"]
 
 #: Step backends of :class:`Trainer`.
 STEP_BACKENDS = ("captured", "eager")
