@@ -42,7 +42,11 @@ def tv_fista(problem: SensingProblem, lam: float, X0: torch.Tensor, step: float,
 
     op, y = problem.operator, problem.y
     X, Z = X0, X0
-    for k in range(1, iters + 1):
+
+    def fista(t: int, last: bool) -> None:
+        """Iteration ``k = t + 1`` (a fixed number of them: no stopping test)."""
+        nonlocal X, Z
+        k = t + 1
         G = Z - step * op.adjoint(op(Z) - y)
         ref = float(G.abs().max()) or 1.0
         P = denoise_tv_chambolle(G.detach().cpu().double().numpy() / ref,
@@ -50,6 +54,8 @@ def tv_fista(problem: SensingProblem, lam: float, X0: torch.Tensor, step: float,
         X_new = torch.from_numpy(P * ref).to(X0)
         Z = X_new + ((k - 1) / (k + 2)) * (X_new - X)
         X = X_new
+
+    run_loop(fista, units=iters)
     return X
 
 

@@ -53,21 +53,28 @@ def proximal_gradient(problem: SensingProblem, lam: float, X0: torch.Tensor, ste
     Returns ``(X, iterations, converged, rank)``."""
     op, y = problem.operator, problem.y
     X, Z = X0, X0
-    rank, k = 0, 0
-    for k in range(1, inner_iters + 1):
+    rank, diff, ref = 0, 0.0, 0.0
+
+    def fista(t: int, last: bool) -> np.float64:
+        """Iteration ``k = t + 1``; returns ``‖X_{k+1} − X_k‖_F`` (divergence: not finite)."""
+        nonlocal X, Z, rank, diff, ref
+        k = t + 1
         G = op.adjoint(op(Z) - y)
         X_new, rank = soft_threshold(Z - step * G, step * lam)
         diff = float(torch.linalg.matrix_norm(X_new - X))
         ref = float(torch.linalg.matrix_norm(X))
         Z = X_new + ((k - 1) / (k + 2)) * (X_new - X)
         X = X_new
-        if not math.isfinite(diff):
-            return X, k, False, rank
+        return np.float64(diff)
+
+    def settled(t: int, diverged: Any, last: bool) -> str | None:
+        """The relative-change test, then the caller's clock (the outer loop's budget)."""
         if diff <= tol * max(ref, 1e-30):
-            return X, k, True, rank
-        if out_of_budget():
-            break
-    return X, k, False, rank
+            return "converged"
+        return "budget_reached" if out_of_budget() else None
+
+    end = run_loop(fista, settled, units=inner_iters, divergence=Divergence(math.inf, stop=True))
+    return X, end.units, end.status == "converged", rank
 
 
 def lambda_path(problem: SensingProblem, *, ratio: float = 0.7, floor: float = 1e-4) -> list[float]:
