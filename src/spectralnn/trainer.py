@@ -59,8 +59,9 @@ after-hook (updates, logging, validation patience, callbacks), the time budget
 :data:`~spectralnn.stoppers.STATUSES`. Its backends: the eager step above and the captured
 blocks, the ratings' compiled SGD epochs (:mod:`spectralnn.ratings`), the reduced dynamics
 (:meth:`spectralnn.theory.ReducedSNN.fit`), SVT's iterations
-(:mod:`spectralnn.baselines.svt`) and the λ-path solves of soft-impute
-(:mod:`spectralnn.recovery.softimpute`) and TV (:mod:`spectralnn.images.tv`).
+(:mod:`spectralnn.baselines.svt`), the λ paths of soft-impute, the noise-aware nuclear norm and
+TV (:mod:`spectralnn.recovery.softimpute`, :mod:`spectralnn.recovery.nnm`,
+:mod:`spectralnn.images.tv`) and the FISTA iterations of each λ (a loop inside a unit).
 
 **Learning-rate sweeps** (:mod:`spectralnn.rates`): one batched model with one rate per
 replica, and the paper's search over ``{5, 1} × 10^k``. Optimizer rules:
@@ -348,8 +349,9 @@ def run_loop(step: Step, after: After | None = None, *, units: int, start: int =
              divergence: Divergence | None = None, progress: dict[str, Any] | None = None,
              on_bar: Callable[[Any], None] | None = None) -> LoopEnd:
     """The one fitting loop of the library: every gradient loop (the trainer's eager and
-    captured backends, the ratings' SGD epochs, the reduced dynamics of the theory study)
-    is a ``step``/``after`` pair run by it.
+    captured backends, the ratings' SGD epochs, the reduced dynamics of the theory study,
+    SVT, the λ paths and FISTA iterations of soft-impute, nnm and TV) is a ``step``/``after``
+    pair run by it.
 
     For ``t = start, …, units − 1``: ``step(t, last)``; the divergence check on the loss it
     returns (:class:`Divergence`); ``after(t, diverged, last)``; then the time budget. Ends
