@@ -168,6 +168,8 @@ def test_run_loop_statuses():
     assert (end.status, end.units) == ("stopped", 3)
     with pytest.raises(ConfigError, match="time_rule"):
         run_loop(step, units=1, time_rule="never")
+    with pytest.raises(ConfigError, match="status 'ok'"):
+        run_loop(step, lambda t, bad, last: "ok", units=3)
 
 
 def test_run_loop_divergence_per_replica_and_time_rules():

@@ -85,7 +85,7 @@ from .metrics import RunResult, history_row
 
 # Factored evaluation seam: X may be a LowRank (never formed); these helpers handle both kinds.
 from .prediction import as_dense, keep_where, model_output, predict, snapshot_metrics
-from .stoppers import DIVERGENCE_FACTOR, Budget, exceeds
+from .stoppers import DIVERGENCE_FACTOR, STATUSES, Budget, exceeds
 from .train_state import TrainState
 from .updates import OPTIMIZERS, UPDATE_RULES, Hyper
 from .validate import int_at_least, learning_rates, positive_int, positive_number
@@ -401,6 +401,8 @@ def run_loop(step: Step, after: After | None = None, *, units: int, start: int =
                 status = "stopped"
                 break
             if end is not None:
+                if end not in STATUSES:
+                    raise unknown_name("status", end, STATUSES)
                 status = end
                 break
             if last or (time_rule == "end" and budget.out_of_time()) or (
