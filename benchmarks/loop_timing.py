@@ -35,3 +35,20 @@ def trainer_step_seconds(model: Any, problem: Any, lr: float, *, reps: int, warm
     Trainer(steps, lr, **options).fit(model, problem, callback=stamp)
     per_step = [b - a for a, b in itertools.pairwise(stamps)][: steps - 1]
     return statistics.median(per_step[warmup:])
+
+
+def captured_step_seconds(model: Any, problem: Any, lr: float, *, reps: int,
+                          inverse: str = "auto") -> tuple[float, dict]:
+    """Seconds per step of the trainer's captured backend (``Trainer(step="captured")``: a
+    CUDA graph per step, eager off CUDA), from two blocks of ``reps`` steps: the first warms
+    up, the second is timed, with its end-of-block check. Returns ``(seconds, info)`` with the
+    run's ``info`` (``graphed``, ``doublings``)."""
+    from spectralnn.trainer import Trainer
+
+    res = Trainer(2 * reps, lr, step="captured",
+                  step_options={"check_every": reps, "inverse": inverse}).fit(model, problem)
+    first = res[0] if isinstance(res, list) else res
+    if first.status != "budget_reached" or len(first.history) != 2:
+        raise RuntimeError(f"the captured run ended {first.status!r} after {first.steps} steps")
+    block = first.history[1]["seconds"] - first.history[0]["seconds"]
+    return block / reps, first.info
