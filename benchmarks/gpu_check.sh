@@ -10,7 +10,8 @@ mkdir -p "$OUT"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/gpu.txt"
 python3 - <<'PY' 2>&1 | tee "$OUT/correctness.txt"
 import torch
-from spectralnn import SNN, spectral_apply, spectral_derivative
+from spectralnn import SNN, SensingProblem, Trainer, spectral_apply, spectral_derivative
+from spectralnn.sensing.operators import DenseOperator
 dev = torch.device("cuda")
 g = torch.Generator(device="cpu").manual_seed(0)
 f64 = torch.float64
@@ -41,15 +42,11 @@ A = 28 * torch.randn(470, 784, generator=g).to(dev)
 model = SNN((28, 28), [4, 8, 16], init="identity", device=dev)
 Xs = torch.randn(28, 28, generator=g).to(dev); Xs /= torch.linalg.matrix_norm(Xs, "nuc")
 y = A @ Xs.reshape(-1)
-first = None
-for step in range(300):
-    loss = 0.5 * ((A @ model().reshape(-1) - y) ** 2).mean()
-    grads = torch.autograd.grad(loss, list(model.parameters()))
-    with torch.no_grad():
-        for p, gr in zip(model.parameters(), grads):
-            p -= 1e-4 * gr
-    first = float(loss.detach()) if first is None else first
-print(f"SNN float32 on cuda, 300 GD steps from identity init: loss {first:.3e} -> {float(loss.detach()):.3e}")
+# 300 steps of the library's own loop (Trainer: plain GD, eager backend) on the device
+problem = SensingProblem(X_star=Xs, operator=DenseOperator(A.reshape(470, 28, 28)), y=y)
+res = Trainer(300, 1e-4, metrics=False, log_every=300).fit(model, problem)
+first, last = res.history[0]["train_loss"], res.history[-1]["train_loss"]
+print(f"SNN float32 on cuda, 300 GD steps (Trainer) from identity init: loss {first:.3e} -> {last:.3e} ({res.status})")
 PY
 python3 benchmarks/step_time.py --device cuda --reps 50 2>&1 | tee "$OUT/b1_cuda.txt"
 python3 benchmarks/scaling.py --device cuda 2>&1 | tee "$OUT/b4_cuda.txt"

@@ -8,9 +8,10 @@ One process, sections in order, each skipped once ``--budget-s`` seconds have pa
    (max entry, unit upstream weights); the captured step against the same step run eagerly;
 2. micro: forward + backward of ``spectral_apply`` on (b, d, d) float32 per method;
 3. B1: the MNIST configuration (28×28, widths [4, 8, 16], 470 Gaussian measurements), ms per
-   GD step: eager SVD / Gram / matmul, and the captured step (one CUDA graph), per dtype;
+   GD step of the library's loop: the trainer's eager loop with SVD / Gram / matmul, and its
+   captured backend (one CUDA graph per step), per dtype;
 4. B4: widths [2, 2], rank d, d×d, entry sampling of 30 % (float32), d up to ``--max-d``:
-   eager SVD (d ≤ 1024), eager matmul and the captured step with each inverse;
+   the eager loop with SVD (d ≤ 1024) and matmul, and the captured backend;
 5. a d = ``--max-d`` SNN trained by :func:`spectralnn.trainer.train_captured`.
 
 Every table names the device. Without CUDA (``--device cpu``) the same sections run on tiny
@@ -34,6 +35,7 @@ from pathlib import Path
 
 import torch
 
+from loop_timing import captured_step_seconds, trainer_step_seconds
 from spectralnn import SNN, matmul_error_bound, spectral_apply
 from spectralnn.sensing import EntrySampling, GaussianOperator
 from spectralnn.sensing.problem import SensingProblem
@@ -189,6 +191,17 @@ def mnist_problem(dtype: torch.dtype, device: torch.device) -> SensingProblem:
     return SensingProblem(X_star=Xs, operator=op, y=op(Xs))
 
 
+def loop_step(model: SNN, prob: SensingProblem, lr: float, inverse: str, graph: bool,
+              reps: int) -> tuple[float, dict]:
+    """Seconds per step of the library's loop: the trainer's eager loop
+    (:func:`loop_timing.trainer_step_seconds`) or its captured backend
+    (:func:`loop_timing.captured_step_seconds`), and the run's info."""
+    if graph:
+        return captured_step_seconds(model, prob, lr, reps=reps, inverse=inverse)
+    with matmul_options(inverse=inverse):
+        return trainer_step_seconds(model, prob, lr, reps=reps, warmup=2), {"graphed": False}
+
+
 def b1(rep: Report, device: torch.device, reps: int, budget: float) -> None:
     rep(f"{'dtype':8} {'step':44} {'ms/step':>8} {'vs svd':>7}")
     for dtype in (torch.float32, torch.float64):
@@ -206,17 +219,16 @@ def b1(rep: Report, device: torch.device, reps: int, budget: float) -> None:
             model = SNN((28, 28), [4, 8, 16], init="random", init_scale=0.3, method=meth,
                         dtype=dtype, device=device)
             try:
-                step = capture_step(model, prob, lr=1e-9, inverse=inv, graph=graph)
-                t = timed(step, device, reps)
+                t, info = loop_step(model, prob, 1e-9, inv, graph, reps)
             except Exception as exc:  # report and go on: one failed row must not end the run
                 rep(f"{str(dtype)[6:]:8} {label:44} failed: {type(exc).__name__}: "
                     f"{str(exc).splitlines()[0][:120]}")
                 continue
             base = t if base is None else base
-            if graph and not step.graphed:
+            if graph and not info["graphed"]:
                 label = label.replace("captured graph", "same step, eager")
             rep(f"{str(dtype)[6:]:8} {label:44} {1e3 * t:8.3f} {t / base:7.2f}"
-                + (f"   k={step.doublings}" if meth == "matmul" else ""))
+                + (f"   k={info['doublings']}" if graph else ""))
 
 
 # --------------------------------------------------------------------------------------- B4
@@ -258,22 +270,20 @@ def b4(rep: Report, device: torch.device, sizes: list[int], budget: float) -> No
                 torch.cuda.reset_peak_memory_stats(device)
             model = b4_model(d, device, meth)
             try:
-                step = capture_step(model, prob, lr=1e-12, inverse=inv, graph=graph,
-                                    warmup=1 if d >= 2048 else 3)
-                t = timed(step, device, reps=3 if d >= 2048 else 10, warm=1)
+                t, info = loop_step(model, prob, 1e-12, inv, graph, 3 if d >= 2048 else 10)
             except Exception as exc:
                 rep(f"{d:>5} {label:40} failed: {type(exc).__name__}: "
                     f"{str(exc).splitlines()[0][:120]}")
                 continue
             base = t if (base is None and meth == "svd") else base
-            if graph and not step.graphed:
+            if graph and not info["graphed"]:
                 label = label.replace("captured graph", "same step, eager")
             peak = (torch.cuda.max_memory_allocated(device) / 2**20
                     if device.type == "cuda" else float("nan"))
             ratio = f"{t / base:7.2f}" if base else f"{'':>7}"
-            k = step.doublings if meth == "matmul" else ""
+            k = info["doublings"] if graph else ""
             rep(f"{d:>5} {label:40} {1e3 * t:9.2f} {ratio} {k:>3} {peak:12.0f}")
-            del step, model
+            del model
             if device.type == "cuda":
                 torch.cuda.empty_cache()
 

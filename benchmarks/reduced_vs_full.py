@@ -4,8 +4,8 @@ Problem: an ``n×n`` rank-3 ground truth, ``m`` well-specified measurements
 (``A_i = Φ diag(d_i) Ψᵀ``), SNN widths ``[2, 2, 2, 2]``, tanh, spectral initialisation,
 float64. Rows:
 
-- full SNN: one plain autograd GD step through ``spectral_apply`` (the SNN's forward, the
-  closed-form spectral backward), ``O(K·n³)``;
+- full SNN: one plain GD step of the library's loop (``Trainer.fit``: the SNN's forward through
+  ``spectral_apply``, the closed-form spectral backward, the update), ``O(K·n³)``;
 - reduced, 1 replica: one step of :meth:`ReducedSNN.fit` (hand-written NumPy passes);
 - reduced, R replicas: one step for R replicas at once, and the time per replica-step.
 
@@ -18,36 +18,18 @@ to the full SNN's step, measured in the same run.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import torch
 
-from spectralnn import SNN
+from loop_timing import trainer_step_seconds
+from spectralnn import SNN, SensingProblem
 from spectralnn.data import synthetic_low_rank
 from spectralnn.sensing.operators import WellSpecifiedOperator
 from spectralnn.theory import ReducedSNN
-from spectralnn.trainer import gd_step
+from spectralnn.trainer import Trainer
 
 WIDTHS = [2, 2, 2, 2]
 LR = 1e-7  # stable for n = 100 (the A_i have entries of size ~n)
-
-
-def full_step(model: SNN, op: WellSpecifiedOperator, y: torch.Tensor) -> None:
-    """The library's own GD step (:func:`spectralnn.trainer.gd_step`)."""
-    params = list(model.parameters())
-    gd_step(model, params, op, y, torch.tensor(-LR, dtype=params[0].dtype))
-
-
-def median_time(fn, reps: int, warmup: int = 3) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def main() -> None:
@@ -68,15 +50,16 @@ def main() -> None:
                 init_scale=0.5, dtype=torch.float64, seed=0)
     red = ReducedSNN.from_snn(model, op)
 
+    problem = SensingProblem(X_star=X, operator=op, y=y)
+
     # Same iterate after a few steps (Theorem 1 is exact).
-    for _ in range(5):
-        full_step(model, op, y)
+    Trainer(5, LR, metrics=False).fit(model, problem)
     red.fit(y, LR, 5, record_every=5)
     X_full = model().detach()
     X_red = red.full_matrix()
     diff = float(torch.linalg.matrix_norm(X_full - X_red) / torch.linalg.matrix_norm(X_red))
 
-    t_full = median_time(lambda: full_step(model, op, y), args.reps)
+    t_full = trainer_step_seconds(model, problem, LR, reps=args.reps)
     inner = 2000
 
     def reduced_block(r: ReducedSNN) -> float:
@@ -90,7 +73,7 @@ def main() -> None:
           f"{args.threads}; relative difference of the iterates after 5 steps: {diff:.1e}")
     print(f"{'variant':<34}{'time per step':>16}{'speed-up vs full':>18}")
     rows = [
-        ("full SNN (autograd, spectral_apply)", t_full),
+        ("full SNN (the library's loop)", t_full),
         ("reduced, 1 replica", t_red),
         (f"reduced, {args.replicas} replicas (whole batch)", t_many),
         (f"reduced, {args.replicas} replicas (per replica)", t_many / args.replicas),

@@ -34,7 +34,6 @@ process runs with ``--threads`` PyTorch threads (default 1).
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import os
 import resource
@@ -94,7 +93,6 @@ def worker(args: argparse.Namespace) -> dict:
     from spectralnn import (
         SNN,
         SensingProblem,
-        Trainer,
         normalize,
         skimage_image,
         spectral_apply,
@@ -120,18 +118,11 @@ def worker(args: argparse.Namespace) -> dict:
     model = SNN((d, d), args.widths, init="random", init_scale=d ** -0.75, rank=d,
                 seed=args.seed, dtype=dtype, device=device, method=args.method)
 
-    # Steps 0 and `steps` log metrics; the steps in between are plain GD steps.
-    steps = args.warmup + args.reps + 1
-    stamps: list[float] = []
-
-    def stamp(step: int, info: dict) -> None:
-        _sync(torch, device)
-        stamps.append(time.perf_counter())
-
     # A tiny rate keeps the iterate (and so the spectra the decompositions see) where it was.
-    Trainer(steps=steps, lr=1e-12, log_every=steps + 1).fit(model, problem, callback=stamp)
-    per_step = [b - a for a, b in itertools.pairwise(stamps)][: steps - 1]
-    step_s = statistics.median(per_step[args.warmup:])
+    from loop_timing import trainer_step_seconds
+
+    step_s = trainer_step_seconds(model, problem, 1e-12, reps=args.reps, warmup=args.warmup,
+                                  metrics=True)
 
     # The floor, on the same iterate: the forward pass's decompositions and one A, one A*.
     with torch.no_grad():

@@ -3,7 +3,9 @@
 Configuration: a 28×28 matrix, widths [4, 8, 16], 470 Gaussian measurements, full-batch GD,
 at a generic point (random factors of scale 0.3, where plain SVD autograd is defined).
 
-Rows (ratios are to row (a), all measured in one run):
+Rows (ratios are to row (a), all measured in one run); rows (a) time a step of the library's own
+loop (``Trainer.fit``, plain GD: forward, loss, divergence check, backward, update), rows
+(b) the reference implementations it is compared with:
   (a)  spectralnn SNN, method="auto" (Gram evaluation X·h(XᵀX) within its error budget)
   (a') spectralnn SNN, method="svd" (SVD with the closed-form backward)
   (a") spectralnn SNN, method="matmul" (products and small solves only, no decomposition; on a
@@ -27,8 +29,9 @@ from functools import partial
 
 import torch
 
-from spectralnn import SNN
-from spectralnn.trainer import gd_step
+from loop_timing import trainer_step_seconds
+from spectralnn import SNN, SensingProblem
+from spectralnn.sensing.operators import DenseOperator
 
 D, WIDTHS, M = 28, [4, 8, 16], 470
 LR = 1e-9  # tiny: the point stays generic over the repetitions
@@ -39,14 +42,6 @@ def _sgd(params, loss):
     with torch.no_grad():
         for p, g in zip(params, grads):
             p -= LR * g
-
-
-def snn_step(model, A, y):
-    """The library's own GD step (:func:`spectralnn.trainer.gd_step`: the step of the
-    trainer's captured backend), with the measurements as a dense (m, d·d) matrix."""
-    params = list(model.parameters())
-    neg_lr = torch.tensor(-LR, dtype=params[0].dtype, device=params[0].device)
-    gd_step(model, params, lambda Xb: Xb.flatten(-2) @ A.T, y, neg_lr)
 
 
 def notebook_step(params, A_stack, y):
@@ -126,17 +121,20 @@ def main() -> None:
                 inputs.append(Q.clone())
                 u, s, vh = torch.linalg.svd(Q, full_matrices=False)
                 Q = torch.einsum("kij,kl->lij", (u * torch.tanh(s).unsqueeze(-2)) @ vh, alpha)
+        problem = SensingProblem(X_star=None, operator=DenseOperator(A.reshape(M, D, D)), y=y)
+        loop = [(name, trainer_step_seconds(models[m], problem, LR, reps=args.reps,
+                                            warmup=max(5, args.reps // 10)))
+                for name, m in (("(a)  spectralnn SNN (method=auto)", "auto"),
+                                ("(a') spectralnn SNN (method=svd)", "svd"),
+                                ('(a") spectralnn SNN (method=matmul)', "matmul"))]
         rows = [
-            ("(a)  spectralnn SNN (method=auto)", partial(snn_step, models["auto"], A, y)),
-            ("(a') spectralnn SNN (method=svd)", partial(snn_step, models["svd"], A, y)),
-            ('(a") spectralnn SNN (method=matmul)', partial(snn_step, models["matmul"], A, y)),
             ("(b)  notebook: loops + svd autograd", partial(notebook_step, params,
                                                             A.reshape(M, D, D), y)),
             ("(b') vectorised svd autograd", partial(vectorised_autograd_step, params, A, y)),
             ("(c)  floor: forward SVDs only", partial(svd_floor, inputs)),
             ("(c') Gram eigendecompositions only", partial(eigh_floor, inputs)),
         ]
-        times = [(name, timeit(fn, args.reps, device)) for name, fn in rows]
+        times = loop + [(name, timeit(fn, args.reps, device)) for name, fn in rows]
         base = times[0][1]
         for name, t in times:
             print(f"{str(dtype).removeprefix('torch.'):8} {name:46} {1e3 * t:8.2f} "

@@ -134,3 +134,89 @@ def test_ratings_adam_trains_through_the_loop_and_honours_max_seconds():
     quick.fit(r, c, v, shape=(d1, d2))
     assert quick.status_ == "budget_reached" and quick.fit_seconds_ < 20
     assert np.isfinite(quick.predict(r[:5], c[:5])).all()
+
+
+def test_run_loop_statuses():
+    """The one loop ends with the vocabulary's statuses: units spent, the first divergence
+    (stop policy), the status of its after-hook, a StopTraining."""
+    from spectralnn.trainer import Divergence, run_loop
+
+    seen: list[tuple[int, bool]] = []
+
+    def step(t, last):
+        seen.append((t, last))
+        return np.array([1.0, 2.0])
+
+    end = run_loop(step, units=4)
+    assert (end.status, end.units) == ("budget_reached", 4)
+    assert seen == [(0, False), (1, False), (2, False), (3, True)]
+
+    losses = iter([1.0, 3.0, math.inf, 1.0])
+    end = run_loop(lambda t, last: np.array([next(losses)]), units=4,
+                   divergence=Divergence(math.inf, stop=True))
+    assert (end.status, end.units) == ("diverged", 3)
+
+    end = run_loop(step, lambda t, bad, last: "stopped_on_validation" if t == 1 else None,
+                   units=10, start=0)
+    assert (end.status, end.units) == ("stopped_on_validation", 2)
+
+    def stop(t, bad, last):
+        if t == 5:
+            raise StopTraining
+
+    end = run_loop(step, stop, units=10, start=3)
+    assert (end.status, end.units) == ("stopped", 3)
+    with pytest.raises(ConfigError, match="time_rule"):
+        run_loop(step, units=1, time_rule="never")
+    with pytest.raises(ConfigError, match="status 'ok'"):
+        run_loop(step, lambda t, bad, last: "ok", units=3)
+
+
+def test_run_loop_divergence_per_replica_and_time_rules():
+    """Per replica: only replicas still active and newly past factor × their first loss are
+    handed to the after-hook. Time: "start" makes the unit that starts out of time the last
+    one (it still runs), "fit" stops before a unit that would end past the budget."""
+    from spectralnn.trainer import Divergence, run_loop
+
+    losses = iter([np.array([1.0, 1.0, 1.0]), np.array([5.0, 1.0, 20.0]),
+                   np.array([50.0, 30.0, 20.0])])
+    active = np.array([True, True, True])
+    handed = []
+
+    def after(t, bad, last):
+        handed.append(None if bad is None else bad.tolist())
+        if bad is not None:
+            active[bad] = False
+
+    watch = Divergence(10.0, active=lambda: active)
+    run_loop(lambda t, last: next(losses), after, units=3, divergence=watch)
+    assert handed == [None, [False, False, True], [True, True, False]]
+
+    spent = Budget(max_seconds=1e-9).start()
+    lasts: list[bool] = []
+    end = run_loop(lambda t, last: lasts.append(last), units=100, budget=spent)
+    assert (end.status, end.units, lasts) == ("budget_reached", 1, [True])
+
+    def slow(t, last):
+        import time
+
+        time.sleep(0.05)
+
+    end = run_loop(slow, units=100, budget=Budget(max_seconds=0.08).start(), time_rule="fit")
+    assert end.status == "budget_reached" and end.units == 1
+
+
+def test_reduced_dynamics_report_how_the_loop_ended():
+    from spectralnn.sensing.operators import WellSpecifiedOperator
+    from spectralnn.theory import ReducedSNN
+
+    X = synthetic_low_rank(6, 2, seed=2)
+    X = X / torch.linalg.matrix_norm(X, "nuc")
+    op = WellSpecifiedOperator.paper(X, 4, seed=3)
+    red = ReducedSNN.spectral(op, (2, 2), init_scale=0.5, replicas=2, seed=1)
+    hist = red.copy().fit(op(X), 0.05, 3000, tol=1e-3, record_every=10)
+    assert hist.status == "converged" and hist.steps_done < 3000
+    assert hist.loss[-1].max() <= 1e-3 and hist.steps[-1] == hist.steps_done
+    hist = red.copy().fit(op(X), [0.05, 1e4], 50, record_every=10)
+    assert hist.status == "budget_reached" and hist.steps_done == 50
+    assert hist.diverged.tolist() == [False, True]

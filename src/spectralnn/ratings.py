@@ -453,7 +453,11 @@ class RatingsCompleter:
     # ---------------------------------------------------------------- sgd
     def _train_sgd(self, s: dict[str, Any], shape: tuple[int, int], fit: tuple[np.ndarray, ...],
                    val: tuple[np.ndarray, ...] | None, epochs: int) -> _Trial:
-        """``replicas`` factorisations by SGD (one thread each), averaged into the SNN."""
+        """``replicas`` factorisations by SGD (one thread each), averaged into the SNN; the
+        epochs run in the library's loop (:func:`~spectralnn.trainer.run_loop`) with the
+        compiled SGD epoch (:mod:`spectralnn._ratings_kernels`) as its step."""
+        from .trainer import Divergence, run_loop
+
         r, c, v = fit
         d1, d2 = shape
         k, R = int(s["rank"]), int(self._setting("replicas"))
@@ -488,53 +492,48 @@ class RatingsCompleter:
 
         patience = Patience(self.patience)
         best_state: Any = None
-        budget = Budget(epochs, self._time_left())
-        status = "budget_reached"
-        t0 = time.perf_counter()
-        bar = self._bar(epochs, s)
-        done = 0
-        try:
-            with ThreadPoolExecutor(max_workers=threads) as pool:
-                for epoch in range(epochs):
-                    epoch_start = time.perf_counter()
-                    rate = float(s["lr"]) * self.lr_decay ** epoch
-                    if self.implicit:
-                        orders = [g.permutation(d1) for g in gens]
-                    else:
-                        orders = [g.permutation(r.size) for g in gens]
+        budget = Budget(epochs, self._time_left()).start()
+        pool = ThreadPoolExecutor(max_workers=threads)
 
-                    def run(rep: int, rate: float = rate, orders: list = orders) -> float:
-                        if self.implicit:
-                            return _rk.sgd_epoch_implicit(
-                                indptr, csr_items, csr_vals, orders[rep], mu, B[rep], C[rep],
-                                P[rep], Q[rep], Y[rep], lr=rate, lr_b=rate, reg=reg, reg_b=reg)
-                        return _rk.sgd_epoch(r, c, vals, orders[rep], mu, B[rep], C[rep], P[rep],
-                                             Q[rep], lr=rate, lr_b=rate, reg=reg, reg_b=reg)
+        def epoch(t: int, last: bool) -> np.ndarray:
+            """Epoch ``t`` of every input (one thread each); returns their (R,) SSE."""
+            rate = float(s["lr"]) * self.lr_decay ** t
+            if self.implicit:
+                orders = [g.permutation(d1) for g in gens]
+            else:
+                orders = [g.permutation(r.size) for g in gens]
 
-                    sse = list(pool.map(run, range(R)))
-                    done = epoch + 1
-                    if bar is not None:
-                        bar.update(1)
-                    if not all(math.isfinite(e) for e in sse):
-                        status = "diverged"
-                        break
-                    if val is not None:
-                        vr, vc, vv = val
-                        pred = np.mean([_rk.predict_mf(vr, vc, mu, B[i], C[i], user_factors(i),
-                                                       Q[i]) for i in range(R)], axis=0)
-                        stop = patience.update(done, self._rmse(pred, vv))
-                        if patience.improved:
-                            best_state = [[user_factors(i) for i in range(R)],
-                                          [a.copy() for a in Q], [a.copy() for a in B],
-                                          [a.copy() for a in C]]
-                        if stop is not None:
-                            status = stop
-                            break
-                    if budget.cannot_fit(time.perf_counter() - epoch_start):
-                        break  # the next epoch would end past the time budget
-        finally:
-            if bar is not None:
-                bar.close()
+            def run(rep: int) -> float:
+                if self.implicit:
+                    return _rk.sgd_epoch_implicit(
+                        indptr, csr_items, csr_vals, orders[rep], mu, B[rep], C[rep],
+                        P[rep], Q[rep], Y[rep], lr=rate, lr_b=rate, reg=reg, reg_b=reg)
+                return _rk.sgd_epoch(r, c, vals, orders[rep], mu, B[rep], C[rep], P[rep],
+                                     Q[rep], lr=rate, lr_b=rate, reg=reg, reg_b=reg)
+
+            return np.array(list(pool.map(run, range(R))))
+
+        def validate(t: int, diverged: Any, last: bool) -> str | None:
+            """Validation RMSE of the averaged inputs after epoch ``t`` (patience)."""
+            nonlocal best_state
+            if val is None:
+                return None
+            vr, vc, vv = val
+            pred = np.mean([_rk.predict_mf(vr, vc, mu, B[i], C[i], user_factors(i), Q[i])
+                            for i in range(R)], axis=0)
+            stop = patience.update(t + 1, self._rmse(pred, vv))
+            if patience.improved:
+                best_state = [[user_factors(i) for i in range(R)], [a.copy() for a in Q],
+                              [a.copy() for a in B], [a.copy() for a in C]]
+            return stop
+
+        # the loop (:func:`~spectralnn.trainer.run_loop`): an epoch whose SSE is not finite
+        # ends the fit ("diverged"); it stops before an epoch that would end past the budget
+        with pool:
+            end = run_loop(epoch, validate, units=epochs, budget=budget, time_rule="fit",
+                           divergence=Divergence(math.inf, stop=True),
+                           progress=self._bar(epochs, s))
+        status, done = end.status, end.units
         if val is not None and best_state is not None:
             U, Q, B, C = best_state
         else:
@@ -548,14 +547,13 @@ class RatingsCompleter:
         biases = (mu, np.stack(B).astype(np.float64).mean(0),
                   np.stack(C).astype(np.float64).mean(0))
         return _Trial(s, patience.best, patience.best_step if val is not None else done,
-                      time.perf_counter() - t0, model, biases, status)
+                      end.seconds, model, biases, status)
 
-    def _bar(self, total: int, s: dict[str, Any]) -> Any:
+    def _bar(self, total: int, s: dict[str, Any]) -> dict[str, Any] | None:
+        """The progress bar's settings (:func:`~spectralnn.trainer.run_loop`), if any."""
         if not self.progress:
             return None
-        from tqdm.auto import tqdm
-
-        return tqdm(total=total, desc=f"{self.solver} rank {s['rank']}", leave=False)
+        return {"total": total, "desc": f"{self.solver} rank {s['rank']}", "leave": False}
 
     def _rmse(self, pred: np.ndarray, y: np.ndarray) -> float:
         lo, hi = self.rating_range_

@@ -51,6 +51,18 @@ plain GD as one CUDA graph per step (:mod:`spectralnn.captured`: the graph is re
 activation's certified range and divergence every ``check_every`` steps (``step_options``) —
 its history holds the loss at each check.
 
+**The one loop.** :func:`run_loop` is the library's only fitting loop: it iterates units (a
+step, a block of captured steps, an epoch, a λ of a path), calls the unit's step backend, runs
+the divergence check (:class:`Divergence`, :func:`~spectralnn.stoppers.exceeds`), the unit's
+after-hook (updates, logging, validation patience, callbacks), the time budget
+(:class:`~spectralnn.stoppers.Budget`) and the progress bar, and ends with a status of
+:data:`~spectralnn.stoppers.STATUSES`. Its backends: the eager step above and the captured
+blocks, the ratings' compiled SGD epochs (:mod:`spectralnn.ratings`), the reduced dynamics
+(:meth:`spectralnn.theory.ReducedSNN.fit`), SVT's iterations
+(:mod:`spectralnn.baselines.svt`), the λ paths of soft-impute, the noise-aware nuclear norm and
+TV (:mod:`spectralnn.recovery.softimpute`, :mod:`spectralnn.recovery.nnm`,
+:mod:`spectralnn.images.tv`) and the FISTA iterations of each λ (a loop inside a unit).
+
 **Learning-rate sweeps** (:mod:`spectralnn.rates`): one batched model with one rate per
 replica, and the paper's search over ``{5, 1} × 10^k``. Optimizer rules:
 :mod:`spectralnn.updates`; the state and checkpoints: :mod:`spectralnn.train_state`.
@@ -61,8 +73,10 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -71,7 +85,7 @@ from .metrics import RunResult, history_row
 
 # Factored evaluation seam: X may be a LowRank (never formed); these helpers handle both kinds.
 from .prediction import as_dense, keep_where, model_output, predict, snapshot_metrics
-from .stoppers import DIVERGENCE_FACTOR, exceeds
+from .stoppers import DIVERGENCE_FACTOR, STATUSES, Budget, exceeds
 from .train_state import TrainState
 from .updates import OPTIMIZERS, UPDATE_RULES, Hyper
 from .validate import int_at_least, learning_rates, positive_int, positive_number
@@ -80,8 +94,8 @@ if TYPE_CHECKING:
     from .captured import CapturedStep
     from .sensing.problem import SensingProblem
 
-__all__ = ["OPTIMIZERS", "STEP_BACKENDS", "StopTraining", "Trainer", "capture_step", "gd_step",
-           "train", "train_captured"]
+__all__ = ["OPTIMIZERS", "STEP_BACKENDS", "TIME_RULES", "Divergence", "LoopEnd", "StopTraining",
+           "Trainer", "capture_step", "gd_step", "run_loop", "train", "train_captured"]
 
 #: Step backends of :class:`Trainer`.
 STEP_BACKENDS = ("captured", "eager")
@@ -278,6 +292,127 @@ class Trainer:
 
 # ---------------------------------------------------------------------- the loop
 
+#: ``step(t, last)``: run unit ``t`` of a fit (a step, a block of steps, an epoch) on the
+#: backend; returns the loss per replica it measured (tensor or array) for the divergence
+#: check, or ``None``. ``last``: the loop ends after this unit (a backend may skip its update).
+Step = Callable[[int, bool], Any]
+#: ``after(t, diverged, last)``: the rest of unit ``t`` once the divergence check is done
+#: (``diverged``: the replicas that diverged at this unit, ``None`` if none): updates,
+#: logging, validation, callbacks. Returns a status of :data:`~spectralnn.stoppers.STATUSES`
+#: to end the loop with, or ``None`` to go on; may raise :class:`StopTraining` (``"stopped"``).
+After = Callable[[int, Any, bool], str | None]
+
+
+#: When :func:`run_loop` looks at the time budget.
+TIME_RULES = ("end", "fit", "start")
+
+
+@dataclass
+class Divergence:
+    """The divergence check of :func:`run_loop`: a replica has diverged at the unit whose loss
+    satisfies :func:`~spectralnn.stoppers.exceeds` ``(loss, loss0, factor, floor)``.
+
+    ``loss0``: the reference (default: the first loss the loop sees); ``active``: a function
+    returning the mask of replicas still checked (default: all); ``stop``: end the loop at the
+    first divergence (status ``"diverged"``) instead of handing the replicas to ``after``
+    (which freezes them and goes on)."""
+
+    factor: float
+    floor: float | None = None
+    loss0: Any = None
+    active: Callable[[], Any] | None = None
+    stop: bool = False
+
+    def check(self, loss: Any) -> Any:
+        """The replicas that diverged at ``loss`` (a mask), or ``None`` when none did."""
+        if self.loss0 is None:
+            self.loss0 = loss.clone() if isinstance(loss, torch.Tensor) else np.copy(loss)
+        bad = exceeds(loss, self.loss0, self.factor, self.floor)
+        if self.active is not None:
+            bad = bad & self.active()
+        return bad if bool(bad.any()) else None
+
+
+@dataclass
+class LoopEnd:
+    """How :func:`run_loop` ended: ``status`` (:data:`~spectralnn.stoppers.STATUSES`; the
+    loop's, a batched backend keeps one per replica), ``units`` run, ``seconds`` of its
+    budget's clock (from :meth:`~spectralnn.stoppers.Budget.start`)."""
+
+    status: str
+    units: int
+    seconds: float
+
+
+def run_loop(step: Step, after: After | None = None, *, units: int, start: int = 0,
+             budget: Budget | None = None, time_rule: str = "start",
+             divergence: Divergence | None = None, progress: dict[str, Any] | None = None,
+             on_bar: Callable[[Any], None] | None = None) -> LoopEnd:
+    """The one fitting loop of the library: every gradient loop (the trainer's eager and
+    captured backends, the ratings' SGD epochs, the reduced dynamics of the theory study,
+    SVT, the λ paths and FISTA iterations of soft-impute, nnm and TV) is a ``step``/``after``
+    pair run by it.
+
+    For ``t = start, …, units − 1``: ``step(t, last)``; the divergence check on the loss it
+    returns (:class:`Divergence`); ``after(t, diverged, last)``; then the time budget. Ends
+    with the status ``after`` returns, ``"diverged"`` (``divergence.stop``), ``"stopped"``
+    (:class:`StopTraining` raised by ``step`` or ``after``) or ``"budget_reached"`` (the
+    units or the time ran out).
+
+    Args:
+        units: number of units (``t < units``).
+        budget: its ``max_seconds`` is the time budget, its clock the loop's seconds
+            (default: a fresh :class:`~spectralnn.stoppers.Budget`, no limit).
+        time_rule: ``"start"``: a unit that starts at or past the time budget is the last
+            (``last=True``: the trainer evaluates its final iterate there); ``"fit"``: stop
+            after a unit when one more as long as it would end past the budget; ``"end"``:
+            stop after a unit that ended at or past the budget.
+        progress: keyword arguments of a tqdm bar (``total``, ``desc``, …; ``None``: no bar),
+            advanced once per unit; ``on_bar(bar)`` is called with it first (``None`` without
+            one) so that a backend can set its postfix.
+    """
+    if time_rule not in TIME_RULES:
+        raise unknown_name("time_rule", time_rule, TIME_RULES)
+    budget = budget if budget is not None else Budget().start()
+    bar = None
+    if progress is not None:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(**progress)
+    if on_bar is not None:
+        on_bar(bar)
+    status, t = "budget_reached", start
+    try:
+        while t < units:
+            began = time.perf_counter()
+            last = t == units - 1 or (time_rule == "start" and budget.out_of_time())
+            try:
+                loss = step(t, last)
+                t += 1
+                if bar is not None:
+                    bar.update(1)
+                diverged = (divergence.check(loss)
+                            if divergence is not None and loss is not None else None)
+                if diverged is not None and divergence is not None and divergence.stop:
+                    status = "diverged"
+                    break
+                end = after(t - 1, diverged, last) if after is not None else None
+            except StopTraining:
+                status = "stopped"
+                break
+            if end is not None:
+                if end not in STATUSES:
+                    raise unknown_name("status", end, STATUSES)
+                status = end
+                break
+            if last or (time_rule == "end" and budget.out_of_time()) or (
+                    time_rule == "fit" and budget.cannot_fit(time.perf_counter() - began)):
+                break
+    finally:
+        if bar is not None:
+            bar.close()
+    return LoopEnd(status, t - start, budget.elapsed())
+
 
 class _Run:
     """One (possibly batched) training run: the trainer's settings, the model, the problem and
@@ -362,92 +497,108 @@ class _Run:
         self.st.active &= ~which
 
     def _elapsed(self) -> float:
-        return self.st.seconds + (time.perf_counter() - self._t0)
+        return self.budget.elapsed()
 
-    # ---- main loop
+    # ---- main loop: one unit of :func:`run_loop` per step
     def loop(self, on_checkpoint: Callback | None,
              callback: Callback | None) -> RunResult | list[RunResult]:
-        tr, problem = self.tr, self.problem
-        self._t0 = time.perf_counter()
-        bar = None
-        if tr.progress:
-            from tqdm.auto import tqdm
+        """Steps ``st.step … steps`` through :func:`run_loop`: :meth:`_evaluate` (forward and
+        loss at the iterate), the divergence check, :meth:`_advance` (gradient, logging,
+        update); the last step (the budget's end or the time's) evaluates and logs only."""
+        tr = self.tr
+        self._on_checkpoint, self._callback = on_checkpoint, callback
+        self.budget = Budget(max_seconds=tr.max_seconds).start()
+        self.budget.started -= self.st.seconds  # a resumed run's clock goes on
+        self.bar: Any = None
 
-            bar = tqdm(total=tr.steps, initial=self.st.step, desc=tr.name, leave=False,
-                       dynamic_ncols=True)
-        m = problem.num_measurements
-        self.timed_out = self.stopped = False
-        try:
-            while self.st.step <= tr.steps and bool(self.st.active.any()):
-                t = self.st.step
-                out_of_time = (tr.max_seconds is not None
-                               and self._elapsed() >= tr.max_seconds)
-                last = t == tr.steps or out_of_time
-                if (on_checkpoint is not None and tr.checkpoint_every is not None
-                        and t % tr.checkpoint_every == 0 and t > 0):
-                    self.st.seconds = self._elapsed()
-                    self._t0 = time.perf_counter()
-                    on_checkpoint(t, self.state_dict())
-                X, AX = self._forward()  # (R, d1, d2) or its LowRank, (R, m)
-                residual = AX - problem.y  # (R, m)
-                loss = 0.5 * residual.square().mean(-1)  # (R,)
-                if tr.batch_size is not None and tr.batch_size < m:
-                    idx = torch.randperm(m, generator=self.st.gen)[: tr.batch_size]
-                    idx = idx.to(residual.device)
-                    objective = 0.5 * residual[:, idx].square().mean(-1)
-                else:
-                    objective = loss
-                lv = loss.detach()
-                if self.st.init_loss is None:
-                    self.st.init_loss = lv.clone()
-                bad = exceeds(lv, self.st.init_loss, tr.divergence_factor) & self.st.active
-                newly_div = bad if bool(bad.any()) else None
-                good = self.st.active & ~bad
-                self.st.last_X = keep_where(good, X, self.st.last_X)
-                froze = bad.clone()
-                if tr.tol is not None:
-                    conv = good & (lv <= tr.tol)
-                    if bool(conv.any()):
-                        self.st.converged_step[conv.cpu()] = t
-                        froze |= conv
-                log_now = t % tr.log_every == 0 or last or bool(froze.any())
-                need_grad = not last or log_now
-                if need_grad:
-                    for p in self.params.values():
-                        p.grad = None
-                    objective.sum().backward()
-                grads = {k: p.grad for k, p in self.params.items()}
-                if newly_div is not None:
-                    self._freeze_diverged(newly_div, t)
-                if log_now:
-                    self._log(t, X, good, grads, bar, lv)
-                if tr.tol is not None:
-                    self.st.active &= ~(froze & ~bad)
-                if not last and bool(self.st.active.any()):
-                    self._update(grads, t)
-                if newly_div is not None:
-                    self._reset(newly_div)
-                self.st.step = t + 1
-                if bar is not None:
-                    bar.update(1)
-                if callback is not None:
-                    # "X": the iterate whose loss is "loss" (before this step's update).
-                    try:
-                        callback(t, {"loss": lv, "active": self.st.active.clone(),
-                                     "X": X.detach() if self.batched else X.detach()[0]})
-                    except StopTraining:
-                        self.stopped = True
-                        break
-                if out_of_time:
-                    self.timed_out = True
-                    break
-        finally:
-            if bar is not None:
-                bar.close()
+        def set_bar(bar: Any) -> None:
+            self.bar = bar
+
+        watch = Divergence(tr.divergence_factor, loss0=self.st.init_loss,
+                           active=lambda: self.st.active)
+        progress = (dict(total=tr.steps, initial=self.st.step, desc=tr.name, leave=False,
+                         dynamic_ncols=True) if tr.progress else None)
+        # a resumed run whose replicas have all stopped has nothing left to do
+        units = tr.steps + 1 if bool(self.st.active.any()) else self.st.step
+        end = run_loop(self._evaluate, self._advance, units=units, start=self.st.step,
+                       budget=self.budget, time_rule="start", divergence=watch,
+                       progress=progress, on_bar=set_bar)
+        self.stopped = end.status == "stopped"
         self.st.seconds = self._elapsed()
         for p in self.params.values():
             p.grad = None
         return self._results()
+
+    def _evaluate(self, t: int, last: bool) -> torch.Tensor:
+        """Step ``t``'s first half: the checkpoint due before it, then the forward pass and
+        the loss at the iterate (kept for :meth:`_advance`). Returns the (R,) loss."""
+        tr, problem, st = self.tr, self.problem, self.st
+        if (self._on_checkpoint is not None and tr.checkpoint_every is not None
+                and t % tr.checkpoint_every == 0 and t > 0):
+            st.seconds = self._elapsed()
+            self._on_checkpoint(t, self.state_dict())
+        X, AX = self._forward()  # (R, d1, d2) or its LowRank, (R, m)
+        residual = AX - problem.y  # (R, m)
+        loss = 0.5 * residual.square().mean(-1)  # (R,)
+        m = problem.num_measurements
+        if tr.batch_size is not None and tr.batch_size < m:
+            idx = torch.randperm(m, generator=st.gen)[: tr.batch_size]
+            idx = idx.to(residual.device)
+            objective = 0.5 * residual[:, idx].square().mean(-1)
+        else:
+            objective = loss
+        lv = loss.detach()
+        if st.init_loss is None:
+            st.init_loss = lv.clone()
+        self._X, self._objective, self._lv = X, objective, lv
+        return lv
+
+    def _advance(self, t: int, bad: torch.Tensor | None, last: bool) -> str | None:
+        """Step ``t``'s second half, after the divergence check (``bad``: the replicas that
+        diverged here): tolerance, gradient, freezing, logging, the update (not at the last
+        step), the callback. Ends the loop once no replica is left."""
+        tr, st = self.tr, self.st
+        X, lv = self._X, self._lv
+        del self._X
+        if bad is None:
+            bad = torch.zeros_like(st.active)
+            newly_div = None
+        else:
+            newly_div = bad
+        good = st.active & ~bad
+        st.last_X = keep_where(good, X, st.last_X)
+        froze = bad.clone()
+        if tr.tol is not None:
+            conv = good & (lv <= tr.tol)
+            if bool(conv.any()):
+                st.converged_step[conv.cpu()] = t
+                froze |= conv
+        log_now = t % tr.log_every == 0 or last or bool(froze.any())
+        need_grad = not last or log_now
+        if need_grad:
+            for p in self.params.values():
+                p.grad = None
+            self._objective.sum().backward()
+        del self._objective
+        grads = {k: p.grad for k, p in self.params.items()}
+        if newly_div is not None:
+            self._freeze_diverged(newly_div, t)
+        if log_now:
+            self._log(t, X, good, grads, self.bar, lv)
+        if tr.tol is not None:
+            st.active &= ~(froze & ~bad)
+        if not last and bool(st.active.any()):
+            self._update(grads, t)
+        if newly_div is not None:
+            self._reset(newly_div)
+        st.step = t + 1
+        if self._callback is not None:
+            # "X": the iterate whose loss is "loss" (before this step's update).
+            self._callback(t, {"loss": lv, "active": st.active.clone(),
+                               "X": X.detach() if self.batched else X.detach()[0]})
+        if not bool(st.active.any()):
+            return "diverged" if bool((st.diverged_step >= 0).all()) else "converged"
+        return None
 
     def _log(self, t: int, X: torch.Tensor, good: torch.Tensor,
              grads: dict[str, torch.Tensor | None], bar: Any, loss: torch.Tensor) -> None:
@@ -570,21 +721,28 @@ def _fit_captured(tr: Trainer, model: nn.Module, problem: Any, batched: bool,
     lr = tr.lrs[0]
     step = capture_step(model, problem, lr, headroom=headroom,
                         doublings=opts.get("doublings"), inverse=inverse)
-    t0 = time.perf_counter()
+    budget = Budget(max_seconds=tr.max_seconds).start()
     losses: list[float] = []
     history: list[dict[str, float]] = []
-    done = retries = 0
-    status = "budget_reached"
-    while done < tr.steps:
-        saved = [p.detach().clone() for p in step.params]
-        n = min(every, tr.steps - done)
-        first = None
-        for i in range(n):
-            loss = step()
-            if i == 0:
-                first = loss.detach().clone()
-        ratio = float(step.monitor)
-        if not (math.isfinite(ratio) and math.isfinite(float(step.loss))) or ratio > 1.0:
+    done = 0
+    gave_up: list[int] = []  # the block at which three re-captures in a row did not help
+
+    def block(t: int, last: bool) -> None:
+        """Unit ``t``: the next ``check_every`` replayed steps, retried from the block's start
+        with more doublings while the monitor or the loss says so."""
+        nonlocal done
+        retries = 0
+        while True:
+            saved = [p.detach().clone() for p in step.params]
+            n = min(every, tr.steps - done)
+            first = None
+            for i in range(n):
+                loss = step()
+                if i == 0:
+                    first = loss.detach().clone()
+            ratio = float(step.monitor)
+            if math.isfinite(ratio) and math.isfinite(float(step.loss)) and ratio <= 1.0:
+                break
             # out of range (the iterate outgrew the doublings) or diverged: go back, add
             # doublings and retry; three retries in a row mean divergence
             retries += 1
@@ -592,22 +750,23 @@ def _fit_captured(tr: Trainer, model: nn.Module, problem: Any, batched: bool,
                 for p, s in zip(step.params, saved):
                     p.copy_(s)
             if retries > 3:
-                status = "diverged"
-                break
+                gave_up.append(t)
+                return
             need = needed_doublings(model, problem, inverse)
             step.recapture(max(step.doublings + 1,
                                need + max(0, math.ceil(math.log2(headroom)))))
-            continue
-        retries = 0
         step.reset_monitor()
         assert first is not None
         losses.append(float(first))
-        row = _nan_row(done, time.perf_counter() - t0, losses[-1])
-        history.append(row)
+        history.append(_nan_row(done, budget.elapsed(), losses[-1]))
         done += n
-        if tr.max_seconds is not None and time.perf_counter() - t0 >= tr.max_seconds:
-            break
-    seconds = time.perf_counter() - t0
+
+    def after(t: int, diverged: Any, last: bool) -> str | None:
+        return "diverged" if gave_up else None
+
+    status = run_loop(block, after, units=-(-tr.steps // every), budget=budget,
+                      time_rule="end").status
+    seconds = budget.elapsed()
     with torch.no_grad():
         X = as_dense(model_output(model)).detach().cpu().to(torch.float64)
     info = {"optimizer": "gd", "step": "captured", "doublings": step.doublings,

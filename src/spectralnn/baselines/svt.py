@@ -28,12 +28,14 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
 
 from ..errors import ConfigError
 from ..metrics import RunResult, history_row, matrix_metrics
+from ..trainer import Divergence, run_loop
 from ..validate import positive_int, positive_number
 from .threshold import soft_threshold
 
@@ -133,47 +135,59 @@ def singular_value_thresholding(
     Y = k0 * step * Aty
     X = torch.zeros_like(Y)
     history: list[dict[str, float]] = []
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=max_iters, desc="svt", leave=False)
-    status, rel, it = "budget_reached", math.inf, 0
+    rel, r = math.inf, y
     first_rel, best_rel, best_X = math.nan, math.inf, X
-    try:
-        for it in range(1, max_iters + 1):
-            X, _ = soft_threshold(Y, tau)
-            r = y - op.forward(X)
-            rel = float(torch.linalg.vector_norm(r)) / max(ynorm, 1e-300)
-            done = rel <= tol
-            if it % every == 0 or done or it == max_iters:
-                values = matrix_metrics(X, problem, image=image)
-                history.append(history_row(it, time.perf_counter() - start, values, None))
-                if bar is not None:
-                    bar.set_postfix(residual=f"{rel:.2e}",
-                                    error=f"{history[-1]['relative_error']:.3e}")
+    bar: Any = None
+
+    def set_bar(b: Any) -> None:
+        nonlocal bar
+        bar = b
+
+    def iterate(t: int, last: bool) -> np.float64 | None:
+        """Iteration ``t + 1``: ``X = D_τ(Y)`` and its relative residual (the divergence
+        check's loss; ``None`` once it is within ``tol``: converged, nothing to check)."""
+        nonlocal X, r, rel, first_rel
+        it = t + 1
+        X, _ = soft_threshold(Y, tau)
+        r = y - op.forward(X)
+        rel = float(torch.linalg.vector_norm(r)) / max(ynorm, 1e-300)
+        done = rel <= tol
+        if it % every == 0 or done or it == max_iters:
+            values = matrix_metrics(X, problem, image=image)
+            history.append(history_row(it, time.perf_counter() - start, values, None))
             if bar is not None:
-                bar.update(1)
-            if done:
-                status = "converged"
-                break
-            if it == 1:
-                first_rel = rel
-            if not math.isfinite(rel) or rel > divergence_factor * max(best_rel, first_rel):
-                status = "diverged"
-                X = best_X
-                values = matrix_metrics(X, problem, image=image)
-                history.append(history_row(it, time.perf_counter() - start, values, None))
-                break
-            if rel < best_rel:
-                best_rel, best_X = rel, X
-            if callback is not None and callback(it, X):
-                status = "stopped"
-                break
-            Y = Y + step * op.adjoint(r)
-    finally:
-        if bar is not None:
-            bar.close()
+                bar.set_postfix(residual=f"{rel:.2e}",
+                                error=f"{history[-1]['relative_error']:.3e}")
+        if done:
+            return None
+        if it == 1:
+            first_rel = rel
+        return np.float64(rel)
+
+    def ascend(t: int, diverged: Any, last: bool) -> str | None:
+        """The dual ascent step ``Y ← Y + δ·A*(r)``, after the best iterate and the callback."""
+        nonlocal Y, best_rel, best_X
+        if rel <= tol:
+            return "converged"
+        if rel < best_rel:
+            best_rel, best_X = rel, X
+        # the divergence reference: max(smallest residual so far, first residual)
+        watch.loss0 = np.float64(max(best_rel, first_rel))
+        if callback is not None and callback(t + 1, X):
+            return "stopped"
+        Y = Y + step * op.adjoint(r)
+        return None
+
+    # before the first iteration the reference is +∞: only a non-finite residual diverges
+    watch = Divergence(divergence_factor, floor=1e-300, loss0=np.float64(math.inf), stop=True)
+    end = run_loop(iterate, ascend, units=max_iters, divergence=watch, time_rule="end",
+                   progress={"total": max_iters, "desc": "svt", "leave": False} if progress
+                   else None, on_bar=set_bar)
+    status, it = end.status, end.units
+    if status == "diverged":
+        X = best_X
+        values = matrix_metrics(X, problem, image=image)
+        history.append(history_row(it, time.perf_counter() - start, values, None))
     seconds = time.perf_counter() - start
     return RunResult("svt", X.detach().cpu().to(torch.float64), history, steps=it,
                      seconds=seconds, status=status, diverged=status == "diverged",

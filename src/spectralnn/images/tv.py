@@ -18,10 +18,13 @@ import math
 import time
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
 
 from .._optional import requires
 from ..recovery.stepsize import operator_norm_squared
+from ..stoppers import Budget, Patience
+from ..trainer import Divergence, run_loop
 
 if TYPE_CHECKING:
     from ..recovery.stopping import StoppingRules
@@ -39,7 +42,11 @@ def tv_fista(problem: SensingProblem, lam: float, X0: torch.Tensor, step: float,
 
     op, y = problem.operator, problem.y
     X, Z = X0, X0
-    for k in range(1, iters + 1):
+
+    def fista(t: int, last: bool) -> None:
+        """Iteration ``k = t + 1`` (a fixed number of them: no stopping test)."""
+        nonlocal X, Z
+        k = t + 1
         G = Z - step * op.adjoint(op(Z) - y)
         ref = float(G.abs().max()) or 1.0
         P = denoise_tv_chambolle(G.detach().cpu().double().numpy() / ref,
@@ -47,6 +54,8 @@ def tv_fista(problem: SensingProblem, lam: float, X0: torch.Tensor, step: float,
         X_new = torch.from_numpy(P * ref).to(X0)
         Z = X_new + ((k - 1) / (k + 2)) * (X_new - X)
         X = X_new
+
+    run_loop(fista, units=iters)
     return X
 
 
@@ -63,28 +72,44 @@ def fit_tv(problem: SensingProblem, validation: Validation | None, *,
     X = torch.zeros(d1, d2, dtype=problem.dtype, device=problem.device)
     best: dict[str, Any] = {"X": X, "error": math.inf, "lam": lam0}
     history: list[dict[str, Any]] = []
-    status, rises, total = "converged", 0, 0
-    for j in range(path_length):
+    total = 0
+    rises = Patience(patience, min_delta=0.0)  # the validation error's rises in a row
+    err = math.nan
+
+    def solve(j: int, last: bool) -> np.float64:
+        """Unit ``j``: ``iters`` FISTA steps at ``λ_j``, warm-started, and their record;
+        returns the largest entry of the iterate (divergence: a non-finite one)."""
+        nonlocal X, total, err
         lam = lam0 * ratio**j
         X = tv_fista(problem, lam, X, step, iters=iters)
         total += iters
         err = validation.error(X) if validation is not None else math.nan
         history.append({"step": total, "seconds": time.perf_counter() - start, "lambda": lam,
                         "train_loss": float(problem.loss(X)), "validation_error": err})
-        if not bool(torch.isfinite(X).all()):
-            status = "diverged"
-            break
-        if validation is None or err < best["error"]:
-            best, rises = {"X": X, "error": err, "lam": lam}, 0
+        return np.float64(float(X.abs().max()))
+
+    def choose(j: int, diverged: Any, last: bool) -> str | None:
+        """The best λ so far, patience, then the step budget (time: the loop's)."""
+        nonlocal best
+        lam = lam0 * ratio**j
+        if validation is None:
+            best = {"X": X, "error": err, "lam": lam}
         else:
-            rises += 1
-            if rises >= patience:
-                status = "stopped_on_validation"
-                break
-        if total >= rules.max_steps or (rules.max_seconds is not None
-                                        and time.perf_counter() - start >= rules.max_seconds):
-            status = "budget_reached" if j < path_length - 1 else status
-            break
+            stop = rises.update(j, err)
+            if rises.improved:
+                best = {"X": X, "error": err, "lam": lam}
+            if stop is not None:
+                return stop
+        if last:
+            return "converged"  # the path ran to its end
+        return "budget_reached" if total >= rules.max_steps else None
+
+    budget = Budget(max_seconds=rules.max_seconds)
+    budget.started = start
+    status = run_loop(solve, choose, units=path_length, budget=budget, time_rule="end",
+                      divergence=Divergence(math.inf, stop=True)).status
+    if path_length <= 0:
+        status = "converged"  # an empty path, as before: nothing was left to solve
     settings = {"lambda": best["lam"], "lambda_0": lam0, "path_ratio": ratio, "step": step,
                 "fista_iters_per_lambda": iters, "path_length": len(history)}
     return {"X": best["X"], "status": status, "steps": total, "settings": settings,

@@ -18,11 +18,14 @@ import math
 import time
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
 
 from ..baselines.nuclear_norm import nuclear_norm_minimization
 from ..errors import ConfigError
 from ..sensing.memory import USABLE_FRACTION, available_memory, dense_bytes, format_bytes
+from ..stoppers import Budget
+from ..trainer import Divergence, run_loop
 from .softimpute import lambda_path, proximal_gradient
 from .stepsize import operator_norm_squared
 from .stopping import StoppingRules
@@ -76,33 +79,46 @@ def fit_nnm_noise(problem: SensingProblem, validation: Validation | None, *, rul
     start = time.perf_counter()
     step = 1.0 / operator_norm_squared(problem.operator, seed=seed)
 
-    def out_of_budget() -> bool:
-        return rules.max_seconds is not None and time.perf_counter() - start >= rules.max_seconds
+    budget = Budget(max_seconds=rules.max_seconds)
+    budget.started = start
+    out_of_budget = budget.out_of_time
 
     def residual(X: torch.Tensor) -> float:
         return float(torch.linalg.vector_norm(problem.operator(X) - problem.y))
 
     X = torch.zeros(d1, d2, dtype=problem.dtype, device=problem.device)
     history: list[dict[str, Any]] = []
-    total, status = 0, "budget_reached"
+    total = 0
     prev = (math.inf, X)  # (λ above the target, its solution)
-    found = None
-    for lam in lambda_path(problem, floor=1e-5):
-        X, its, _, rank = proximal_gradient(problem, lam, X, step, inner_iters=inner_iters,
+    found: tuple[float, torch.Tensor] | None = None
+    lams = lambda_path(problem, floor=1e-5)
+    rank = 0
+
+    def solve(i: int, last: bool) -> np.float64:
+        """Unit ``i``: the proximal-gradient solve at ``λ_i``, warm-started; returns the largest
+        entry of the iterate (divergence: a non-finite one)."""
+        nonlocal X, total, rank
+        X, its, _, rank = proximal_gradient(problem, lams[i], X, step, inner_iters=inner_iters,
                                             tol=tol, out_of_budget=out_of_budget)
         total += its
-        if not bool(torch.isfinite(X).all()):
-            status = "diverged"
-            break
-        res = residual(X)
+        return np.float64(float(X.abs().max()))
+
+    def discrepancy(i: int, diverged: Any, last: bool) -> str | None:
+        """The residual at ``λ_i``: within δ ends the path; then the step budget (time: the
+        loop's)."""
+        nonlocal found, prev
+        lam, res = lams[i], residual(X)
         history.append({"step": total, "seconds": time.perf_counter() - start, "lambda": lam,
                         "rank": rank, "residual": res, "delta": delta})
         if res <= delta:
             found = (lam, X)
-            break
+            return "converged"
         prev = (lam, X)
-        if total >= rules.max_steps or out_of_budget():
-            break
+        return "budget_reached" if total >= rules.max_steps else None
+
+    end = run_loop(solve, discrepancy, units=len(lams), budget=budget, time_rule="end",
+                   divergence=Divergence(math.inf, stop=True))
+    status = "diverged" if end.status == "diverged" else "budget_reached"
     if found is not None:
         lo, X_lo = found  # residual ≤ δ
         hi, X_hi = prev   # residual > δ

@@ -28,9 +28,12 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
 
 from ..baselines.threshold import soft_threshold
+from ..stoppers import Budget, Patience
+from ..trainer import Divergence, run_loop
 from .stepsize import operator_norm_squared
 from .stopping import StoppingRules
 from .validation import Validation
@@ -50,21 +53,28 @@ def proximal_gradient(problem: SensingProblem, lam: float, X0: torch.Tensor, ste
     Returns ``(X, iterations, converged, rank)``."""
     op, y = problem.operator, problem.y
     X, Z = X0, X0
-    rank, k = 0, 0
-    for k in range(1, inner_iters + 1):
+    rank, diff, ref = 0, 0.0, 0.0
+
+    def fista(t: int, last: bool) -> np.float64:
+        """Iteration ``k = t + 1``; returns ``‖X_{k+1} − X_k‖_F`` (divergence: not finite)."""
+        nonlocal X, Z, rank, diff, ref
+        k = t + 1
         G = op.adjoint(op(Z) - y)
         X_new, rank = soft_threshold(Z - step * G, step * lam)
         diff = float(torch.linalg.matrix_norm(X_new - X))
         ref = float(torch.linalg.matrix_norm(X))
         Z = X_new + ((k - 1) / (k + 2)) * (X_new - X)
         X = X_new
-        if not math.isfinite(diff):
-            return X, k, False, rank
+        return np.float64(diff)
+
+    def settled(t: int, diverged: Any, last: bool) -> str | None:
+        """The relative-change test, then the caller's clock (the outer loop's budget)."""
         if diff <= tol * max(ref, 1e-30):
-            return X, k, True, rank
-        if out_of_budget():
-            break
-    return X, k, False, rank
+            return "converged"
+        return "budget_reached" if out_of_budget() else None
+
+    end = run_loop(fista, settled, units=inner_iters, divergence=Divergence(math.inf, stop=True))
+    return X, end.units, end.status == "converged", rank
 
 
 def lambda_path(problem: SensingProblem, *, ratio: float = 0.7, floor: float = 1e-4) -> list[float]:
@@ -86,48 +96,56 @@ def fit_softimpute(problem: SensingProblem, validation: Validation | None, *, ru
     X = torch.zeros(d1, d2, dtype=problem.dtype, device=problem.device)
     best: dict[str, Any] = {"X": X, "error": math.inf, "lam": lams[0], "rank": 0, "index": 0}
     history: list[dict[str, Any]] = []
-    total, rises, status = 0, 0, "converged"
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
+    total = 0
+    bar: Any = None
+    budget = Budget(max_seconds=rules.max_seconds)
+    budget.started = start
+    out_of_budget = budget.out_of_time
+    rises = Patience(patience, min_delta=0.0)  # the validation error's rises in a row
+    last_solve: dict[str, Any] = {}
 
-        bar = tqdm(total=len(lams), desc="softimpute", leave=False, dynamic_ncols=True)
+    def set_bar(b: Any) -> None:
+        nonlocal bar
+        bar = b
 
-    def out_of_budget() -> bool:
-        return (rules.max_seconds is not None
-                and time.perf_counter() - start >= rules.max_seconds)
+    def solve(i: int, last: bool) -> np.float64:
+        """Unit ``i``: the proximal-gradient solve at ``λ_i``, warm-started; returns the largest
+        entry of the iterate (divergence: a non-finite one)."""
+        nonlocal X, total
+        X, its, conv, rank = proximal_gradient(
+            problem, lams[i], X, step, inner_iters=min(inner_iters, rules.max_steps - total),
+            tol=tol, out_of_budget=out_of_budget)
+        total += its
+        last_solve.update(conv=conv, rank=rank)
+        return np.float64(float(X.abs().max()))
 
-    try:
-        for i, lam in enumerate(lams):
-            budget_left = rules.max_steps - total
-            X, its, conv, rank = proximal_gradient(
-                problem, lam, X, step, inner_iters=min(inner_iters, budget_left), tol=tol,
-                out_of_budget=out_of_budget)
-            total += its
-            if not bool(torch.isfinite(X).all()):
-                status = "diverged"
-                break
-            err = validation.error(X) if validation is not None else math.nan
-            history.append({"step": total, "seconds": time.perf_counter() - start,
-                            "lambda": lam, "rank": rank, "inner_converged": conv,
-                            "train_loss": float(problem.loss(X)), "validation_error": err})
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix_str(f"λ={lam:.3g} rank={rank} val_err={err:.4f}")
-            if validation is None or err < best["error"]:
-                best = {"X": X, "error": err, "lam": lam, "rank": rank, "index": i}
-                rises = 0
-            else:
-                rises += 1
-                if rises >= patience:
-                    status = "stopped_on_validation"
-                    break
-            if total >= rules.max_steps or out_of_budget():
-                status = "budget_reached" if i < len(lams) - 1 else status
-                break
-    finally:
+    def choose(i: int, diverged: Any, last: bool) -> str | None:
+        """Validation at ``λ_i``: the best λ so far, patience, then the step/time budget."""
+        nonlocal best
+        lam, rank = lams[i], last_solve["rank"]
+        err = validation.error(X) if validation is not None else math.nan
+        history.append({"step": total, "seconds": time.perf_counter() - start,
+                        "lambda": lam, "rank": rank, "inner_converged": last_solve["conv"],
+                        "train_loss": float(problem.loss(X)), "validation_error": err})
         if bar is not None:
-            bar.close()
+            bar.set_postfix_str(f"λ={lam:.3g} rank={rank} val_err={err:.4f}")
+        if validation is None:
+            best = {"X": X, "error": err, "lam": lam, "rank": rank, "index": i}
+        else:
+            stop = rises.update(i, err)
+            if rises.improved:
+                best = {"X": X, "error": err, "lam": lam, "rank": rank, "index": i}
+            if stop is not None:
+                return stop
+        if last:
+            return "converged"  # the path ran to its end
+        return "budget_reached" if total >= rules.max_steps else None  # time: the loop's
+
+    status = run_loop(solve, choose, units=len(lams), budget=budget, time_rule="end",
+                      divergence=Divergence(math.inf, stop=True),
+                      progress={"total": len(lams), "desc": "softimpute", "leave": False,
+                                "dynamic_ncols": True} if progress else None,
+                      on_bar=set_bar).status
     settings = {"lambda": best["lam"], "lambda_max": lams[0] / ratio, "rank": best["rank"],
                 "step": step, "path_ratio": ratio, "path_length": len(history),
                 "inner_tol": tol, "inner_iters": inner_iters}

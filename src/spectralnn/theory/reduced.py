@@ -37,7 +37,6 @@ nearly independent of ``B``: batch many replicas to go fast.
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -48,7 +47,8 @@ import torch
 from ..errors import ConfigError, ShapeError
 from ..nn import SNN
 from ..spectral import Activation, get_activation
-from ..stoppers import REDUCED_DIVERGENCE_FACTOR, exceeds
+from ..stoppers import REDUCED_DIVERGENCE_FACTOR, Budget
+from ..trainer import Divergence, run_loop
 from ..validate import int_at_least, positive_int, positive_number
 
 __all__ = ["ReducedHistory", "ReducedSNN", "diagonal_data"]
@@ -151,6 +151,9 @@ class ReducedHistory:
             ``divergence_factor`` times its initial value (frozen from then on).
         steps_done: number of GD steps taken (fewer than asked if ``tol`` was reached).
         seconds: wall-clock time of the loop.
+        status: how the loop ended (:data:`~spectralnn.stoppers.STATUSES`): ``"converged"``
+            when ``tol`` stopped it, else ``"budget_reached"`` (diverged replicas are in
+            ``diverged``).
     """
 
     steps: np.ndarray
@@ -160,6 +163,7 @@ class ReducedHistory:
     diverged: np.ndarray
     steps_done: int
     seconds: float
+    status: str = "budget_reached"
 
 
 # --------------------------------------------------------------------------------------------
@@ -526,7 +530,6 @@ class ReducedSNN:
         step_lr = lr_arr[:, None].copy()
         diverged = np.zeros(B, dtype=bool)
         rec_steps, rec_loss, rec_x = [], [], []
-        loss0 = None
 
         def record(step: int, res: np.ndarray) -> np.ndarray:
             loss = 0.5 * np.mean(res * res, axis=1)
@@ -536,34 +539,48 @@ class ReducedSNN:
                 rec_x.append(ws["q"][-1][:, 0, :].copy())
             return loss
 
-        start = time.perf_counter()
+        budget = Budget().start()
         done = 0
+        res: np.ndarray = np.empty(0)
+        last_loss: np.ndarray = np.empty(0)
+
+        def chunk(t: int, last: bool) -> np.ndarray:
+            """Unit ``t`` of the loop: the next ``record_every`` steps, then their record."""
+            nonlocal done, res, last_loss
+            n = min(every, steps - done)
+            for _ in range(n):
+                self._backward_into(ws)
+                np.multiply(grad, step_lr, out=grad)
+                np.subtract(params, grad, out=params)
+                res = self._forward_into(ws, y)
+            done += n
+            last_loss = record(done, res)
+            return last_loss
+
+        def freeze(t: int, bad: np.ndarray | None, last: bool) -> str | None:
+            """Diverged replicas stop moving (rate 0); ``tol`` ends the loop."""
+            if bad is not None:
+                diverged[:] |= bad
+                step_lr[diverged] = 0.0
+            if tol is not None and np.all(diverged | (last_loss <= tol)):
+                return "converged"
+            return None
+
         with np.errstate(all="ignore"):
             res = self._forward_into(ws, y)
             loss0 = record(0, res)
-            while done < steps:
-                chunk = min(every, steps - done)
-                for _ in range(chunk):
-                    self._backward_into(ws)
-                    np.multiply(grad, step_lr, out=grad)
-                    np.subtract(params, grad, out=params)
-                    res = self._forward_into(ws, y)
-                done += chunk
-                loss = record(done, res)
-                bad = exceeds(loss, loss0, divergence_factor, floor=1e-300)
-                if np.any(bad & ~diverged):
-                    diverged |= bad
-                    step_lr[diverged] = 0.0
-                if tol is not None and np.all(diverged | (loss <= tol)):
-                    break
-        seconds = time.perf_counter() - start
+            watch = Divergence(divergence_factor, floor=1e-300, loss0=loss0,
+                               active=lambda: ~diverged)
+            end = run_loop(chunk, freeze, units=-(-steps // every), budget=budget,
+                           time_rule="end", divergence=watch)
+        seconds = end.seconds
         xs = np.stack(rec_x) if record_x else None
         if xs is not None and not self.batched:
             xs = xs[:, 0]
         loss_arr = np.stack(rec_loss)
         return ReducedHistory(steps=np.asarray(rec_steps), loss=loss_arr if self.batched
                               else loss_arr[:, 0], x=xs, lr=lr_arr, diverged=diverged,
-                              steps_done=done, seconds=seconds)
+                              steps_done=done, seconds=seconds, status=end.status)
 
     # ---- back to matrices ----------------------------------------------------------------
 
