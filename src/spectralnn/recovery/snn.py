@@ -22,9 +22,9 @@ Defaults (every one can be overridden by name):
   the rate of the pilot grid of ``examples/recover_256.py`` (5.1 curvature units on a 256×256
   photo with ``σ̂_1 ≈ 0.34``), made independent of the signal's size;
 - **plain** gradient descent (the paper's implicit bias) for every operator but the subsampled
-  DCT of more than 64×64 entries; for that DCT (:func:`dct_recipe`; ``momentum=0, spectral_start=0`` give the plain
-  recipe there too) **heavy-ball momentum** ``μ =`` :data:`DCT_MOMENTUM` at
-  ``lr_scale =`` :data:`MOMENTUM_LR_SCALE` (2.4: on a quadratic the heavy ball is stable up
+  DCT of more than 64×64 entries; for that DCT (:func:`dct_recipe`;
+  ``momentum=0, spectral_start=0`` give the plain recipe there too) **heavy-ball momentum**
+  ``μ =`` :data:`DCT_MOMENTUM` at ``lr_scale =`` :data:`MOMENTUM_LR_SCALE` (2.4: on a quadratic the heavy ball is stable up
   to ``1 + μ`` times the rate of plain GD; 2.4 and 2.9 both ran stably on camera and coins,
   2.4 keeps a margin), from a **spectral start** (:func:`start_spectrally`,
   ``ρ =`` :data:`DCT_SPECTRAL_START`).
