@@ -21,24 +21,24 @@ Defaults (every one can be overridden by name):
   curvature ``‖A‖²/m`` and the back-projection's leading singular value), ``lr_scale = 1.7``:
   the rate of the pilot grid of ``examples/recover_256.py`` (5.1 curvature units on a 256×256
   photo with ``σ̂_1 ≈ 0.34``), made independent of the signal's size;
-- **plain** gradient descent (the paper's implicit bias) for every operator but the subsampled
-  DCT of more than 64×64 entries; for that DCT (:func:`dct_recipe`;
+- **plain** gradient descent (the paper's implicit bias) for every operator but the
+  subsampled DCT of more than 64×64 entries; for that DCT (:func:`dct_recipe`;
   ``momentum=0, spectral_start=0`` give the plain recipe there too) **heavy-ball momentum**
-  ``μ =`` :data:`DCT_MOMENTUM` at ``lr_scale =`` :data:`MOMENTUM_LR_SCALE` (2.4: on a quadratic the heavy ball is stable up
-  to ``1 + μ`` times the rate of plain GD; 2.4 and 2.9 both ran stably on camera and coins,
-  2.4 keeps a margin), from a **spectral start** (:func:`start_spectrally`,
-  ``ρ =`` :data:`DCT_SPECTRAL_START`).
-  From the small start, gradient descent learns the singular directions one after another,
-  that of ``σ_i`` after about ``σ_1/σ_i`` times the steps of the first, and a photo needs
-  hundreds of them. Momentum learns the small directions up to ``1/(1 − μ)`` times faster
-  and the leading ones barely faster, so it orders them less strictly: the larger ``μ``, the
-  sooner and the lower the best PSNR. Measured on ``skimage:camera`` (512×512, 30 % DCT
-  coefficients, 1 % noise; step at which the iterate first reached 24.0 dB / its best PSNR):
-  plain GD 23.8 dB after 478 steps (still rising); μ = 0.9: ≈180 / 24.31 dB; μ = 0.8:
-  ≈200 / 24.53 dB; μ = 0.7: ≈220 / 24.65 dB; μ = 0.7 with the spectral start: ≈195 /
-  24.74 dB; the same at ``lr_scale`` 2.4: ≈157 / 24.72 dB (2.9: ≈135 / 24.70 dB). On entry
-  sampling, whose measurements see only the pixels they sample, momentum
-  cost 5–10× in error, hence plain GD there;
+  ``μ =`` :data:`DCT_MOMENTUM` at ``lr_scale =`` :data:`MOMENTUM_LR_SCALE` (on a quadratic
+  the heavy ball is stable up to ``1 + μ`` times the rate of plain GD; 2.4 and 2.9 both ran
+  stably on camera and coins, 2.4 keeps a margin), from a **spectral start**
+  (:func:`start_spectrally`, ``ρ =`` :data:`DCT_SPECTRAL_START`). From the small start,
+  gradient descent learns the singular directions one after another, that of ``σ_i`` after
+  about ``σ_1/σ_i`` times the steps of the first, and a photo needs hundreds of them.
+  Momentum learns the small directions up to ``1/(1 − μ)`` times faster and the leading ones
+  barely faster, so it orders them less strictly: the larger ``μ``, the sooner and the lower
+  the best PSNR. Measured on ``skimage:camera`` (512×512, 30 % DCT coefficients, 1 % noise;
+  step at which the iterate first reached 24.0 dB / its best PSNR): plain GD 23.8 dB after
+  478 steps (still rising; its best, 24.78 dB, came at step 715); μ = 0.9: ≈180 /
+  24.31 dB; μ = 0.8: ≈200 / 24.53 dB; μ = 0.7: ≈220 / 24.65 dB; μ = 0.7 with the spectral
+  start: ≈195 / 24.74 dB; the same at ``lr_scale`` 2.4: ≈157 / 24.72 dB (2.9: ≈135 /
+  24.70 dB). On entry sampling, whose measurements see only the pixels they sample,
+  momentum cost 5–10× in error, hence plain GD there;
 - **step-size control**: the curvature rate is an estimate, and on some problems (a 100×100
   completion of rank 3) it sits at the edge of stability, where gradient descent settles into
   a period-2 orbit whose loss looks flat. When the monitor sees the loss oscillate
