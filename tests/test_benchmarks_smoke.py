@@ -82,6 +82,16 @@ def test_recovery_table_quick_writes_its_table(tmp_path):
 
 
 @pytest.mark.slow
+def test_time_to_quality_criteria_print_both_targets(tmp_path):
+    out = _run("benchmarks/time_to_quality.py", "--criteria", "--quick", "--out", str(tmp_path),
+               timeout=600)
+    res = json.loads((tmp_path / "criteria.json").read_text())
+    assert "criterion 1: t_reach / T" in out and "criterion 2: P_snn(2T) − P" in out
+    assert res["softimpute_seconds"] > 0 and res["softimpute_psnr"] > 10
+    assert res["gain_at_2T_db"] == pytest.approx(res["snn_psnr"] - res["softimpute_psnr"])
+
+
+@pytest.mark.slow
 def test_time_to_quality_quick_writes_table_and_plot(tmp_path):
     out = _run("benchmarks/time_to_quality.py", "--quick", "--out", str(tmp_path), timeout=600)
     records = json.loads((tmp_path / "time_to_quality.json").read_text())
