@@ -72,9 +72,15 @@ def _device(cfg: dict) -> torch.device:
     return dev
 
 
+#: Keys of ``[models.<name>]`` for the rate search, not the model: ``full_search`` (screen on
+#: full-length runs), ``search_width`` (rates screened at once; see
+#: :func:`~spectralnn.rates.search_rates`).
+_SEARCH_KEYS = ("full_search", "search_width")
+
+
 def _model_table(cfg: dict, name: str) -> tuple[dict, int, int, int]:
-    """(model options, steps, keep, seed) of ``[models.<name>]``."""
-    table = {k: v for k, v in cfg["models"][name].items() if k != "full_search"}
+    """(model options, steps, keep, seed) of ``[models.<name>]`` (less the search's keys)."""
+    table = {k: v for k, v in cfg["models"][name].items() if k not in _SEARCH_KEYS}
     steps = int(table.pop("steps", cfg["train"]["steps"]))
     keep = int(table.pop("keep", cfg["train"].get("keep", 1)))
     seed = int(table.pop("seed", 0))
@@ -113,7 +119,9 @@ def _search_and_train(cfg: dict, name: str, problem: SensingProblem, progress: b
         probe = cfg["train"].get("probe_steps")
         if cfg["models"][name].get("full_search", False):
             probe = None   # screen on full-length runs (a rate can diverge late)
+        width = cfg["models"][name].get("search_width")
         return paper_lr_search(make_model, problem, steps, keep=keep, probe_steps=probe,
+                               width=None if width is None else int(width),
                                on_update=on_update, name=name, progress=progress, image=image)
     runs, _ = fit_rates(make_model, problem, rates, steps, on_update=on_update, name=name,
                         progress=progress, image=image)
