@@ -124,10 +124,11 @@ def search_rates(make_model: ModelFactory, problem: SensingProblem, steps: int, 
     ``width`` (a multiple of ``chunk``; default ``chunk``) rates are trained at once: the
     next chunks run in the same batch, ahead of need. The outcome is that of chunk by chunk —
     a chunk's runs count only when the chunks before it left fewer than ``keep``, and each run
-    keeps the history its own chunk's batch gives it (rows logged when another replica of the
-    batch froze are dropped unless that replica belongs to its chunk). Wider batches pay when
-    a step costs about the same for any number of replicas (small problems) and the first
-    chunk does not suffice; without ``max_seconds`` or ``callback`` only.
+    keeps the rows its own chunk's batch logs (rows logged when a replica of another chunk
+    froze are dropped) — up to round-off: the number of replicas may change the last bits of
+    batched products. Wider batches pay when a step costs about the same for any number of
+    replicas (small problems) and the first chunk does not suffice; without ``max_seconds``
+    or ``callback`` only.
 
     Returns:
         ``(the kept runs, every rate tried that diverged)``.
