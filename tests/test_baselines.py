@@ -155,6 +155,24 @@ def test_nnm_on_a_problem_recovers_low_rank():
     assert res.summary()["objective"] == pytest.approx(1.0, abs=1e-4)  # ‖X*‖_* = 1
 
 
+@pytest.mark.parametrize("delta", [None, 0.05])
+def test_nnm_reused_program_solves_exactly_as_a_new_one(delta):
+    """The program is compiled once per operator and kind, then solved for new data: the
+    answers are those of a freshly built program, bit for bit, whatever was solved before."""
+    from spectralnn.baselines import nuclear_norm
+
+    g = torch.Generator().manual_seed(0)
+    A = torch.randn(30, 6, 6, generator=g, dtype=F64)
+    ys = [(A * synthetic_low_rank(6, 1, seed=s)).sum((1, 2)) for s in (0, 1)]
+    nuclear_norm._PROGRAMS.clear()
+    first, second = (solve_nuclear_norm(A, y, delta=delta) for y in ys)
+    assert len(nuclear_norm._PROGRAMS) == 1
+    nuclear_norm._PROGRAMS.clear()
+    fresh = solve_nuclear_norm(A, ys[1], delta=delta)
+    assert (second[0] == fresh[0]).all() and second[2] == fresh[2]
+    assert not (first[0] == second[0]).all()
+
+
 # ---------------------------------------------------------------------- SVT
 
 

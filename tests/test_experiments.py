@@ -274,3 +274,40 @@ def test_fig5_batch_refuses_problems_with_different_operators():
     b = paper_mnist_problem(digit_class=1, seed=1)
     with pytest.raises(Err, match="does not share the operators"):
         figures._ProblemBatch([a, b])
+
+
+def test_fig5_pieces_on_two_workers_give_the_inline_result(tmp_path, monkeypatch):
+    """Under a pool of two workers Fig. 5 trains its digits in two batches (and hands each
+    digit's convex programs over apart); every run is the one of the inline reproduction."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import torch
+
+    from spectralnn.experiments import figures, pool
+    from spectralnn.experiments.config import load_figure_config
+
+    monkeypatch.setattr(figures, "plot_image_grid", lambda *args, **kw: tmp_path / "f.png")
+    cfg = load_figure_config("fig5", quick=True, overrides={"steps": 6, "rates": [1e-4]})
+    cfg["problem"]["classes"] = [0, 1, 2, 3]
+    cfg["models"] = {"lg": {}, "snn": cfg["models"]["snn"]}  # (the solves: end to end below)
+    calls = []
+
+    def record(fn, *args):
+        calls.append(fn.__name__)
+        return ThreadPoolExecutor.submit(workers, fn, *args)
+
+    inline = figures.run_fig5(cfg, tmp_path, progress=False)
+    (tmp_path / "two").mkdir()
+    with ThreadPoolExecutor(2) as workers:
+        workers.submit = record  # type: ignore[method-assign]
+        with pool.using(workers, 2):
+            assert pool.workers() == 2
+            split = figures.run_fig5(cfg, tmp_path / "two", progress=False)
+    assert pool.workers() == 1
+    assert calls.count("_fig5_fit_piece") == 4 and calls.count("_fig5_solve_piece") == 4
+    assert [(r.model, r.problem) for r in split.runs] == [(r.model, r.problem)
+                                                          for r in inline.runs]
+    for a, b in zip(inline.runs, split.runs):
+        assert torch.allclose(a.result.X, b.result.X, rtol=1e-5, atol=1e-7), a.model
+        assert a.result.final["relative_error"] == pytest.approx(
+            b.result.final["relative_error"], rel=1e-5)

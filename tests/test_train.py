@@ -12,7 +12,13 @@ from spectralnn.data import synthetic_low_rank
 from spectralnn.errors import ConfigError, ShapeError
 from spectralnn.metrics import METRIC_NAMES, effective_rank, matrix_metrics, psnr
 from spectralnn.nn import SNN
-from spectralnn.rates import paper_lr_grid, paper_lr_search, stack_models, sweep
+from spectralnn.rates import (
+    paper_lr_grid,
+    paper_lr_search,
+    search_rates,
+    stack_models,
+    sweep,
+)
 from spectralnn.sensing.problem import make_problem
 from spectralnn.train_state import split_state, stack_states
 from spectralnn.trainer import Trainer, train
@@ -202,6 +208,30 @@ def test_paper_search_keeps_first_non_divergent_rates(problem):
     assert torch.allclose(probed[0].X, kept[0].X, atol=1e-10, rtol=0)
     with pytest.raises(ConfigError, match="keep=2"):
         paper_lr_search(make, problem, steps=20, keep=2, grid=[1e3, 1e-2])
+
+
+def test_wide_search_has_the_chunk_by_chunk_outcome(problem):
+    """``width = 2·chunk`` trains two chunks as one batch; the outcome is that of chunk by
+    chunk: the same kept rates, rejected rates and logged steps, the same values up to
+    round-off, though the wide batch logged extra rows when the first chunk's rates diverged."""
+    make = snn_factory(problem.shape)
+    grid = [1e3, 1e2, 1e-2, 5e-3, 1e-3, 5e-4, 1e-4]
+    opts = {"keep": 3, "chunk": 3, "grid": grid, "log_every": 10}
+    narrow, rejected = search_rates(make, problem, 40, **opts)
+    wide, wide_rejected = search_rates(make, problem, 40, width=6, **opts)
+    assert [r.lr for r in wide] == [r.lr for r in narrow] == [1e-2, 5e-3, 1e-3]
+    assert wide_rejected == rejected == [1e3, 1e2]
+
+    for a, b in zip(narrow, wide):
+        assert torch.allclose(a.X, b.X, rtol=1e-12, atol=1e-15)
+        assert [row["step"] for row in a.history] == [row["step"] for row in b.history]
+        for key in ("train_loss", "relative_error", "nuclear_norm"):
+            assert [row[key] for row in a.history] == pytest.approx(
+                [row[key] for row in b.history], rel=1e-10), key
+    batch = sweep(make, problem, grid[:6], 40, log_every=10)
+    assert any(row["step"] % 10 for row in batch[3].history)  # rows the filter drops
+    with pytest.raises(ConfigError, match="width must be a multiple of chunk = 3, got 4"):
+        search_rates(make, problem, 40, width=4, **opts)
 
 
 # ---------------------------------------------------------------------- bad input

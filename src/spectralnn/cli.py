@@ -217,7 +217,8 @@ def reproduce(
     digits: str | None = typer.Option(None, help="Comma-separated MNIST indices (fig4/fig5)."),
     device: str | None = typer.Option(None, help="cpu or cuda."),
     jobs: int = typer.Option(min(2, os.cpu_count() or 1),
-                             help="Figures run in this many processes at once."),
+                             help="Worker processes; the figures' pieces of work (rate "
+                                  "searches, slices of digits, solves) share them."),
     threads: int = typer.Option(1, help="PyTorch threads per process."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
 ) -> None:

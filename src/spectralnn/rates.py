@@ -115,10 +115,20 @@ def sweep(make_model: ModelFactory, problem: SensingProblem, lrs: Sequence[float
 
 def search_rates(make_model: ModelFactory, problem: SensingProblem, steps: int, *, keep: int = 5,
                  grid: Sequence[float] | None = None, chunk: int | None = None,
+                 width: int | None = None,
                  **options: Any) -> tuple[list[RunResult], list[float]]:
     """The paper's screening: try the rates of ``grid`` (default :func:`paper_lr_grid`,
     descending) ``chunk`` at a time (default ``keep + 2``) as one batched model of ``steps``
     steps, and keep the first ``keep`` that do not diverge.
+
+    ``width`` (a multiple of ``chunk``; default ``chunk``) rates are trained at once: the
+    next chunks run in the same batch, ahead of need. The outcome is that of chunk by chunk —
+    a chunk's runs count only when the chunks before it left fewer than ``keep``, and each run
+    keeps the rows its own chunk's batch logs (rows logged when a replica of another chunk
+    froze are dropped) — up to round-off: the number of replicas may change the last bits of
+    batched products. Wider batches pay when a step costs about the same for any number of
+    replicas (small problems) and the first chunk does not suffice; without ``max_seconds``
+    or ``callback`` only.
 
     Returns:
         ``(the kept runs, every rate tried that diverged)``.
@@ -129,21 +139,44 @@ def search_rates(make_model: ModelFactory, problem: SensingProblem, steps: int, 
     grid = paper_lr_grid() if grid is None else learning_rates(list(grid))
     keep = int_at_least(keep, "keep", 1)
     chunk = keep + 2 if chunk is None else int_at_least(chunk, "chunk", 1)
+    width = chunk if width is None else int_at_least(width, "width", 1)
+    if width % chunk:
+        raise ConfigError(f"width must be a multiple of chunk = {chunk}, got {width}")
+    if options.get("max_seconds") is not None or options.get("callback") is not None:
+        width = chunk  # a time budget or a callback sees the whole batch
+    log_every = Trainer(steps, 1.0, **options).log_every if width > chunk else 0
     kept: list[RunResult] = []
     rejected: list[float] = []
     i = 0
     while len(kept) < keep and i < len(grid):
-        rates = grid[i : i + chunk]
+        rates = grid[i : i + width]
         i += len(rates)
-        for res in sweep(make_model, problem, rates, steps, **options):
-            if res.diverged:
-                rejected.append(res.rate)
-            elif len(kept) < keep:
-                kept.append(res)
+        results = sweep(make_model, problem, rates, steps, **options)
+        for c in range(0, len(results), chunk):
+            if len(kept) >= keep:
+                break
+            group = results[c : c + chunk]
+            if width > chunk:
+                _own_chunk_history(group, steps, log_every)
+            for res in group:
+                if res.diverged:
+                    rejected.append(res.rate)
+                elif len(kept) < keep:
+                    kept.append(res)
     if len(kept) < keep:
         raise ConfigError(f"only {len(kept)} of the {len(grid)} learning rates did not "
                           f"diverge; expected at least keep={keep}")
     return kept, rejected
+
+
+def _own_chunk_history(group: list[RunResult], steps: int, log_every: int) -> None:
+    """Histories of ``group`` (one chunk of a wider batch) as the chunk's own batch logs them:
+    rows every ``log_every`` steps, at the last step, and when a replica of the chunk froze
+    (diverged or converged); the rows logged for other replicas' freezes are dropped."""
+    froze = {s for r in group for s in (r.diverged_step, r.converged_step) if s is not None}
+    for res in group:
+        res.history = [row for row in res.history
+                       if (t := int(row["step"])) % log_every == 0 or t == steps or t in froze]
 
 
 def probe_length(steps: int, probe_steps: int | None) -> int:
@@ -157,9 +190,11 @@ def probe_length(steps: int, probe_steps: int | None) -> int:
 
 def paper_lr_search(make_model: ModelFactory, problem: SensingProblem, steps: int, *, keep: int = 5,
                     grid: Sequence[float] | None = None, probe_steps: int | None = None,
-                    chunk: int | None = None, on_update: OnUpdate | None = None,
+                    chunk: int | None = None, width: int | None = None,
+                    on_update: OnUpdate | None = None,
                     **options: Any) -> tuple[list[RunResult], list[float]]:
-    """The paper's learning-rate search: :func:`search_rates` on ``probe_steps``-step runs
+    """The paper's learning-rate search: :func:`search_rates` (``chunk``, ``width``: as there)
+    on ``probe_steps``-step runs
     (``None``: full ``steps``-step runs, exactly the paper's procedure), then, when the
     probes were shorter (or ``on_update`` asks to watch the runs), the kept rates trained for
     ``steps`` in one batched :func:`fit_rates` (a rate that survives a probe may still
@@ -173,7 +208,7 @@ def paper_lr_search(make_model: ModelFactory, problem: SensingProblem, steps: in
     """
     probe = probe_length(steps, probe_steps)
     kept, rejected = search_rates(make_model, problem, probe, keep=keep, grid=grid,
-                                  chunk=chunk, **options)
+                                  chunk=chunk, width=width, **options)
     if probe < steps or on_update is not None:
         kept, _ = fit_rates(make_model, problem, [r.rate for r in kept], steps,
                             on_update=on_update, **options)

@@ -20,10 +20,13 @@ is returned with that status (and ``accurate=False`` in the summary), or raises 
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import math
+import threading
 import time
 import warnings
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -48,6 +51,40 @@ _DEFAULT_OPTIONS = {
     "SCS": {"eps_abs": 1e-8, "eps_rel": 1e-8, "max_iters": 200_000},
     "CLARABEL": {},
 }
+
+
+class _Program:
+    """``min ‖X‖_*`` s.t. ``M vec(X) = b`` (``equality``) or ``‖M vec(X) − b‖₂ ≤ δ``, with ``b``
+    and ``δ`` cvxpy parameters: compiled once, solved again for new ``b``/``δ`` (DPP) with
+    exactly the data a new program would have."""
+
+    def __init__(self, M: np.ndarray, shape: tuple[int, int], equality: bool) -> None:
+        import cvxpy as cp
+
+        d1, d2 = shape
+        self.x = cp.Variable(d1 * d2)
+        self.b = cp.Parameter(M.shape[0])
+        self.delta = cp.Parameter(nonneg=True)
+        residual = M @ self.x - self.b
+        constraint = residual == 0 if equality else cp.norm(residual, 2) <= self.delta
+        self.problem = cp.Problem(cp.Minimize(cp.normNuc(cp.reshape(self.x, (d1, d2),
+                                                                    order="C"))), [constraint])
+
+
+#: The last few programs, by (M, shape, kind): the ten digits of Fig. 5 share one operator.
+_PROGRAMS: OrderedDict[tuple[bytes, tuple[int, int], bool], _Program] = OrderedDict()
+_PROGRAMS_KEPT = 4
+_LOCK = threading.Lock()
+
+
+def _program(M: np.ndarray, shape: tuple[int, int], equality: bool) -> _Program:
+    key = (hashlib.blake2b(np.ascontiguousarray(M).tobytes(), digest_size=16).digest()
+           + repr(M.shape).encode(), (int(shape[0]), int(shape[1])), equality)
+    program = _PROGRAMS.pop(key, None) or _Program(M, shape, equality)
+    _PROGRAMS[key] = program
+    while len(_PROGRAMS) > _PROGRAMS_KEPT:
+        _PROGRAMS.popitem(last=False)
+    return program
 
 
 def minimize_nuclear_norm(
@@ -76,6 +113,7 @@ def minimize_nuclear_norm(
     with requires("convex", feature="nuclear-norm minimisation"):
         import cvxpy as cp
 
+    M = np.asarray(M, dtype=np.float64)
     names = [str(s).upper() for s in solvers]
     for name, given in zip(names, solvers):
         if name not in SOLVERS:
@@ -86,46 +124,48 @@ def minimize_nuclear_norm(
         delta = float(delta)
         if not math.isfinite(delta) or delta < 0:
             raise ConfigError(f"delta must be a finite number ≥ 0 or None, got {delta!r}")
-    d1, d2 = shape
-    x = cp.Variable(d1 * d2)
-    X = cp.reshape(x, (d1, d2), order="C")
-    residual = M @ x - b
-    constraint = [residual == 0] if delta is None else [cp.norm(residual, 2) <= delta]
-    prob = cp.Problem(cp.Minimize(cp.normNuc(X)), constraint)
-    what = "A(X) = y" if delta is None else f"‖A(X) − y‖₂ ≤ {delta:g}"
-    reasons = []
-    for name in names:
-        options = {**_DEFAULT_OPTIONS[name], **solver_options}
-        try:
-            with warnings.catch_warnings():  # the status is checked and reported below
-                warnings.simplefilter("ignore", UserWarning)
-                prob.solve(solver=name, **options)
-        except cp.error.SolverError as exc:
-            reasons.append(f"nuclear-norm solver {name} failed: "
-                           f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
-            continue
-        status = str(prob.status)
-        if status in (cp.INFEASIBLE, cp.INFEASIBLE_INACCURATE, cp.UNBOUNDED,
-                      cp.UNBOUNDED_INACCURATE):
-            reasons.append(f"nuclear-norm program is {status} (solver {name}, "
-                           f"constraint {what})")
-        elif x.value is None or status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE,
-                                               cp.USER_LIMIT):
-            reasons.append(f"nuclear-norm solver {name} returned status {status!r} "
-                           "without a usable solution")
-        elif status != cp.OPTIMAL and not allow_inaccurate:
-            reasons.append(f"nuclear-norm solver {name} returned status {status!r}; "
-                           "expected 'optimal' (tighten tolerances or try solver='CLARABEL')")
-        else:
-            stats = prob.solver_stats
-            info = {
-                "solver": name,
-                "solve_seconds": (float(stats.solve_time) if stats.solve_time is not None
-                                  else math.nan),
-                "iterations": int(stats.num_iters) if stats.num_iters is not None else -1,
-            }
-            Xv = np.asarray(x.value, dtype=np.float64).reshape(d1, d2)
-            return Xv, status, float(prob.value), info
+    with _LOCK:  # one solve at a time per program (its parameters hold the data)
+        program = _program(M, shape, equality=delta is None)
+        prob, x = program.problem, program.x
+        program.b.value = np.asarray(b, dtype=np.float64)
+        if delta is not None:
+            program.delta.value = delta
+        d1, d2 = shape
+        what = "A(X) = y" if delta is None else f"‖A(X) − y‖₂ ≤ {delta:g}"
+        reasons = []
+        for name in names:
+            options = {**_DEFAULT_OPTIONS[name], **solver_options}
+            try:
+                with warnings.catch_warnings():  # the status is checked and reported below
+                    warnings.simplefilter("ignore", UserWarning)
+                    # warm_start=False: a program reused for new data solves exactly as a new one
+                    prob.solve(solver=name, warm_start=False, **options)
+            except cp.error.SolverError as exc:
+                reasons.append(f"nuclear-norm solver {name} failed: "
+                               f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
+                continue
+            status = str(prob.status)
+            if status in (cp.INFEASIBLE, cp.INFEASIBLE_INACCURATE, cp.UNBOUNDED,
+                          cp.UNBOUNDED_INACCURATE):
+                reasons.append(f"nuclear-norm program is {status} (solver {name}, "
+                               f"constraint {what})")
+            elif x.value is None or status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE,
+                                                   cp.USER_LIMIT):
+                reasons.append(f"nuclear-norm solver {name} returned status {status!r} "
+                               "without a usable solution")
+            elif status != cp.OPTIMAL and not allow_inaccurate:
+                reasons.append(f"nuclear-norm solver {name} returned status {status!r}; "
+                               "expected 'optimal' (tighten tolerances or try solver='CLARABEL')")
+            else:
+                stats = prob.solver_stats
+                info = {
+                    "solver": name,
+                    "solve_seconds": (float(stats.solve_time) if stats.solve_time is not None
+                                      else math.nan),
+                    "iterations": int(stats.num_iters) if stats.num_iters is not None else -1,
+                }
+                Xv = np.asarray(x.value, dtype=np.float64).reshape(d1, d2)
+                return Xv, status, float(prob.value), info
     raise SolverError("; ".join(reasons))
 
 

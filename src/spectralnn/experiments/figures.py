@@ -25,6 +25,7 @@ from ..sensing.problem import SensingProblem, paper_mnist_problem, paper_synthet
 from ..trainer import Trainer
 from ..validate import dtype_from_name
 from .plots import Curve, plot_image_evolution, plot_image_grid, plot_training_panels
+from .pool import submit, workers
 
 if TYPE_CHECKING:
     from ..theory.reduced import ReducedHistory, ReducedSNN
@@ -71,9 +72,15 @@ def _device(cfg: dict) -> torch.device:
     return dev
 
 
+#: Keys of ``[models.<name>]`` for the rate search, not the model: ``full_search`` (screen on
+#: full-length runs), ``search_width`` (rates screened at once; see
+#: :func:`~spectralnn.rates.search_rates`).
+_SEARCH_KEYS = ("full_search", "search_width")
+
+
 def _model_table(cfg: dict, name: str) -> tuple[dict, int, int, int]:
-    """(model options, steps, keep, seed) of ``[models.<name>]``."""
-    table = {k: v for k, v in cfg["models"][name].items() if k != "full_search"}
+    """(model options, steps, keep, seed) of ``[models.<name>]`` (less the search's keys)."""
+    table = {k: v for k, v in cfg["models"][name].items() if k not in _SEARCH_KEYS}
     steps = int(table.pop("steps", cfg["train"]["steps"]))
     keep = int(table.pop("keep", cfg["train"].get("keep", 1)))
     seed = int(table.pop("seed", 0))
@@ -112,7 +119,9 @@ def _search_and_train(cfg: dict, name: str, problem: SensingProblem, progress: b
         probe = cfg["train"].get("probe_steps")
         if cfg["models"][name].get("full_search", False):
             probe = None   # screen on full-length runs (a rate can diverge late)
+        width = cfg["models"][name].get("search_width")
         return paper_lr_search(make_model, problem, steps, keep=keep, probe_steps=probe,
+                               width=None if width is None else int(width),
                                on_update=on_update, name=name, progress=progress, image=image)
     runs, _ = fit_rates(make_model, problem, rates, steps, on_update=on_update, name=name,
                         progress=progress, image=image)
@@ -179,7 +188,11 @@ def _excess_loss_rate(run: RunResult, floor: float) -> dict[str, Any] | None:
 def run_fig2(cfg: dict, out: Path, progress: bool) -> FigureResult:
     """Well-specified sensing with spectral init, trained with the exact reduced dynamics
     (Theorem 1); a shorter run of the full SNN checks the reduction; the exact optimum and the
-    KKT certificate of the limit are reported."""
+    KKT certificate of the limit are reported. (One piece of work: it is short.)"""
+    return submit(_fig2, cfg, out, progress).result()
+
+
+def _fig2(cfg: dict, out: Path, progress: bool) -> FigureResult:
     from ..rates import paper_lr_grid
     from ..theory import ReducedSNN, kkt_certificate
     from ..theory.optimum import well_specified_optimum
@@ -248,13 +261,19 @@ def run_fig2(cfg: dict, out: Path, progress: bool) -> FigureResult:
     return FigureResult("fig2", cfg["title"], records, [png.name], settings, findings, extra)
 
 
+def _fig3_model(cfg: dict, name: str, progress: bool) -> tuple[list[RunResult], list[float]]:
+    """Fig. 3's piece of work for one model: its rate search and runs."""
+    return _search_and_train(cfg, name, _synthetic(cfg), progress)
+
+
 def run_fig3(cfg: dict, out: Path, progress: bool) -> FigureResult:
     """Mis-specified sensing: SNN vs LG vs DF, each with its own learning-rate search."""
     problem = _synthetic(cfg)
     records: list[RunRecord] = []
     rejected: dict[str, list[float]] = {}
+    pieces = {name: submit(_fig3_model, cfg, name, progress) for name in cfg["models"]}
     for name in cfg["models"]:
-        runs, bad = _search_and_train(cfg, name, problem, progress)
+        runs, bad = pieces[name].result()
         rejected[name] = bad
         records += [RunRecord(name, r, problem.name) for r in runs]
     png = plot_training_panels(_curves([r.result for r in records]), out / "fig3.png",
@@ -287,26 +306,35 @@ def _snapshot_steps(steps: int, count: int) -> list[int]:
     return sorted({0, *pts.tolist(), steps})
 
 
+def _fig4_model(cfg: dict, name: str, index: int, progress: bool
+                ) -> tuple[list[RunResult], dict[int, torch.Tensor]]:
+    """Fig. 4's piece of work for one model: its rate search and runs on digit ``index``, and
+    the batched model's output ``(R, 28, 28)`` at each snapshot step."""
+    problem = _mnist(cfg, index=index)
+    _, steps, _, _ = _model_table(cfg, name)
+    marks = set(_snapshot_steps(steps, int(cfg["train"].get("snapshots", 8))))
+    snaps: dict[int, torch.Tensor] = {}
+
+    def grab(t: int, model: torch.nn.Module) -> None:
+        if t in marks:
+            # A copy: LG's forward returns its parameter W itself, which the trainer
+            # updates in place (without the copy every LG snapshot showed the last step).
+            with torch.no_grad():
+                snaps[t] = model().detach().cpu().clone()
+
+    runs, _ = _search_and_train(cfg, name, problem, progress, image=True, on_update=grab)
+    return runs, snaps
+
+
 def run_fig4(cfg: dict, out: Path, progress: bool) -> FigureResult:
     """One digit reconstructed over time, per model and learning rate."""
     index = int(cfg["problem"].get("digits", [0])[0])
     problem = _mnist(cfg, index=index)
     records: list[RunRecord] = []
     rows: list[tuple[str, list[tuple[int, np.ndarray]]]] = []
+    pieces = {name: submit(_fig4_model, cfg, name, index, progress) for name in cfg["models"]}
     for name in cfg["models"]:
-        _, steps, _, _ = _model_table(cfg, name)
-        marks = set(_snapshot_steps(steps, int(cfg["train"].get("snapshots", 8))))
-        snaps: dict[int, torch.Tensor] = {}
-
-        def grab(t: int, model: torch.nn.Module, marks: set[int] = marks,
-                 snaps: dict[int, torch.Tensor] = snaps) -> None:
-            if t in marks:
-                # A copy: LG's forward returns its parameter W itself, which the trainer
-                # updates in place (without the copy every LG snapshot showed the last step).
-                with torch.no_grad():
-                    snaps[t] = model().detach().cpu().clone()
-
-        runs, _ = _search_and_train(cfg, name, problem, progress, image=True, on_update=grab)
+        runs, snaps = pieces[name].result()
         for j, r in enumerate(runs):
             records.append(RunRecord(name, r, problem.name, {"digit_index": index}))
             text = f"{name.upper()} lr={r.lr:g}" + (" (diverged)" if r.diverged else "")
@@ -431,21 +459,64 @@ _FIG5_LABELS = {"truth": "ground truth", "nnm": "NNM (A(X) = y)",
                 "nnm_noise": "NNM (‖A(X) − y‖ ≤ δ)"}
 
 
+def _fig5_specs(cfg: dict) -> list[dict[str, int]]:
+    """The digits of Fig. 5 as ``_mnist`` keywords: ``{"digit_class": c}`` or ``{"index": i}``."""
+    classes = [int(c) for c in cfg["problem"].get("classes", [])]
+    if classes:
+        return [{"digit_class": c} for c in classes]
+    return [{"index": int(i)} for i in cfg["problem"].get("digits", [])]
+
+
+def _fig5_rate_piece(cfg: dict, name: str, spec: dict[str, int], progress: bool) -> float:
+    """Fig. 5's piece of work: the rate of model ``name``, searched on the digit ``spec``."""
+    return _fig5_rate(cfg, name, _mnist(cfg, **spec), progress)
+
+
+def _fig5_fit_piece(cfg: dict, name: str, specs: list[dict[str, int]], rate: float,
+                    progress: bool) -> list[RunResult]:
+    """Fig. 5's piece of work: model ``name`` at ``rate`` on the digits ``specs``, batched."""
+    return _fit_digits(cfg, name, [_mnist(cfg, **spec) for spec in specs], rate, progress)
+
+
+def _fig5_solve_piece(cfg: dict, spec: dict[str, int]) -> list[RunResult]:
+    """Fig. 5's piece of work: the convex programs of the configuration (``nnm``: exact
+    interpolation; ``nnm_noise``: ``‖A(X) − y‖₂ ≤ δ = σ·√m``) on the digit ``spec``, in the
+    configuration's order."""
+    problem = _mnist(cfg, **spec)
+    out = []
+    for name in cfg["models"]:
+        if name not in _FIG5_SOLVERS:
+            continue
+        options = dict(cfg["models"][name])
+        if name == "nnm_noise":
+            options["delta"] = problem.noise_std * math.sqrt(problem.num_measurements)
+        res = solve("nnm", problem, image=True, **options)
+        res.model = name
+        out.append(res)
+    return out
+
+
 def run_fig5(cfg: dict, out: Path, progress: bool) -> FigureResult:
     """Several digits: ground truth / LG / SNN / NNM (exact interpolation) / NNM with the noise
-    level (``δ = noise_std·√m``). Rates are searched on the first digit."""
-    classes = [int(c) for c in cfg["problem"].get("classes", [])]
-    digits = [int(d) for d in cfg["problem"].get("digits", [])] if not classes else []
-    problems = ([_mnist(cfg, digit_class=c) for c in classes]
-                or [_mnist(cfg, index=i) for i in digits])
-    if not problems:
+    level (``δ = noise_std·√m``). Rates are searched on the first digit.
+
+    Pieces of work (:mod:`~spectralnn.experiments.pool`): each model's rate search, then each
+    model on the digits (one batch per worker), and the convex programs of each digit."""
+    specs = _fig5_specs(cfg)
+    if not specs:
         raise ConfigError("fig5 needs problem.classes or problem.digits (a non-empty list)")
     trainable = [m for m in cfg["models"] if m not in _FIG5_SOLVERS]
-    chosen: dict[str, float] = {}
-    trained: dict[str, list[RunResult]] = {}
-    for name in trainable:  # the paper's search on the first digit, then every digit at once
-        chosen[name] = _fig5_rate(cfg, name, problems[0], progress)
-        trained[name] = _fit_digits(cfg, name, problems, chosen[name], progress)
+    # the paper's search on the first digit, then every digit at once (one batch per worker)
+    searches = {name: submit(_fig5_rate_piece, cfg, name, specs[0], progress)
+                for name in trainable}
+    chosen = {name: searches[name].result() for name in trainable}
+    parts = [[specs[i] for i in part] for part in
+             np.array_split(np.arange(len(specs)), max(1, min(workers(), len(specs) // 2)))]
+    fits = {name: [submit(_fig5_fit_piece, cfg, name, part, chosen[name], progress)
+                   for part in parts] for name in trainable}
+    solved = [submit(_fig5_solve_piece, cfg, spec) for spec in specs]
+    problems = [_mnist(cfg, **spec) for spec in specs]
+    trained = {name: [r for piece in fits[name] for r in piece.result()] for name in trainable}
     records: list[RunRecord] = []
     images: dict[str, list[np.ndarray]] = {"truth": []}
     captions: dict[str, list[str]] = {"truth": []}
@@ -453,17 +524,9 @@ def run_fig5(cfg: dict, out: Path, progress: bool) -> FigureResult:
         label = problem.name
         images["truth"].append(_pixels(problem.truth, problem))
         captions["truth"].append("")
+        convex = {res.model: res for res in solved[k].result()}
         for name in cfg["models"]:
-            if name == "nnm":
-                options = dict(cfg["models"][name])
-                res = solve("nnm", problem, image=True, **options)
-            elif name == "nnm_noise":  # noise-aware: ‖A(X) − y‖₂ ≤ δ = σ·√m
-                options = dict(cfg["models"][name])
-                delta = problem.noise_std * math.sqrt(problem.num_measurements)
-                res = solve("nnm", problem, image=True, delta=delta, **options)
-                res.model = "nnm_noise"
-            else:
-                res = trained[name][k]
+            res = convex[name] if name in _FIG5_SOLVERS else trained[name][k]
             records.append(RunRecord(name, res, label, {"digit": k}))
             images.setdefault(name, []).append(_pixels(res.X, problem))
             captions.setdefault(name, []).append(

@@ -18,7 +18,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
@@ -27,13 +27,14 @@ from .._io import atomic_write, json_bytes, jsonable
 from ..errors import ConfigError, unknown_name
 from ..metrics import METRIC_NAMES
 from ..validate import positive_int
+from . import pool
 from .config import FIGURES, load_figure_config
 from .figures import FIGURE_RUNNERS, FigureResult
 from .report import build_report, render_html, render_markdown
 
 __all__ = ["reproduce", "resolve_figures"]
 
-#: Longest first, so that parallel workers finish together.
+#: Longest first: their pieces are queued first (the pool runs them in that order).
 _COST_ORDER = ("fig5", "fig3", "fig4", "fig2")
 
 
@@ -97,6 +98,13 @@ def _run_figure(name: str, out: Path, quick: bool, overrides: dict[str, Any],
         shutil.rmtree(partial, ignore_errors=True)
 
 
+def _run_figure_on(procs: ProcessPoolExecutor, jobs: int, name: str, out: Path, quick: bool,
+                   overrides: dict[str, Any]) -> dict[str, Any]:
+    """:func:`_run_figure` in a thread of this process, its pieces on the worker processes."""
+    with pool.using(procs, jobs):
+        return _run_figure(name, out, quick, overrides, False)
+
+
 def _init_worker(threads: int) -> None:
     import torch
 
@@ -109,7 +117,8 @@ def reproduce(figures: Sequence[str], out: str | os.PathLike[str], *, quick: boo
     """Run ``figures`` (names or ``"all"``) into ``out`` and write the report.
 
     Args:
-        jobs: figures run in that many worker processes at once (progress bars are then off).
+        jobs: worker processes; the figures' pieces (rate searches, slices of digits,
+            solves: :mod:`spectralnn.experiments.pool`) share them (progress bars are then off).
         threads: PyTorch threads per process. The decompositions here are small: one thread
             is as fast as several, and processes sharing cores with several threads each slow
             down by orders of magnitude (measured: 5 ms → 340 ms per MNIST step).
@@ -147,14 +156,21 @@ def reproduce(figures: Sequence[str], out: str | os.PathLike[str], *, quick: boo
         else:
             order = sorted(names, key=_COST_ORDER.index)
             if log:
-                log(f"running {', '.join(order)} in {jobs} processes"
+                log(f"running {', '.join(order)} on {jobs} processes"
                     f"{' (quick)' if quick else ''} ...")
+            # One thread per figure here; their pieces share the worker processes
+            # (experiments.pool), so no worker idles while another finishes a long figure.
             with ProcessPoolExecutor(jobs, mp_context=get_context("spawn"),
-                                     initializer=_init_worker, initargs=(threads,)) as pool:
-                futures = {pool.submit(_run_figure, n, out, quick, overrides, False): n
+                                     initializer=_init_worker, initargs=(threads,)) as procs, \
+                    ThreadPoolExecutor(len(order)) as figs:
+                futures = {figs.submit(_run_figure_on, procs, jobs, n, out, quick, overrides): n
                            for n in order}
-                for fut in as_completed(futures):
-                    finished(futures[fut], fut.result())
+                try:
+                    for fut in as_completed(futures):
+                        finished(futures[fut], fut.result())
+                except BaseException:
+                    procs.shutdown(wait=False, cancel_futures=True)
+                    raise
     except BaseException:
         if created and not done:
             shutil.rmtree(out, ignore_errors=True)
