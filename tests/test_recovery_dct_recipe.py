@@ -80,10 +80,13 @@ def test_default_snn_on_dct_recovers_with_momentum_and_reports_its_recipe():
         ("momentum", DCT_MOMENTUM, DCT_SPECTRAL_START)
     assert r.status != "diverged" and r.summary["relative_error"] < 1e-2, r.summary
     assert r.summary["settings"]["lr_scale"] == pytest.approx(MOMENTUM_LR_SCALE)
+    # the heavy ball's plateaus are shorter: so is the validation window
+    assert s["patience_fraction"] == pytest.approx(0.5 * (1 - DCT_MOMENTUM))
     # the plain recipe is one option away
     plain = fit(p, "snn", max_steps=2, momentum=0, spectral_start=0, sanity_check=False)
     s = plain.summary["settings"]
     assert (s["optimizer"], s["momentum"], s["spectral_start"]) == ("gd", 0.0, 0.0)
+    assert s["patience_fraction"] == 0.5
 
 
 def test_entries_keep_plain_gradient_descent_from_the_small_start():

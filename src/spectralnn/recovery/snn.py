@@ -46,7 +46,11 @@ Defaults (every one can be overridden by name):
   continues from the current iterate (at most :data:`MAX_HALVINGS` = 8 changes in all); on
   divergence it continues from the iterate where the current rate started, with a quarter of
   the rate. With momentum the loss rings along the leading directions (it is not monotone even
-  at a stable rate), so only divergence changes the rate there. Every
+  at a stable rate), so only divergence changes the rate there, and the validation window's
+  ``patience_fraction`` is ``(1 − μ)`` times the plain one (a plateau of the heavy ball lasts
+  up to ``1 − μ`` times as long; measured on camera, astronaut and coins with 30 % DCT
+  coefficients: the same best iterate, found and kept, and camera's default command ends after
+  310 steps instead of 420). Every
   change is listed in ``settings["attempts"]``. A rate given explicitly (``lr=``) is kept fixed;
 - :func:`trivial` when there is nothing to fit (``σ̂_1 = 0`` or zero curvature: all
   measurements zero): ``X = 0``, ``converged``, no training;
@@ -300,6 +304,8 @@ def fit_snn(problem: SensingProblem, validation: Validation | None, *, rules: St
             0 <= rho < math.inf):
         raise ConfigError(f"spectral_start must be a number ≥ 0, got {spectral_start!r}")
     mu, rho = float(mu), float(rho)
+    if mu > 0:  # a plateau of the heavy ball lasts up to (1 − μ) times that of plain GD
+        rules = replace(rules, patience_fraction=rules.patience_fraction * (1 - mu))
     settings = {**snn_defaults(problem.shape, image), **options}
     settings.pop("dtype", None)
     curv = curvature(problem.operator, seed=seed)
@@ -363,6 +369,7 @@ def fit_snn(problem: SensingProblem, validation: Validation | None, *, rules: St
                      "curvature": curv, "sigma1_estimate": sigma,
                      "optimizer": "momentum" if mu > 0 else "gd", "momentum": mu,
                      "spectral_start": rho if started else 0.0,
+                     "patience_fraction": rules.patience_fraction,
                      "dtype": str(problem.dtype).removeprefix("torch."),
                      "best_step": monitor.best_step, "attempts": attempts,
                      "refit": refit_info})
