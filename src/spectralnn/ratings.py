@@ -532,7 +532,7 @@ class RatingsCompleter:
         with pool:
             end = run_loop(epoch, validate, units=epochs, budget=budget, time_rule="fit",
                            divergence=Divergence(math.inf, stop=True),
-                           progress=self._bar(epochs, s))
+                           progress=self._progress(epochs, s))
         status, done = end.status, end.units
         if val is not None and best_state is not None:
             U, Q, B, C = best_state
@@ -549,7 +549,7 @@ class RatingsCompleter:
         return _Trial(s, patience.best, patience.best_step if val is not None else done,
                       end.seconds, model, biases, status)
 
-    def _bar(self, total: int, s: dict[str, Any]) -> dict[str, Any] | None:
+    def _progress(self, total: int, s: dict[str, Any]) -> dict[str, Any] | None:
         """The progress bar's settings (:func:`~spectralnn.trainer.run_loop`), if any."""
         if not self.progress:
             return None

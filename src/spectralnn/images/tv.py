@@ -104,8 +104,7 @@ def fit_tv(problem: SensingProblem, validation: Validation | None, *,
             return "converged"  # the path ran to its end
         return "budget_reached" if total >= rules.max_steps else None
 
-    budget = Budget(max_seconds=rules.max_seconds)
-    budget.started = start
+    budget = Budget(max_seconds=rules.max_seconds, started=start)
     status = run_loop(solve, choose, units=path_length, budget=budget, time_rule="end",
                       divergence=Divergence(math.inf, stop=True)).status
     if path_length <= 0:

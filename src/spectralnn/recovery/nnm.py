@@ -79,8 +79,7 @@ def fit_nnm_noise(problem: SensingProblem, validation: Validation | None, *, rul
     start = time.perf_counter()
     step = 1.0 / operator_norm_squared(problem.operator, seed=seed)
 
-    budget = Budget(max_seconds=rules.max_seconds)
-    budget.started = start
+    budget = Budget(max_seconds=rules.max_seconds, started=start)
     out_of_budget = budget.out_of_time
 
     def residual(X: torch.Tensor) -> float:

@@ -98,8 +98,7 @@ def fit_softimpute(problem: SensingProblem, validation: Validation | None, *, ru
     history: list[dict[str, Any]] = []
     total = 0
     bar: Any = None
-    budget = Budget(max_seconds=rules.max_seconds)
-    budget.started = start
+    budget = Budget(max_seconds=rules.max_seconds, started=start)
     out_of_budget = budget.out_of_time
     rises = Patience(patience, min_delta=0.0)  # the validation error's rises in a row
     last_solve: dict[str, Any] = {}
