@@ -245,6 +245,9 @@ def test_bad_settings_raise_typed_errors(problem):
         Trainer(optimizer="sgd")
     with pytest.raises(ConfigError, match="lr must be a positive"):
         Trainer(lr=-1.0)
+    for mu in (1.0, -0.1, True):
+        with pytest.raises(ConfigError, match=r"momentum must be a number in \[0, 1\)"):
+            Trainer(optimizer="momentum", momentum=mu)
     with pytest.raises(ConfigError, match="2 learning rates"):
         Trainer(5, [1e-2, 1e-3]).fit(model, problem)
     with pytest.raises(ShapeError, match="expected the problem's shape"):

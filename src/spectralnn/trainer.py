@@ -88,7 +88,7 @@ from .prediction import as_dense, keep_where, model_output, predict, snapshot_me
 from .stoppers import DIVERGENCE_FACTOR, STATUSES, Budget, exceeds
 from .train_state import TrainState
 from .updates import OPTIMIZERS, UPDATE_RULES, Hyper
-from .validate import int_at_least, learning_rates, positive_int, positive_number
+from .validate import below_one, int_at_least, learning_rates, positive_int, positive_number
 
 if TYPE_CHECKING:
     from .captured import CapturedStep
@@ -170,9 +170,7 @@ class Trainer:
         if optimizer not in OPTIMIZERS:
             raise unknown_name("optimizer", optimizer, OPTIMIZERS)
         self.optimizer = optimizer
-        self.momentum = positive_number(momentum, "momentum", allow_zero=True)
-        if not self.momentum < 1:
-            raise ConfigError(f"momentum must be in [0, 1), got {momentum!r}")
+        self.momentum = below_one(momentum, "momentum")
         if (not isinstance(betas, (tuple, list)) or len(betas) != 2
                 or not all(isinstance(b, (int, float)) and 0 <= b < 1 for b in betas)):
             raise ConfigError(f"betas must be a pair of numbers in [0, 1), got {betas!r}")

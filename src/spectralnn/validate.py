@@ -74,6 +74,14 @@ def positive_number(value: object, name: str, *, allow_zero: bool = False) -> fl
     return v
 
 
+def below_one(value: object, name: str) -> float:
+    """``value`` as a float in ``[0, 1)`` (a momentum μ, a decay factor; bools refused)."""
+    if (isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating))
+            or not 0 <= float(value) < 1):
+        raise ConfigError(f"{name} must be a number in [0, 1), got {value!r}")
+    return float(value)
+
+
 def learning_rates(lr: object) -> list[float]:
     """A positive number, or a non-empty list/tuple/tensor of them, as a list of floats."""
     if isinstance(lr, torch.Tensor):

@@ -69,7 +69,6 @@ from typing import Any, cast
 
 import torch
 
-from ..errors import ConfigError
 from ..metrics import RunResult
 from ..nn import SNN
 from ..prediction import as_dense, measure
@@ -77,6 +76,7 @@ from ..sensing.operators import SensingOperator, SubsampledDCT
 from ..sensing.problem import SensingProblem
 from ..sensing.subset import SubsetOperator
 from ..trainer import StopTraining, Trainer
+from ..validate import below_one, positive_number
 from .stepsize import curvature, leading_singular_value
 from .stopping import Monitor, StoppingRules
 from .validation import Validation
@@ -296,14 +296,9 @@ def fit_snn(problem: SensingProblem, validation: Validation | None, *, rules: St
     ``status``, ``steps``, ``settings``, ``history``, ``validation_error`` (held out).
     """
     mu0, rho0 = dct_recipe(problem.operator)
-    mu = mu0 if momentum is None else momentum
-    if isinstance(mu, bool) or not isinstance(mu, (int, float)) or not 0 <= mu < 1:
-        raise ConfigError(f"momentum must be a number in [0, 1), got {momentum!r}")
-    rho = rho0 if spectral_start is None else spectral_start
-    if isinstance(rho, bool) or not isinstance(rho, (int, float)) or not (
-            0 <= rho < math.inf):
-        raise ConfigError(f"spectral_start must be a number ≥ 0, got {spectral_start!r}")
-    mu, rho = float(mu), float(rho)
+    mu = below_one(mu0 if momentum is None else momentum, "momentum")
+    rho = positive_number(rho0 if spectral_start is None else spectral_start, "spectral_start",
+                          allow_zero=True)
     if mu > 0:  # a plateau of the heavy ball lasts up to (1 − μ) times that of plain GD
         rules = replace(rules, patience_fraction=rules.patience_fraction * (1 - mu))
     settings = {**snn_defaults(problem.shape, image), **options}
