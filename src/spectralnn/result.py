@@ -182,7 +182,7 @@ class FitResult:
         })
         for key in METRIC_NAMES:
             if key not in ("step", "seconds"):
-                out[key] = _json_float(final.get(key, math.nan))
+                out[key] = jsonable(float(final.get(key, math.nan)))
         out.update(self.info)
         return out
 
@@ -208,9 +208,3 @@ class FitResult:
 
     def __repr__(self) -> str:
         return f"FitResult({self.describe()})"
-
-
-def _json_float(v: float) -> float | None:
-    """A float for JSON (which has no NaN or infinity): non-finite values become ``None``."""
-    v = float(v)
-    return v if math.isfinite(v) else None
