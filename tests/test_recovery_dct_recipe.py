@@ -13,7 +13,6 @@ from spectralnn.recovery import fit
 from spectralnn.recovery.snn import (
     DCT_MOMENTUM,
     DCT_SPECTRAL_START,
-    DCT_WIDTHS,
     MOMENTUM_LR_SCALE,
     dct_recipe,
     network_gain,
@@ -32,8 +31,8 @@ def _problem(measurement, n=16, rank=2, fraction=0.6, seed=0):
 def test_only_a_large_dct_and_its_subsets_get_momentum_and_the_spectral_start(measurement):
     p = _problem(measurement, n=65, fraction=0.1)
     fit_part, _ = split_validation(p, 0.2, seed=0)
-    plain = (0.0, 0.0, None)
-    expect = (DCT_MOMENTUM, DCT_SPECTRAL_START, DCT_WIDTHS) if measurement == "dct" else plain
+    plain = (0.0, 0.0)
+    expect = (DCT_MOMENTUM, DCT_SPECTRAL_START) if measurement == "dct" else plain
     assert dct_recipe(p.operator) == expect
     assert dct_recipe(fit_part.operator) == expect  # a subset of the rows
     assert dct_recipe(_problem(measurement, n=64).operator) == plain  # 64×64: small
@@ -78,27 +77,23 @@ def test_default_snn_on_dct_recovers_with_momentum_and_reports_its_recipe():
     p = _problem("dct", n=66, rank=2, fraction=0.5)
     r = fit(p, "snn", max_steps=150, sanity_check=False)
     s = r.summary["settings"]
-    assert (s["optimizer"], s["momentum"], s["spectral_start"], s["widths"]) == \
-        ("momentum", DCT_MOMENTUM, DCT_SPECTRAL_START, list(DCT_WIDTHS))
+    assert (s["optimizer"], s["momentum"], s["spectral_start"]) == \
+        ("momentum", DCT_MOMENTUM, DCT_SPECTRAL_START)
     assert r.status != "diverged" and r.summary["relative_error"] < 1e-2, r.summary
     assert r.summary["settings"]["lr_scale"] == pytest.approx(MOMENTUM_LR_SCALE)
     # the heavy ball's plateaus are shorter: so is the validation window
     assert s["patience_fraction"] == pytest.approx(0.5 * (1 - DCT_MOMENTUM))
-    # the plain recipe is three options away
-    plain = fit(p, "snn", max_steps=2, momentum=0, spectral_start=0, widths=[2, 2],
-                sanity_check=False)
+    # the plain recipe is one option away
+    plain = fit(p, "snn", max_steps=2, momentum=0, spectral_start=0, sanity_check=False)
     s = plain.summary["settings"]
-    assert (s["optimizer"], s["momentum"], s["spectral_start"], s["widths"]) == \
-        ("gd", 0.0, 0.0, [2, 2])
+    assert (s["optimizer"], s["momentum"], s["spectral_start"]) == ("gd", 0.0, 0.0)
     assert s["patience_fraction"] == 0.5
 
 
 def test_entries_keep_plain_gradient_descent_from_the_small_start():
-    r = fit(_problem("entries", n=70, rank=1), "snn", max_steps=2, sanity_check=False,
-            image=True)
+    r = fit(_problem("entries", n=10, rank=1), "snn", max_steps=2, sanity_check=False)
     s = r.summary["settings"]
-    assert (s["optimizer"], s["momentum"], s["spectral_start"], s["widths"]) == \
-        ("gd", 0.0, 0.0, [2, 2])
+    assert (s["optimizer"], s["momentum"], s["spectral_start"]) == ("gd", 0.0, 0.0)
 
 
 def test_with_momentum_only_divergence_changes_the_rate():

@@ -3,13 +3,23 @@
 Defaults (every one can be overridden by name):
 
 - ``widths = [2, 2]``, tanh, identity init ``U_k = V_k = ε·I`` (+ε/100 jitter), rank
-  ``min(d1, d2)`` (one layer on a large subsampled DCT, below) — the working recipe for
-  images (``examples/recover_256.py``), with
+  ``min(d1, d2)`` — the working recipe for images (``examples/recover_256.py``), with
   ``ε = 1e-4`` for images and ``ε = 1e-6`` otherwise: what is left of the start in the
   directions the data do not pin down sets an error floor that shrinks with ε (measured on a
   noiseless 50×30 rank-3 completion, relative error after 1000 steps: 1.8e-3 at ε = 1e-4,
   4.3e-4 at 1e-5, 8.9e-5 at 1e-6; the first plateau is no longer);
-- ``widths = [1]`` instead for a small matrix that is not an image (``d1·d2 ≤``
+- ``widths = [1]`` instead for an image of more than 64×64 pixels: a step costs a third of
+  one of ``[2, 2]`` (one eigendecomposition of the Gram matrix instead of four; 0.04–0.06 s
+  against 0.13–0.17 s at 512×512, one thread) for the same PSNR within ±0.03 dB on every
+  photo measured (``recover`` defaults, 1 % noise; widths ``[1]`` / ``[2, 2]``, dB, wall
+  seconds of the fit): 30 % of the pixels: camera 23.73 / 23.73 (74 / 177 s), astronaut
+  22.48 / 22.46 (64 / 150 s), coins 21.51 / 21.51 (11 / 31 s); camera at 10 % 19.31 / 19.29,
+  at 50 % 26.76 / 26.78; 30 % of the DCT coefficients (with the DCT recipe below): camera
+  24.71 / 24.67 (18 / 50 s), astronaut 23.03 / 22.96, coins 22.35 / 22.34, camera at 15 %
+  21.25 / 21.16 and at 50 % 28.04 / 28.01, camera resized to 256×256 23.78 / 23.67; a 96×96
+  crop of camera from 40 % Gaussian measurements 23.67 / 23.65. On MNIST digits (28×28) one
+  layer took 1.5–3.6× the steps, hence ``[2, 2]`` up to 64×64 pixels;
+- ``widths = [1]`` also for a small matrix that is not an image (``d1·d2 ≤``
   :data:`ONE_LAYER_MAX` = 2500 entries): the two-layer start creeps on tiny problems (a
   noiseless 8×6 rank-1 completion, 30 % missing, still at relative error 1.08e-3 on the
   missing entries after thousands of steps; one layer: 2.6e-4 in 0.3 s); on the measured
@@ -24,28 +34,23 @@ Defaults (every one can be overridden by name):
   photo with ``σ̂_1 ≈ 0.34``), made independent of the signal's size;
 - **plain** gradient descent (the paper's implicit bias) for every operator but the
   subsampled DCT of more than 64×64 entries; for that DCT (:func:`dct_recipe`;
-  ``momentum=0, spectral_start=0, widths=[2, 2]`` give the plain recipe there too) **one
-  layer** (``widths =`` :data:`DCT_WIDTHS`), **heavy-ball momentum** ``μ =``
-  :data:`DCT_MOMENTUM` at ``lr_scale =`` :data:`MOMENTUM_LR_SCALE` (on a quadratic the heavy
-  ball is stable up to ``1 + μ`` times the rate of plain GD; 2.4 and 2.9 both ran stably on
-  camera and coins, 2.4 keeps a margin), from a **spectral start** (:func:`start_spectrally`,
-  ``ρ =`` :data:`DCT_SPECTRAL_START`). From the small start, gradient descent learns the
-  singular directions one after another, that of ``σ_i`` after about ``σ_1/σ_i`` times the
-  steps of the first, and a photo needs hundreds of them. Momentum learns the small
-  directions up to ``1/(1 − μ)`` times faster and the leading ones barely faster, so it
-  orders them less strictly: the larger ``μ``, the sooner and the lower the best PSNR.
-  Measured on ``skimage:camera`` (512×512, 30 % DCT coefficients, 1 % noise; step at which
-  the iterate first reached 24.0 dB / its best PSNR), widths ``[2, 2]``: plain GD 23.8 dB
-  after 478 steps (still rising; its best, 24.78 dB, came at step 715); μ = 0.9: ≈180 /
-  24.31 dB; μ = 0.8: ≈200 / 24.53 dB; μ = 0.7: ≈220 / 24.65 dB; μ = 0.7 with the spectral
-  start: ≈195 / 24.74 dB; the same at ``lr_scale`` 2.4: ≈160 / 24.72 dB (2.9: ≈140 /
-  24.70 dB). One layer costs a third of a step of ``[2, 2]`` (one eigendecomposition of a
-  512×512 Gram matrix instead of four) and, with the same recipe, returned a higher PSNR on
-  every DCT problem measured: camera 24.71 against 24.67 dB (≈165 steps to 24.04 dB),
-  astronaut 23.03 / 22.96, coins 22.35 / 22.34, camera at 15 % and 50 % 21.25 / 21.16 and
-  28.04 / 28.01, camera resized to 256×256 23.78 / 23.67 dB. On entry sampling, whose
-  measurements see only the pixels they sample, momentum cost 5–10× in error, hence plain
-  GD there;
+  ``momentum=0, spectral_start=0`` give the plain recipe there too) **heavy-ball momentum**
+  ``μ =`` :data:`DCT_MOMENTUM` at ``lr_scale =`` :data:`MOMENTUM_LR_SCALE` (on a quadratic
+  the heavy ball is stable up to ``1 + μ`` times the rate of plain GD; 2.4 and 2.9 both ran
+  stably on camera and coins, 2.4 keeps a margin), from a **spectral start**
+  (:func:`start_spectrally`, ``ρ =`` :data:`DCT_SPECTRAL_START`). From the small start,
+  gradient descent learns the singular directions one after another, that of ``σ_i`` after
+  about ``σ_1/σ_i`` times the steps of the first, and a photo needs hundreds of them.
+  Momentum learns the small directions up to ``1/(1 − μ)`` times faster and the leading ones
+  barely faster, so it orders them less strictly: the larger ``μ``, the sooner and the lower
+  the best PSNR. Measured on ``skimage:camera`` (512×512, 30 % DCT coefficients, 1 % noise;
+  step at which the iterate first reached 24.0 dB / its best PSNR), widths ``[2, 2]``: plain
+  GD 23.8 dB after 478 steps (still rising; its best, 24.78 dB, came at step 715); μ = 0.9:
+  ≈180 / 24.31 dB; μ = 0.8: ≈200 / 24.53 dB; μ = 0.7: ≈220 / 24.65 dB; μ = 0.7 with the
+  spectral start: ≈195 / 24.74 dB; the same at ``lr_scale`` 2.4: ≈160 / 24.72 dB (2.9: ≈140
+  / 24.70 dB); with one layer (the default now) ≈165 / 24.75 dB. On entry sampling, whose
+  measurements see only the pixels they sample, momentum cost 5–10× in error, hence plain GD
+  there;
 - **step-size control**: the curvature rate is an estimate, and on some problems (a 100×100
   completion of rank 3) it sits at the edge of stability, where gradient descent settles into
   a period-2 orbit whose loss looks flat. When the monitor sees the loss oscillate
@@ -88,7 +93,7 @@ from .stepsize import curvature, leading_singular_value
 from .stopping import Monitor, StoppingRules
 from .validation import Validation
 
-__all__ = ["DCT_MOMENTUM", "DCT_SPECTRAL_START", "DCT_WIDTHS", "DEFAULT_LR_SCALE",
+__all__ = ["DCT_MOMENTUM", "DCT_SPECTRAL_START", "DEFAULT_LR_SCALE",
            "IMAGE_INIT_SCALE", "INIT_SCALE", "MAX_HALVINGS", "MOMENTUM_LR_SCALE",
            "ONE_LAYER_MAX", "STRUCTURE_FACTOR", "Recipe", "dct_recipe", "fit_snn",
            "network_gain", "snn_defaults", "start_spectrally", "trivial", "unstructured_test"]
@@ -101,8 +106,6 @@ DCT_MOMENTUM = 0.7
 #: Spectral start of the default SNN on subsampled-DCT measurements: ``ρ`` of
 #: :func:`start_spectrally`.
 DCT_SPECTRAL_START = 0.1
-#: Widths of the default SNN on subsampled-DCT measurements (module doc).
-DCT_WIDTHS = (1,)
 #: ``lr_scale`` of a run with momentum (module doc).
 MOMENTUM_LR_SCALE = 2.4
 #: Rule 1d's threshold factor (see :func:`unstructured_test`).
@@ -119,26 +122,23 @@ ONE_LAYER_MAX = 2500
 
 class Recipe(NamedTuple):
     """The operator-dependent part of the default SNN: heavy-ball ``momentum`` (0: plain
-    gradient descent), ``spectral_start`` ``ρ`` (0: the small start) and ``widths``
-    (``None``: those of :func:`snn_defaults`)."""
+    gradient descent) and ``spectral_start`` ``ρ`` (0: the small start)."""
 
     momentum: float
     spectral_start: float
-    widths: tuple[int, ...] | None
 
 
 def dct_recipe(operator: SensingOperator) -> Recipe:
     """The :class:`Recipe` of the default SNN for ``operator`` (a subset of one included):
-    one layer, ``DCT_MOMENTUM`` and ``DCT_SPECTRAL_START`` for a subsampled DCT of more than
-    64×64 entries, plain gradient descent from the small start with the default widths
-    otherwise (on a noiseless 10×10 rank-1 DCT problem plain GD reached relative error 1.8e-4
-    in 40 steps, the recipe 3.9e-3: a small problem has few directions to learn and momentum
-    rings on)."""
+    ``DCT_MOMENTUM`` and ``DCT_SPECTRAL_START`` for a subsampled DCT of more than 64×64
+    entries, plain gradient descent from the small start otherwise (on a noiseless 10×10
+    rank-1 DCT problem plain GD reached relative error 1.8e-4 in 40 steps, the recipe 3.9e-3:
+    a small problem has few directions to learn and momentum rings on)."""
     base = operator.base if isinstance(operator, SubsetOperator) else operator
     d1, d2 = operator.shape
     if isinstance(base, SubsampledDCT) and d1 * d2 > _SMALL:
-        return Recipe(DCT_MOMENTUM, DCT_SPECTRAL_START, DCT_WIDTHS)
-    return Recipe(0.0, 0.0, None)
+        return Recipe(DCT_MOMENTUM, DCT_SPECTRAL_START)
+    return Recipe(0.0, 0.0)
 
 
 def network_gain(model: SNN) -> float:
@@ -186,7 +186,8 @@ def snn_defaults(shape: tuple[int, int], image: bool = True) -> dict[str, Any]:
     """The default settings for a ``(d1, d2)`` problem (see the module doc)."""
     d1, d2 = shape
     scale = IMAGE_INIT_SCALE if image else INIT_SCALE
-    widths = [1] if not image and d1 * d2 <= ONE_LAYER_MAX else [2, 2]
+    one = d1 * d2 > _SMALL if image else d1 * d2 <= ONE_LAYER_MAX
+    widths = [1] if one else [2, 2]
     return {"widths": widths, "activation": "tanh", "init": "identity", "init_scale": scale,
             "jitter": scale / 100, "rank": min(d1, d2),
             "dtype": "float64" if d1 * d2 <= _SMALL else "float32"}
@@ -309,7 +310,7 @@ def fit_snn(problem: SensingProblem, validation: Validation | None, *, rules: St
     ``retries``: the most rate changes (halvings on oscillation, quarterings on divergence).
     ``momentum``: heavy-ball ``μ`` in ``[0, 1)`` (0: plain gradient descent);
     ``spectral_start``: ``ρ ≥ 0`` of :func:`start_spectrally` (0: none); ``None``: from
-    :func:`dct_recipe`, as are the widths unless ``widths`` is given.
+    :func:`dct_recipe`.
     ``refit``: the problem with every training measurement (``problem`` plus the validation
     part); when given and the run on ``problem`` converged, training continues on it (see
     the module doc). Returns a dict with ``X`` (best iterate, or the refit's last),
@@ -321,10 +322,7 @@ def fit_snn(problem: SensingProblem, validation: Validation | None, *, rules: St
                           "spectral_start", allow_zero=True)
     if mu > 0:  # a plateau of the heavy ball lasts up to (1 − μ) times that of plain GD
         rules = replace(rules, patience_fraction=rules.patience_fraction * (1 - mu))
-    settings = snn_defaults(problem.shape, image)
-    if recipe.widths is not None:
-        settings["widths"] = list(recipe.widths)
-    settings.update(options)
+    settings = {**snn_defaults(problem.shape, image), **options}
     settings.pop("dtype", None)
     curv = curvature(problem.operator, seed=seed)
     sigma = leading_singular_value(problem, seed=seed)
