@@ -96,6 +96,17 @@ def test_divergence_rule_is_one_rule():
         == [False, True, True]
 
 
+def test_divergence_check_follows_a_moved_reference():
+    from spectralnn.trainer import Divergence
+
+    # a backend may set a new reference mid-loop (SVT does): the threshold follows it
+    watch = Divergence(10.0, floor=1e-300, loss0=np.float64(math.inf))
+    assert watch.check(np.float64(1e9)) is None
+    watch.loss0 = np.float64(1.0)
+    assert bool(watch.check(np.float64(11.0)))
+    assert watch.check(np.float64(9.0)) is None
+
+
 def test_legacy_statuses_map_onto_the_vocabulary():
     assert normalise_status("ok") == "budget_reached"
     assert normalise_status("max_iters") == "budget_reached"

@@ -321,13 +321,16 @@ class Divergence:
     active: Callable[[], Any] | None = None
     stop: bool = False
     _limit: Any = field(default=None, init=False, repr=False)
+    _limit_of: Any = field(default=None, init=False, repr=False)
 
     def check(self, loss: Any) -> Any:
         """The replicas that diverged at ``loss`` (a mask), or ``None`` when none did."""
         if self.loss0 is None:
             self.loss0 = loss.clone() if isinstance(loss, torch.Tensor) else np.copy(loss)
-        if self._limit is None:  # the rule of exceeds(), its threshold computed once
+        if self._limit_of is not self.loss0:  # the rule of exceeds(), its threshold computed
+            # once per reference (a backend may move the reference, as SVT does)
             self._limit = divergence_limit(self.loss0, self.factor, self.floor)
+            self._limit_of = self.loss0
         bad = beyond(loss, self._limit)
         if self.active is not None:
             bad = bad & self.active()
