@@ -21,6 +21,8 @@ from spectralnn.stoppers import (
     STATUSES,
     Budget,
     Patience,
+    beyond,
+    divergence_limit,
     exceeds,
     normalise_status,
 )
@@ -83,6 +85,26 @@ def test_divergence_rule_is_one_rule():
     assert exceeds(loss, loss0, DIVERGENCE_FACTOR).tolist() == [True, False, True]
     a = np.array([2e6, 2e8, np.inf])
     assert exceeds(a, np.ones(3), REDUCED_DIVERGENCE_FACTOR).tolist() == [False, True, True]
+    # the loops compute the threshold once: beyond(loss, divergence_limit(...)) is exceeds()
+    zero = torch.tensor([0.0, 0.0, 2.0])      # a zero first loss: the floor decides
+    limit = divergence_limit(zero, DIVERGENCE_FACTOR)
+    assert limit[:2].tolist() == [DIVERGENCE_FACTOR * torch.finfo(torch.float32).tiny] * 2
+    probe = torch.tensor([1e-30, math.inf, 3e6])
+    assert beyond(probe, limit).tolist() == exceeds(probe, zero, DIVERGENCE_FACTOR).tolist() \
+        == [True, True, True]
+    assert beyond(a, divergence_limit(np.ones(3), REDUCED_DIVERGENCE_FACTOR, 1e-300)).tolist() \
+        == [False, True, True]
+
+
+def test_divergence_check_follows_a_moved_reference():
+    from spectralnn.trainer import Divergence
+
+    # a backend may set a new reference mid-loop (SVT does): the threshold follows it
+    watch = Divergence(10.0, floor=1e-300, loss0=np.float64(math.inf))
+    assert watch.check(np.float64(1e9)) is None
+    watch.loss0 = np.float64(1.0)
+    assert bool(watch.check(np.float64(11.0)))
+    assert watch.check(np.float64(9.0)) is None
 
 
 def test_legacy_statuses_map_onto_the_vocabulary():

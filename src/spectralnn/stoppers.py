@@ -44,7 +44,8 @@ import torch
 from .validate import positive_number
 
 __all__ = ["DIVERGENCE_FACTOR", "LEGACY_STATUSES", "REDUCED_DIVERGENCE_FACTOR", "STATUSES",
-           "Budget", "Patience", "Status", "exceeds", "normalise_status", "unstable_loss"]
+           "Budget", "Patience", "Status", "beyond", "divergence_limit", "exceeds",
+           "normalise_status", "unstable_loss"]
 
 Status = Literal["converged", "stopped_on_validation", "budget_reached", "diverged", "stopped"]
 
@@ -80,11 +81,24 @@ def exceeds(loss: Any, loss0: Any, factor: float, floor: float | None = None) ->
     ``loss`` and ``loss0`` are torch tensors or numpy arrays of the same kind; ``floor``
     defaults to the smallest normal number of the tensor's dtype (``1e-300`` for arrays).
     Returns a boolean tensor / array of ``loss``'s shape."""
-    if isinstance(loss, torch.Tensor):
-        fl = torch.finfo(loss.dtype).tiny if floor is None else floor
-        return ~torch.isfinite(loss) | (loss > factor * loss0.clamp_min(fl))
+    return beyond(loss, divergence_limit(loss0, factor, floor))
+
+
+def divergence_limit(loss0: Any, factor: float, floor: float | None = None) -> Any:
+    """The threshold ``factor·max(loss₀, floor)`` of :func:`exceeds` (``floor`` as there), to
+    compute once for a loop whose ``loss₀`` is fixed."""
+    if isinstance(loss0, torch.Tensor):
+        fl = torch.finfo(loss0.dtype).tiny if floor is None else floor
+        return factor * loss0.clamp_min(fl)
     fl = 1e-300 if floor is None else floor
-    return ~np.isfinite(loss) | (loss > factor * np.maximum(loss0, fl))
+    return factor * np.maximum(loss0, fl)
+
+
+def beyond(loss: Any, limit: Any) -> Any:
+    """``¬finite(loss) ∨ loss > limit``, elementwise (``limit`` from :func:`divergence_limit`)."""
+    if isinstance(loss, torch.Tensor):
+        return ~torch.isfinite(loss) | (loss > limit)
+    return ~np.isfinite(loss) | (loss > limit)
 
 
 @dataclass

@@ -73,7 +73,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -85,7 +85,7 @@ from .metrics import RunResult, history_row
 
 # Factored evaluation seam: X may be a LowRank (never formed); these helpers handle both kinds.
 from .prediction import as_dense, keep_where, model_output, predict, snapshot_metrics
-from .stoppers import DIVERGENCE_FACTOR, STATUSES, Budget, exceeds
+from .stoppers import DIVERGENCE_FACTOR, STATUSES, Budget, beyond, divergence_limit
 from .train_state import TrainState
 from .updates import OPTIMIZERS, UPDATE_RULES, Hyper
 from .validate import below_one, int_at_least, learning_rates, positive_int, positive_number
@@ -320,12 +320,18 @@ class Divergence:
     loss0: Any = None
     active: Callable[[], Any] | None = None
     stop: bool = False
+    _limit: Any = field(default=None, init=False, repr=False)
+    _limit_of: Any = field(default=None, init=False, repr=False)
 
     def check(self, loss: Any) -> Any:
         """The replicas that diverged at ``loss`` (a mask), or ``None`` when none did."""
         if self.loss0 is None:
             self.loss0 = loss.clone() if isinstance(loss, torch.Tensor) else np.copy(loss)
-        bad = exceeds(loss, self.loss0, self.factor, self.floor)
+        if self._limit_of is not self.loss0:  # the rule of exceeds(), its threshold computed
+            # once per reference (a backend may move the reference, as SVT does)
+            self._limit = divergence_limit(self.loss0, self.factor, self.floor)
+            self._limit_of = self.loss0
+        bad = beyond(loss, self._limit)
         if self.active is not None:
             bad = bad & self.active()
         return bad if bool(bad.any()) else None
@@ -438,6 +444,7 @@ class _Run:
             converged_step=torch.full((R,), -1, dtype=torch.long),
             history=[[] for _ in range(R)],
         )
+        self._flags: tuple[bool, bool] | None = None   # see _active_flags
 
     # ---- state
     def state_dict(self) -> dict[str, Any]:
@@ -446,6 +453,7 @@ class _Run:
 
     def load(self, state: dict[str, Any]) -> None:
         self.st.load(state, self.model, self.tr.steps)
+        self._flags = None
 
     # ---- helpers
     def _view(self, v: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
@@ -493,6 +501,7 @@ class _Run:
             self.st.diverged_step[r] = step
             self.st.history[r].append(_nan_row(step, self._elapsed(), math.nan))
         self.st.active &= ~which
+        self._flags = None
 
     def _elapsed(self) -> float:
         return self.budget.elapsed()
@@ -558,20 +567,18 @@ class _Run:
         tr, st = self.tr, self.st
         X, lv = self._X, self._lv
         del self._X
-        if bad is None:
-            bad = torch.zeros_like(st.active)
-            newly_div = None
-        else:
-            newly_div = bad
-        good = st.active & ~bad
+        # Masks only where something happened: nothing diverged here (bad is None) and no
+        # tolerance leaves the mask as it was (and its flags, see _active_flags).
+        newly_div = bad
+        good = st.active if bad is None else st.active & ~bad
+        froze = None if bad is None else bad.clone()
         st.last_X = keep_where(good, X, st.last_X)
-        froze = bad.clone()
         if tr.tol is not None:
             conv = good & (lv <= tr.tol)
             if bool(conv.any()):
                 st.converged_step[conv.cpu()] = t
-                froze |= conv
-        log_now = t % tr.log_every == 0 or last or bool(froze.any())
+                froze = conv if froze is None else froze | conv
+        log_now = t % tr.log_every == 0 or last or (froze is not None and bool(froze.any()))
         need_grad = not last or log_now
         if need_grad:
             for p in self.params.values():
@@ -583,9 +590,10 @@ class _Run:
             self._freeze_diverged(newly_div, t)
         if log_now:
             self._log(t, X, good, grads, self.bar, lv)
-        if tr.tol is not None:
-            st.active &= ~(froze & ~bad)
-        if not last and bool(st.active.any()):
+        if tr.tol is not None and froze is not None:
+            st.active &= ~(froze if bad is None else froze & ~bad)
+            self._flags = None
+        if not last and self._active_flags()[0]:
             self._update(grads, t)
         if newly_div is not None:
             self._reset(newly_div)
@@ -594,9 +602,16 @@ class _Run:
             # "X": the iterate whose loss is "loss" (before this step's update).
             self._callback(t, {"loss": lv, "active": st.active.clone(),
                                "X": X.detach() if self.batched else X.detach()[0]})
-        if not bool(st.active.any()):
+        if not self._active_flags()[0]:
             return "diverged" if bool((st.diverged_step >= 0).all()) else "converged"
         return None
+
+    def _active_flags(self) -> tuple[bool, bool]:
+        """(some replica is active, every replica is), read once per change of ``st.active``
+        (every change goes through :meth:`_freeze_diverged`, the tolerance or :meth:`load`)."""
+        if self._flags is None:
+            self._flags = (bool(self.st.active.any()), bool(self.st.active.all()))
+        return self._flags
 
     def _log(self, t: int, X: torch.Tensor, good: torch.Tensor,
              grads: dict[str, torch.Tensor | None], bar: Any, loss: torch.Tensor) -> None:
@@ -629,6 +644,7 @@ class _Run:
         """One step of the optimizer's rule (:data:`~spectralnn.updates.UPDATE_RULES`) for
         every active replica."""
         rule, st = self.rule, self.st
+        every = self._active_flags()[1]   # no replica frozen: the update everywhere
         with torch.no_grad():
             rate = st.lr
             if rule.normalized:
@@ -646,7 +662,7 @@ class _Run:
                 act = self._view(st.active, p)
                 buf = {b: st.buffers[b][k] for b in rule.buffers}
                 new = rule.step(p, g, buf, self._view(rate, p), act, t, self.hyper)
-                p.copy_(torch.where(act, new, p))
+                p.copy_(new if every else torch.where(act, new, p))
 
     def _results(self) -> RunResult | list[RunResult]:
         out = []
