@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from spectralnn import SNN, ConfigError, make_problem
-from spectralnn.trainer import capture_step, train_captured
+from spectralnn.captured import capturable
+from spectralnn.trainer import Trainer, capture_step, train_captured
 
 F64 = torch.float64
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
@@ -88,3 +89,76 @@ def test_divergence_and_bad_settings_raise_config_errors():
         capture_step(_model(), prob, lr=1e-3, headroom=0.5)
     with pytest.raises(ConfigError, match="check_every"):
         train_captured(_model(), prob, 10, lr=1e-3, check_every=0)
+
+
+def _recorded(trainer, model, prob):
+    """Every step's loss and iterate seen by a callback, and the run's result."""
+    seen = []
+    res = trainer.fit(model, prob, callback=lambda t, info: seen.append(
+        (t, float(info["loss"].reshape(-1)[0]), info["X"].clone())))
+    return seen, res
+
+
+@pytest.mark.parametrize("optimizer", ["gd", "momentum"])
+def test_captured_trainer_with_a_callback_is_the_eager_run(optimizer):
+    """The captured backend with a callback (as the recovery's monitor uses it) sees the same
+    steps, losses and iterates as the eager loop, the heavy ball included."""
+    prob = _problem()
+    runs = {}
+    for backend in ("eager", "captured"):
+        trainer = Trainer(12, 0.02, optimizer, momentum=0.7, step=backend)
+        runs[backend] = _recorded(trainer, _model(), prob)
+    (eager, e_res), (capt, c_res) = runs["eager"], runs["captured"]
+    assert [t for t, _, _ in capt] == [t for t, _, _ in eager] == list(range(13))
+    assert [v for _, v, _ in capt] == pytest.approx([v for _, v, _ in eager], rel=1e-9)
+    for (_, _, a), (_, _, b) in zip(capt, eager):
+        assert a.shape == (8, 6)
+        assert torch.allclose(a, b, rtol=0, atol=1e-10)
+    assert c_res.status == e_res.status == "budget_reached"
+    assert c_res.info["optimizer"] == optimizer
+
+
+def test_captured_heavy_ball_recaptures_with_its_velocity():
+    """Out of range with the heavy ball: the step goes back with its velocity too, and the
+    run is the one with enough doublings from the start."""
+    prob = _problem()
+    low = Trainer(10, 0.02, "momentum", momentum=0.7, step="captured",
+                  step_options={"doublings": 0})
+    high = Trainer(10, 0.02, "momentum", momentum=0.7, step="captured",
+                   step_options={"doublings": 8})
+    a, _ = _recorded(low, _model(), prob)
+    b, _ = _recorded(high, _model(), prob)
+    assert [v for _, v, _ in a] == pytest.approx([v for _, v, _ in b], rel=1e-9)
+
+
+def test_captured_trainer_stops_on_divergence_and_restarts_from_the_start():
+    """A loss 1e6 times the first is divergence, as in the eager loop: the parameters go back to
+    their initial values, X is the last iterate whose loss passed, the callback stopped."""
+    prob = _problem()
+    model = _model()
+    start = [p.detach().clone() for p in model.parameters()]
+    seen, res = _recorded(Trainer(200, 3.0, "momentum", momentum=0.9, step="captured"),
+                          model, prob)
+    assert res.status == "diverged" and res.diverged
+    assert torch.isfinite(res.X).all()
+    assert len(seen) < 200
+    for p, s in zip(model.parameters(), start):
+        assert torch.equal(p.detach(), s)
+
+
+def test_captured_trainer_refuses_what_it_cannot_record():
+    prob = _problem()
+    with pytest.raises(ConfigError, match="gd or momentum"):
+        Trainer(5, 0.01, "adam", step="captured")
+    batched = SNN((8, 6), [2, 2], init="random", init_scale=0.5, method="matmul", dtype=F64,
+                  replicas=2)
+    with pytest.raises(ConfigError, match="one replica"):
+        Trainer(5, 0.01, step="captured").fit(batched, prob, callback=lambda t, i: None)
+
+
+def test_only_a_cuda_tanh_model_is_capturable():
+    assert not capturable(_model())   # on the CPU the captured step runs eagerly
+    if torch.cuda.is_available():
+        assert capturable(_model("cuda"))
+        linear = SNN((8, 6), [2], activation="identity", dtype=F64, device="cuda")
+        assert not capturable(linear)

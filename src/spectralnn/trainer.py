@@ -91,14 +91,17 @@ from .updates import OPTIMIZERS, UPDATE_RULES, Hyper
 from .validate import below_one, int_at_least, learning_rates, positive_int, positive_number
 
 if TYPE_CHECKING:
-    from .captured import CapturedStep
+    from .captured import CapturedStep, StepFn
     from .sensing.problem import SensingProblem
 
-__all__ = ["OPTIMIZERS", "STEP_BACKENDS", "TIME_RULES", "Divergence", "LoopEnd", "StopTraining",
-           "Trainer", "capture_step", "gd_step", "run_loop", "train", "train_captured"]
+__all__ = ["CAPTURED_OPTIMIZERS", "OPTIMIZERS", "STEP_BACKENDS", "TIME_RULES", "Divergence",
+           "LoopEnd", "StopTraining", "Trainer", "capture_step", "descent_step", "gd_step",
+           "run_loop", "train", "train_captured"]
 
 #: Step backends of :class:`Trainer`.
 STEP_BACKENDS = ("captured", "eager")
+#: Update rules the captured backend records: those without a step counter.
+CAPTURED_OPTIMIZERS = ("gd", "momentum")
 _CAPTURED_OPTIONS = ("check_every", "headroom", "doublings", "inverse")
 
 Callback = Callable[[int, dict[str, Any]], None]
@@ -198,8 +201,10 @@ class Trainer:
         if step == "captured":
             co = self.step_options
             co["check_every"] = int_at_least(co.get("check_every", 100), "check_every", 1)
-            if optimizer != "gd" or self.batch_size is not None or len(self.lrs) != 1:
-                raise ConfigError("step='captured' runs full-batch gd with one learning rate; "
+            if (optimizer not in CAPTURED_OPTIMIZERS or self.batch_size is not None
+                    or len(self.lrs) != 1):
+                raise ConfigError("step='captured' runs full-batch gd or momentum with one "
+                                  "learning rate; "
                                   f"got optimizer={optimizer!r}, batch_size={batch_size!r}, "
                                   f"{len(self.lrs)} rate(s)")
         self.checkpoint_every = (None if checkpoint_every is None
@@ -276,9 +281,12 @@ class Trainer:
             raise ConfigError(f"batch_size {self.batch_size} exceeds the number of "
                               f"measurements m = {m}")
         if self.step == "captured":
-            if state is not None or on_checkpoint is not None or callback is not None:
-                raise ConfigError("step='captured' takes no state, on_checkpoint or callback")
-            return _fit_captured(self, model, problem, batched, R)
+            if state is not None or on_checkpoint is not None:
+                raise ConfigError("step='captured' takes no state or on_checkpoint")
+            if callback is not None and batched:
+                raise ConfigError(f"step='captured' with a callback trains one replica; got a "
+                                  f"model of {R} replicas (use step='eager')")
+            return _fit_captured(self, model, problem, batched, R, callback)
         run = _Run(self, model, problem, params, batched, R, X0)
         if state is not None:
             run.load(state)
@@ -704,88 +712,141 @@ def train(model: nn.Module, problem: SensingProblem, steps: int = 1000,
 # ---------------------------------------------------------------------- the captured backend
 
 
+def descent_step(optimizer: str = "gd", *, momentum: float = 0.9,
+                 buffers: Sequence[dict[str, torch.Tensor]] | None = None) -> StepFn:
+    """The trainer's full-batch step with the update rule ``optimizer`` of
+    :data:`CAPTURED_OPTIMIZERS` (:mod:`spectralnn.updates`), as a step function of the captured
+    backend: ``step(model, params, operator, y, neg_lr) -> (loss, X)`` with
+    ``L = ½·Σ_r mean_i (⟨A_i, X_r⟩ − y_i)²`` (replicas summed, as the eager loop), ``neg_lr = −η``
+    a 0-dim device tensor, ``loss`` (0-dim) and ``X`` the iterate before the update, detached,
+    with no host synchronisation. ``buffers``: one dict per parameter of the rule's state
+    (the heavy ball's ``"velocity"``), updated in place."""
+    if optimizer not in CAPTURED_OPTIMIZERS:
+        raise unknown_name("captured optimizer", optimizer, CAPTURED_OPTIMIZERS)
+    rule = UPDATE_RULES[optimizer]
+    hyper = Hyper(momentum=below_one(momentum, "momentum"))
+
+    def step(model: nn.Module, params: Sequence[torch.Tensor], operator: Any, y: torch.Tensor,
+             neg_lr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        X = model()
+        Xb = X if X.dim() == 3 else X.unsqueeze(0)
+        loss = 0.5 * (operator(Xb) - y).square().mean(-1).sum()
+        grads = torch.autograd.grad(loss, list(params))
+        with torch.no_grad():
+            lr = -neg_lr
+            on = torch.ones((), dtype=torch.bool, device=lr.device)
+            for i, (p, g) in enumerate(zip(params, grads)):
+                buf = buffers[i] if buffers is not None else {}
+                p.copy_(rule.step(p, g, buf, lr, on, 0, hyper))
+        return loss.detach(), X.detach()
+
+    return step
+
+
 def gd_step(model: nn.Module, params: Sequence[torch.Tensor], operator: Any, y: torch.Tensor,
-            neg_lr: torch.Tensor) -> torch.Tensor:
-    """One plain GD step ``θ ← θ − η·∇θ L`` with ``L = ½·Σ_r mean_i (⟨A_i, X_r⟩ − y_i)²``
-    (replicas summed, as the eager loop), ``neg_lr = −η`` a 0-dim device tensor. Returns the
-    loss before the update (0-dim, detached, no host synchronisation): the step the captured
-    backend records as a CUDA graph."""
-    X = model()
-    Xb = X if X.dim() == 3 else X.unsqueeze(0)
-    loss = 0.5 * (operator(Xb) - y).square().mean(-1).sum()
-    grads = torch.autograd.grad(loss, list(params))
-    with torch.no_grad():
-        for p, g in zip(params, grads):
-            p.addcmul_(g, neg_lr)
-    return loss.detach()
+            neg_lr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """One plain GD step ``θ ← θ − η·∇θ L`` (:func:`descent_step` with ``"gd"``): the step
+    :func:`capture_step` records. Returns ``(loss, X)`` before the update."""
+    return descent_step("gd")(model, params, operator, y, neg_lr)
 
 
 def _fit_captured(tr: Trainer, model: nn.Module, problem: Any, batched: bool,
-                  R: int) -> RunResult | list[RunResult]:
-    """The loop of ``step="captured"``: blocks of ``check_every`` replayed steps; after each
-    block the activation's range monitor and the loss are read (one synchronisation): out of
-    range or non-finite → back to the block's start and re-capture with more doublings (three
-    retries in a row: ``"diverged"``); then the time budget. History: the loss at the first
-    step of each block."""
-    from .captured import needed_doublings
+                  R: int, callback: Callback | None = None) -> RunResult | list[RunResult]:
+    """The loop of ``step="captured"``: blocks of ``check_every`` replayed steps (of one step
+    with a ``callback``, which sees every step's loss and iterate); after each block the
+    activation's range monitor and the loss are read (one synchronisation): out of range or
+    non-finite → back to the block's start and re-capture with more doublings (three retries
+    in a row: ``"diverged"``); then the divergence check of the eager loop, the callback and the
+    time budget. A diverged run's parameters go back to their initial values, its ``X`` is the
+    last iterate whose loss passed the check. History: the loss at the first step of each
+    block (every ``log_every`` steps with a callback)."""
+    from .captured import needed_doublings, record_step
 
     opts = tr.step_options
-    every, headroom = opts["check_every"], opts.get("headroom", 2.0)
+    every, headroom = (1 if callback is not None else opts["check_every"],
+                       opts.get("headroom", 2.0))
     inverse = opts.get("inverse", "auto")
     lr = tr.lrs[0]
-    step = capture_step(model, problem, lr, headroom=headroom,
-                        doublings=opts.get("doublings"), inverse=inverse)
+    params = [p for p in model.parameters() if p.requires_grad]
+    buffers = [{b: torch.zeros_like(p) for b in UPDATE_RULES[tr.optimizer].buffers}
+               for p in params]
+    step = record_step(model, problem, lr,
+                       step_fn=descent_step(tr.optimizer, momentum=tr.momentum,
+                                            buffers=buffers),
+                       headroom=headroom, doublings=opts.get("doublings"), inverse=inverse,
+                       buffers=[t for b in buffers for t in b.values()])
+    initial = step.snapshot()
     budget = Budget(max_seconds=tr.max_seconds).start()
     losses: list[float] = []
     history: list[dict[str, float]] = []
     done = 0
+    steps = tr.steps + 1 if callback is not None else tr.steps  # the eager loop's evaluations
     gave_up: list[int] = []  # the block at which three re-captures in a row did not help
+    good: list[torch.Tensor] | None = None  # the state at the last block that passed
+    pending: dict[str, Any] = {}  # the block just run, until its loss passed the check
 
-    def block(t: int, last: bool) -> None:
+    def block(t: int, last: bool) -> torch.Tensor | None:
         """Unit ``t``: the next ``check_every`` replayed steps, retried from the block's start
-        with more doublings while the monitor or the loss says so."""
+        with more doublings while the monitor or the loss says so. Returns the loss at the
+        block's first step (for the divergence check)."""
         nonlocal done
         retries = 0
         while True:
-            saved = [p.detach().clone() for p in step.params]
-            n = min(every, tr.steps - done)
+            saved = step.snapshot()
+            n = min(every, steps - done)
             first = None
             for i in range(n):
                 loss = step()
                 if i == 0:
                     first = loss.detach().clone()
-            ratio = float(step.monitor)
-            if math.isfinite(ratio) and math.isfinite(float(step.loss)) and ratio <= 1.0:
+            assert first is not None
+            first_loss, ratio, end = torch.stack(
+                (first.double(), step.monitor.double(), step.loss.double())).tolist()
+            if math.isfinite(ratio) and math.isfinite(end) and ratio <= 1.0:
                 break
             # out of range (the iterate outgrew the doublings) or diverged: go back, add
             # doublings and retry; three retries in a row mean divergence
             retries += 1
-            with torch.no_grad():
-                for p, s in zip(step.params, saved):
-                    p.copy_(s)
+            step.restore(saved)
             if retries > 3:
                 gave_up.append(t)
-                return
+                return None
             need = needed_doublings(model, problem, inverse)
             step.recapture(max(step.doublings + 1,
                                need + max(0, math.ceil(math.log2(headroom)))))
         step.reset_monitor()
-        assert first is not None
-        losses.append(float(first))
-        history.append(_nan_row(done, budget.elapsed(), losses[-1]))
+        pending.update(saved=saved, loss=first_loss, start=done)
+        if callback is None or done % tr.log_every == 0 or last:
+            losses.append(first_loss)
+            history.append(_nan_row(done, budget.elapsed(), first_loss))
         done += n
+        return torch.tensor([first_loss], dtype=torch.float64)
 
     def after(t: int, diverged: Any, last: bool) -> str | None:
-        return "diverged" if gave_up else None
+        nonlocal good
+        if gave_up:
+            return "diverged"
+        good = pending["saved"]
+        if callback is not None:
+            # "X": the iterate whose loss is "loss" (before this step's update)
+            loss = torch.tensor([pending["loss"]], dtype=torch.float64)
+            callback(pending["start"], {"loss": loss, "active": torch.ones(1, dtype=torch.bool),
+                                        "X": step.X})
+        return None
 
-    status = run_loop(block, after, units=-(-tr.steps // every), budget=budget,
-                      time_rule="end").status
+    watch = Divergence(tr.divergence_factor, stop=True)
+    status = run_loop(block, after, units=-(-steps // every), budget=budget,
+                      time_rule="end", divergence=watch).status
     seconds = budget.elapsed()
     with torch.no_grad():
+        if status == "diverged" and good is not None:
+            step.restore(good)  # the last iterate whose loss passed
         X = as_dense(model_output(model)).detach().cpu().to(torch.float64)
-    info = {"optimizer": "gd", "step": "captured", "doublings": step.doublings,
+        if status == "diverged":
+            step.restore(initial)  # as the eager loop: a diverged run restarts from its start
+    info = {"optimizer": tr.optimizer, "step": "captured", "doublings": step.doublings,
             "graphed": step.graphed, "check_losses": losses,
-            "diverged_between": [done, done + min(every, tr.steps - done)]}
+            "diverged_between": [done, done + min(every, steps - done)]}
     out = [RunResult(tr.name, X[r] if batched else X, history, lr=lr, steps=done,
                      seconds=seconds, diverged=status == "diverged",
                      diverged_step=done if status == "diverged" else None,

@@ -69,7 +69,10 @@ Defaults (every one can be overridden by name):
 - stopping and best-iterate selection by :class:`~spectralnn.recovery.stopping.Monitor`.
 
 Training goes through :class:`~spectralnn.trainer.Trainer` (one training path); the monitor is
-its callback and ends the run with :class:`~spectralnn.trainer.StopTraining`.
+its callback and ends the run with :class:`~spectralnn.trainer.StopTraining`. On CUDA, with the
+default tanh activation, the trainer's step is the captured one (``step="captured"``: the
+step, the heavy ball's included, replayed as one CUDA graph; :mod:`spectralnn.captured`),
+with the loss and the iterate handed to the monitor after every step as in the eager loop.
 """
 
 from __future__ import annotations
@@ -81,6 +84,7 @@ from typing import Any, NamedTuple, cast
 
 import torch
 
+from ..captured import capturable
 from ..metrics import RunResult
 from ..nn import SNN
 from ..prediction import as_dense, measure
@@ -271,12 +275,15 @@ def _descend(model: SNN, problem: SensingProblem, monitor: Monitor, rate: float,
     (``adapt``); appends one entry per rate to ``attempts``. Returns ``(status, last rate,
     last trainer result)``."""
     optimizer = "momentum" if momentum > 0 else "gd"
+    # on CUDA, a tanh-family SNN's step is one replayed CUDA graph (same loop, same callback)
+    backend = "captured" if capturable(model) else "eager"
     while True:
         # a heavy ball's loss rings at a stable rate: only divergence changes its rate
         hook = _Stop(monitor, bar, offset,
                      adapt=adapt and momentum == 0 and len(attempts) < retries)
         trainer = Trainer(rules.max_steps - offset, rate, optimizer, momentum=momentum,
-                          log_every=max(1, rules.max_steps // 50), image=image, name="snn")
+                          log_every=max(1, rules.max_steps // 50), image=image, name="snn",
+                          step=backend)
         res = cast(RunResult, trainer.fit(model, problem, callback=hook))  # one replica
         if hook.status is not None:
             status = hook.status
