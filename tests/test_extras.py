@@ -17,7 +17,7 @@ import torch
 
 import spectralnn as snn
 from spectralnn import MissingDependencyError
-from spectralnn._optional import EXTRAS, available, optional, requires
+from spectralnn._optional import EXTRAS, available, njit, optional, requires
 
 
 def _hide(monkeypatch, *modules: str) -> None:
@@ -210,3 +210,25 @@ def test_constraints_pin_a_torch_that_pyproject_accepts_and_say_the_same_bound()
     pinned = re.search(r"^torch==(\d+)\.(\d+)", text, re.M)
     low, high = (tuple(map(int, v.split("."))) for v in re.findall(r"[\d.]+", bound))
     assert pinned and low <= (int(pinned[1]), int(pinned[2])) < high
+
+
+def test_njit_kernels_compile_at_their_first_call(monkeypatch):
+    """A kernel declared with njit imports nothing until called, and runs as plain Python
+    when numba is missing."""
+    def add(a, b):
+        return a + b
+
+    kernel = njit(add, cache=False)
+    assert kernel._compiled is None
+    _hide(monkeypatch, "numba")
+    assert kernel(2, 3) == 5
+    assert kernel._compiled is add
+
+
+def test_importing_the_library_does_not_import_numba():
+    """numba (a fifth of a second to import) loads only when a compiled kernel first runs."""
+    code = "import sys, spectralnn, spectralnn.ratings, spectralnn.factored; " \
+           "print('numba' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "False"

@@ -22,20 +22,23 @@ An import site of an optional package reads::
 
 and raises :class:`~spectralnn.errors.MissingDependencyError` (an ``ImportError``) with one line
 naming the extra when the package is absent. A package that is only an optimisation is looked up
-with :func:`optional`, which returns ``None`` instead.
+with :func:`optional`, which returns ``None`` instead. A numba kernel is declared with
+:func:`njit`, which imports numba and compiles at the kernel's first call (numba costs a fifth
+of a second to import: a command that never runs a kernel does not pay it).
 """
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import ModuleType
+from typing import Any
 
 from .errors import MissingDependencyError
 
-__all__ = ["EXTRAS", "available", "missing", "optional", "requires"]
+__all__ = ["EXTRAS", "LazyJit", "available", "missing", "njit", "optional", "requires"]
 
 #: Extra name → {import name: distribution name}.
 EXTRAS: dict[str, dict[str, str]] = {
@@ -92,3 +95,24 @@ def optional(module: str) -> ModuleType | None:
         if (exc.name or "").partition(".")[0] != module.partition(".")[0]:
             raise
         return None
+
+
+class LazyJit:
+    """``numba.njit(**options)(fn)``, with numba imported and ``fn`` compiled at the first
+    call; ``fn`` itself (plain Python) when numba is not installed."""
+
+    def __init__(self, fn: Callable[..., Any], options: dict[str, Any]) -> None:
+        self.fn, self.options = fn, options
+        self._compiled: Callable[..., Any] | None = None
+
+    def __call__(self, *args: Any) -> Any:
+        if self._compiled is None:
+            numba = optional("numba")
+            self._compiled = self.fn if numba is None else numba.njit(**self.options)(self.fn)
+        return self._compiled(*args)
+
+
+def njit(fn: Callable[..., Any], **options: Any) -> LazyJit:
+    """``fn`` as a numba kernel compiled on first use (:class:`LazyJit`); whether numba is
+    there is :func:`available` ``("numba")``, known without importing it."""
+    return LazyJit(fn, options)

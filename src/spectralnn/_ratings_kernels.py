@@ -11,19 +11,13 @@ Sequential and deterministic for a given order. Without numba the same Python lo
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
-numba: Any
-try:
-    import numba
-except ImportError:  # pragma: no cover - numba is the `fast` extra
-    numba = None
+from ._optional import available, njit
 
 __all__ = ["AVAILABLE", "predict_mf", "sgd_epoch", "sgd_epoch_implicit"]
 
-AVAILABLE = numba is not None
+AVAILABLE = available("numba")  # the `fast` extra
 
 
 def _sgd_epoch(rows: np.ndarray, cols: np.ndarray, values: np.ndarray, order: np.ndarray,
@@ -110,10 +104,9 @@ def _predict(rows: np.ndarray, cols: np.ndarray, mu: float, b: np.ndarray, c: np
         out[i] = mu + b[u] + c[j] + acc
 
 
-_epoch: Any = numba.njit(cache=True, nogil=True)(_sgd_epoch) if AVAILABLE else _sgd_epoch
-_epoch_imp: Any = (numba.njit(cache=True, nogil=True)(_sgd_epoch_implicit) if AVAILABLE
-                   else _sgd_epoch_implicit)
-_pred: Any = numba.njit(cache=True, nogil=True)(_predict) if AVAILABLE else _predict
+_epoch = njit(_sgd_epoch, cache=True, nogil=True)
+_epoch_imp = njit(_sgd_epoch_implicit, cache=True, nogil=True)
+_pred = njit(_predict, cache=True, nogil=True)
 
 
 def sgd_epoch(rows: np.ndarray, cols: np.ndarray, values: np.ndarray, order: np.ndarray,

@@ -12,19 +12,13 @@ of ~17 ms on one core). Summation order differs from a sequential sum only by ro
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
-numba: Any
-try:
-    import numba
-except ImportError:  # pragma: no cover - numba is a regular dependency
-    numba = None
+from ._optional import available, njit
 
 __all__ = ["AVAILABLE", "gather_dot", "scatter_add_rows"]
 
-AVAILABLE = numba is not None
+AVAILABLE = available("numba")  # the `fast` extra; spectralnn.factored falls back to torch
 
 
 def _gather_dot(a: np.ndarray, b: np.ndarray, rows: np.ndarray, cols: np.ndarray, k: int,
@@ -51,9 +45,8 @@ def _scatter_add_rows(g: np.ndarray, idx: np.ndarray, other: np.ndarray,
             out[r, j] += gi * other[c, j]
 
 
-_jit = (lambda f: numba.njit(cache=True, nogil=True, fastmath=True)(f)) if AVAILABLE else None
-_gd: Any = _jit(_gather_dot) if _jit else None
-_sa: Any = _jit(_scatter_add_rows) if _jit else None
+_gd = njit(_gather_dot, cache=True, nogil=True, fastmath=True)
+_sa = njit(_scatter_add_rows, cache=True, nogil=True, fastmath=True)
 
 
 def gather_dot(a: np.ndarray, b: np.ndarray, rows: np.ndarray, cols: np.ndarray,

@@ -11,18 +11,15 @@ tensors when numba is installed (``pip install 'spectralnn[fast]'``);
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numpy as np
 
-from .._optional import optional
-
-# The ``fast`` extra; without it spectral/tanh.py uses the torch formulation of the same kernel.
-numba: Any = optional("numba")
+from .._optional import available, njit
 
 __all__ = ["AVAILABLE", "TANHC_SERIES", "tanh_gram_dd", "tanh_gram_h"]
 
-AVAILABLE = numba is not None
+# The ``fast`` extra; without it spectral/tanh.py uses the torch formulation of the same kernel.
+AVAILABLE = available("numba")
 
 #: Taylor coefficients of tanh(x)/x in powers of x² (``tanhc(√λ) = Σ_k c_k λ^k``); eight
 #: terms make the series exact to round-off below λ = 0.01.
@@ -84,8 +81,8 @@ def _h(lam: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover
         out[i] = 1.0 + li * (-1.0 / 3.0 + (2.0 / 15.0) * li) if si < 1e-2 else math.tanh(si) / si
 
 
-_compiled: Any = numba.njit(cache=True, nogil=True)(_kernel) if AVAILABLE else None
-_compiled_h: Any = numba.njit(cache=True, nogil=True)(_h) if AVAILABLE else None
+_compiled = njit(_kernel, cache=True, nogil=True)
+_compiled_h = njit(_h, cache=True, nogil=True)
 
 
 def tanh_gram_h(lam: np.ndarray) -> np.ndarray:
