@@ -214,7 +214,7 @@ def _plain_table(text: str, delim: str, positions: int, probe: int | None,
     anyway), or ``None`` whenever the reference path might read the file differently or
     reject it (quotes in CSV, other line breaks, ragged or empty tables, …)."""
     csv_mode = not positions and len(delim) == 1
-    if "\r\n" in text and text.count("\r") == text.count("\r\n"):
+    if "\r" in text and text.count("\r") == text.count("\r\n"):
         text = text.replace("\r\n", "\n")
     if any(c in text for c in _OTHER_BREAKS) or any(c in delim for c in _OTHER_BREAKS):
         return None
@@ -379,32 +379,49 @@ def _collect(row_cells: list[str], col_cells: list[str], value_cells: list[str],
     return rows, cols, values, IdMap(row_labels), IdMap(col_labels)
 
 
+class _FirstSeen(dict[str, int]):
+    """``seen[cell]``: the cell's index in order of first lookup (an unseen cell is added)."""
+
+    def __missing__(self, cell: str) -> int:
+        self[cell] = index = len(self)
+        return index
+
+
+def _distinct(cells: list[str]) -> tuple[list[str], np.ndarray]:
+    """The distinct cells in order of first appearance and each cell's index among them
+    (one dictionary lookup per cell)."""
+    seen = _FirstSeen()
+    codes = np.fromiter(map(seen.__getitem__, cells), np.int64, len(cells))
+    return list(seen), codes
+
+
 def _labels(cells: list[str]) -> tuple[list[str], np.ndarray] | None:
     """Stripped labels in order of first appearance and each cell's index among them;
     ``None`` if one is empty."""
+    distinct, codes = _distinct(cells)
     index: dict[str, int] = {}
-    code: dict[str, int] = {}
-    for cell in dict.fromkeys(cells):
+    label_of = np.empty(len(distinct), dtype=np.int64)
+    for k, cell in enumerate(distinct):
         label = cell.strip()
         if not label:
             return None
-        code[cell] = index.setdefault(label, len(index))
-    return list(index), np.fromiter(map(code.__getitem__, cells), np.int64, len(cells))
+        label_of[k] = index.setdefault(label, len(index))
+    return list(index), label_of[codes]
 
 
 def _numbers(cells: list[str]) -> np.ndarray | None:
     """Each cell as a float64 (``float`` of its stripped text); ``None`` if one is not a
     finite number."""
-    value: dict[str, float] = {}
-    for cell in dict.fromkeys(cells):
+    distinct, codes = _distinct(cells)
+    value = np.empty(len(distinct), dtype=np.float64)
+    for k, cell in enumerate(distinct):
         try:
-            v = float(cell.strip())
+            value[k] = float(cell.strip())
         except ValueError:
             return None
-        if not math.isfinite(v):
-            return None
-        value[cell] = v
-    return np.fromiter(map(value.__getitem__, cells), np.float64, len(cells))
+    if not np.isfinite(value).all():
+        return None
+    return value[codes]
 
 
 @dataclass(frozen=True)
