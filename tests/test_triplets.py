@@ -5,6 +5,7 @@ something to reject gets the line-by-line reader's one-line error, naming the sa
 
 from __future__ import annotations
 
+import csv
 import tempfile
 from pathlib import Path
 from unittest import mock
@@ -239,3 +240,16 @@ def test_ratings_dat_with_a_latin1_title_column_and_a_query(tmp_path):
     query.write_text("07::Heat::0::0\n8::Heat::0::0\n")
     with pytest.raises(DataError, match=r"^row id '8' at line 2 of "):
         read_query(query, table)
+
+
+def test_a_cell_longer_than_the_csv_field_limit_is_the_csv_error(tmp_path):
+    path = tmp_path / "r.csv"
+    limit = csv.field_size_limit()
+    path.write_text("u,i,v\na,x,1\nb," + "y" * limit + ",2\n")
+    got = read_triplets(path, ("u", "i", "v"))
+    assert_same(got, by_line(path, ("u", "i", "v")))
+    assert len(got.col_ids.labels[1]) == limit
+    path.write_text("u,i,v\na,x,1\nb," + "y" * (limit + 1) + ",2\n")
+    with pytest.raises(DataError, match=r"^cannot read table .*: field larger than field "
+                                        rf"limit \({limit}\)$"):
+        read_triplets(path, ("u", "i", "v"))

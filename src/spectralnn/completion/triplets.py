@@ -210,7 +210,7 @@ def _plain_table(text: str, delim: str, positions: int, probe: int | None,
                  ) -> tuple[list[str], list[str], int, int] | None:
     """The fast path of :func:`_split_rows` and :func:`_frame` for a plain, regular file:
     ``(header, cells, width, start)`` with the body's cells row after row in one list (the
-    last cell of each line but the last ends with ``"\n"``; ids and values are stripped
+    last cell of each line but the last ends with a line break; ids and values are stripped
     anyway), or ``None`` whenever the reference path might read the file differently or
     reject it (quotes in CSV, other line breaks, ragged or empty tables, …)."""
     csv_mode = not positions and len(delim) == 1
@@ -249,8 +249,8 @@ def _plain_table(text: str, delim: str, positions: int, probe: int | None,
     cells = body.replace("\n", "\n" + delim).split(delim)
     if len(cells) != n * width or "".join(cells[width - 1::width]).count("\n") != n - 1:
         return None
-    if csv_mode and len(body) > csv.field_size_limit() and max(map(len, cells)) > \
-            csv.field_size_limit():
+    limit = csv.field_size_limit()  # a longer cell is an error of the csv module
+    if csv_mode and len(text) > limit and max(max(map(len, first)), max(map(len, cells))) > limit:
         return None
     return header, cells, width, start
 
