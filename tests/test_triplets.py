@@ -253,3 +253,26 @@ def test_a_cell_longer_than_the_csv_field_limit_is_the_csv_error(tmp_path):
     with pytest.raises(DataError, match=r"^cannot read table .*: field larger than field "
                                         rf"limit \({limit}\)$"):
         read_triplets(path, ("u", "i", "v"))
+
+
+@settings(max_examples=60, **COMMON)
+@given(st.lists(st.sampled_from([*IDS, "8", " 08 ", "new"]), min_size=1, max_size=30),
+       st.integers(1, 3))
+def test_query_ids_are_looked_up_as_idmap_lookup_does(cells, first):
+    """Once per distinct cell, the same indices (−1 for an unknown id) and the same error,
+    naming the first unknown id's line, as :meth:`IdMap.lookup` of every stripped cell."""
+    ids = triplets.IdMap([c.strip() for c in IDS])
+    labels = [c.strip() for c in cells]
+    lines = list(range(first, first + len(cells)))
+    np.testing.assert_array_equal(
+        triplets._look_up(ids, cells, "row", "'q.csv'", first, True),
+        ids.lookup(labels, "row", "'q.csv'", lines, unknown_ok=True))
+    try:
+        expected = ids.lookup(labels, "row", "'q.csv'", lines)
+    except DataError as exc:
+        with pytest.raises(DataError) as got:
+            triplets._look_up(ids, cells, "row", "'q.csv'", first, False)
+        assert str(got.value) == str(exc)
+    else:
+        np.testing.assert_array_equal(
+            triplets._look_up(ids, cells, "row", "'q.csv'", first, False), expected)
