@@ -104,10 +104,11 @@ def test_captured_trainer_with_a_callback_is_the_eager_run(optimizer):
     """The captured backend with a callback (as the recovery's monitor uses it) sees the same
     steps, losses and iterates as the eager loop, the heavy ball included."""
     prob = _problem()
-    runs = {}
+    runs, models = {}, {}
     for backend in ("eager", "captured"):
         trainer = Trainer(12, 0.02, optimizer, momentum=0.7, step=backend)
-        runs[backend] = _recorded(trainer, _model(), prob)
+        models[backend] = _model()
+        runs[backend] = _recorded(trainer, models[backend], prob)
     (eager, e_res), (capt, c_res) = runs["eager"], runs["captured"]
     assert [t for t, _, _ in capt] == [t for t, _, _ in eager] == list(range(13))
     assert [v for _, v, _ in capt] == pytest.approx([v for _, v, _ in eager], rel=1e-9)
@@ -115,6 +116,11 @@ def test_captured_trainer_with_a_callback_is_the_eager_run(optimizer):
         assert a.shape == (8, 6)
         assert torch.allclose(a, b, rtol=0, atol=1e-10)
     assert c_res.status == e_res.status == "budget_reached"
+    assert c_res.steps == e_res.steps == 12
+    assert torch.allclose(c_res.X, e_res.X, rtol=0, atol=1e-10)
+    # the last unit evaluates only: both end at the 12th iterate
+    for p, q in zip(models["captured"].parameters(), models["eager"].parameters()):
+        assert torch.allclose(p, q, rtol=0, atol=1e-10)
     assert c_res.info["optimizer"] == optimizer
 
 
@@ -132,18 +138,25 @@ def test_captured_heavy_ball_recaptures_with_its_velocity():
 
 
 def test_captured_trainer_stops_on_divergence_and_restarts_from_the_start():
-    """A loss 1e6 times the first is divergence, as in the eager loop: the parameters go back to
-    their initial values, X is the last iterate whose loss passed, the callback stopped."""
+    """A loss 1e6 times the first is divergence, as in the eager loop: the callback sees the
+    same steps (the diverged one too), the parameters go back to their initial values, and X
+    is the last iterate whose loss passed."""
     prob = _problem()
-    model = _model()
-    start = [p.detach().clone() for p in model.parameters()]
-    seen, res = _recorded(Trainer(200, 3.0, "momentum", momentum=0.9, step="captured"),
-                          model, prob)
-    assert res.status == "diverged" and res.diverged
-    assert torch.isfinite(res.X).all()
-    assert len(seen) < 200
-    for p, s in zip(model.parameters(), start):
-        assert torch.equal(p.detach(), s)
+    runs = {}
+    for backend in ("eager", "captured"):
+        model = _model()
+        start = [p.detach().clone() for p in model.parameters()]
+        seen, res = _recorded(Trainer(200, 3.0, "momentum", momentum=0.9, step=backend),
+                              model, prob)
+        for p, s in zip(model.parameters(), start):
+            assert torch.equal(p.detach(), s)
+        runs[backend] = seen, res
+    (eager, e_res), (capt, c_res) = runs["eager"], runs["captured"]
+    assert c_res.status == e_res.status == "diverged" and c_res.diverged
+    assert c_res.diverged_step == e_res.diverged_step < 200
+    assert [t for t, _, _ in capt] == [t for t, _, _ in eager]
+    assert torch.isfinite(c_res.X).all()
+    assert torch.allclose(c_res.X, e_res.X, rtol=1e-9, atol=0)
 
 
 def test_captured_trainer_refuses_what_it_cannot_record():

@@ -815,6 +815,8 @@ def _fit_captured(tr: Trainer, model: nn.Module, problem: Any, batched: bool,
             step.recapture(max(step.doublings + 1,
                                need + max(0, math.ceil(math.log2(headroom)))))
         step.reset_monitor()
+        if callback is not None and done + n > tr.steps:
+            step.restore(saved)  # as the eager loop's last unit: it evaluates, no update
         pending.update(saved=saved, loss=first_loss, start=done)
         if callback is None or done % tr.log_every == 0 or last:
             losses.append(first_loss)
@@ -826,30 +828,36 @@ def _fit_captured(tr: Trainer, model: nn.Module, problem: Any, batched: bool,
         nonlocal good
         if gave_up:
             return "diverged"
-        good = pending["saved"]
-        if callback is not None:
+        if diverged is not None:
+            hit.append(pending["start"])
+        else:
+            good = pending["saved"]
+        if callback is not None:  # it sees a diverged step too, as in the eager loop
             # "X": the iterate whose loss is "loss" (before this step's update)
             loss = torch.tensor([pending["loss"]], dtype=torch.float64)
-            callback(pending["start"], {"loss": loss, "active": torch.ones(1, dtype=torch.bool),
+            callback(pending["start"], {"loss": loss, "active": torch.tensor([not hit]),
                                         "X": step.X})
-        return None
+        return "diverged" if hit else None
 
-    watch = Divergence(tr.divergence_factor, stop=True)
+    hit: list[int] = []  # the step whose loss diverged
     status = run_loop(block, after, units=-(-steps // every), budget=budget,
-                      time_rule="end", divergence=watch).status
+                      time_rule="end", divergence=Divergence(tr.divergence_factor)).status
     seconds = budget.elapsed()
+    diverged = bool(gave_up or hit)
     with torch.no_grad():
-        if status == "diverged" and good is not None:
+        if diverged and good is not None:
             step.restore(good)  # the last iterate whose loss passed
         X = as_dense(model_output(model)).detach().cpu().to(torch.float64)
-        if status == "diverged":
+        if diverged:
             step.restore(initial)  # as the eager loop: a diverged run restarts from its start
+    status = "diverged" if diverged else status
+    at = hit[0] if hit else done
     info = {"optimizer": tr.optimizer, "step": "captured", "doublings": step.doublings,
             "graphed": step.graphed, "check_losses": losses,
             "diverged_between": [done, done + min(every, steps - done)]}
-    out = [RunResult(tr.name, X[r] if batched else X, history, lr=lr, steps=done,
-                     seconds=seconds, diverged=status == "diverged",
-                     diverged_step=done if status == "diverged" else None,
+    out = [RunResult(tr.name, X[r] if batched else X, history, lr=lr,
+                     steps=at if diverged else min(done, tr.steps), seconds=seconds,
+                     diverged=diverged, diverged_step=at if diverged else None,
                      status=status, info=info) for r in range(R)]
     return out if batched else out[0]
 
