@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import ModuleType
@@ -99,17 +100,24 @@ def optional(module: str) -> ModuleType | None:
 
 class LazyJit:
     """``numba.njit(**options)(fn)``, with numba imported and ``fn`` compiled at the first
-    call; ``fn`` itself (plain Python) when numba is not installed."""
+    call; ``fn`` itself (plain Python) when numba is not installed. The first call is made
+    once even from several threads (the ratings' replicas train on threads)."""
 
     def __init__(self, fn: Callable[..., Any], options: dict[str, Any]) -> None:
         self.fn, self.options = fn, options
         self._compiled: Callable[..., Any] | None = None
+        self._lock = threading.Lock()
+
+    def _kernel(self) -> Callable[..., Any]:
+        with self._lock:
+            if self._compiled is None:
+                numba = optional("numba")
+                self._compiled = (self.fn if numba is None
+                                  else numba.njit(**self.options)(self.fn))
+            return self._compiled
 
     def __call__(self, *args: Any) -> Any:
-        if self._compiled is None:
-            numba = optional("numba")
-            self._compiled = self.fn if numba is None else numba.njit(**self.options)(self.fn)
-        return self._compiled(*args)
+        return (self._compiled or self._kernel())(*args)
 
 
 def njit(fn: Callable[..., Any], **options: Any) -> LazyJit:
