@@ -782,6 +782,7 @@ def _fit_captured(tr: Trainer, model: nn.Module, problem: Any, batched: bool,
     done = 0
     steps = tr.steps + 1 if callback is not None else tr.steps  # the eager loop's evaluations
     gave_up: list[int] = []  # the block at which three re-captures in a row did not help
+    hit: list[int] = []  # the step whose loss diverged
     good: list[torch.Tensor] | None = None  # the state at the last block that passed
     pending: dict[str, Any] = {}  # the block just run, until its loss passed the check
 
@@ -839,7 +840,6 @@ def _fit_captured(tr: Trainer, model: nn.Module, problem: Any, batched: bool,
                                         "X": step.X})
         return "diverged" if hit else None
 
-    hit: list[int] = []  # the step whose loss diverged
     status = run_loop(block, after, units=-(-steps // every), budget=budget,
                       time_rule="end", divergence=Divergence(tr.divergence_factor)).status
     seconds = budget.elapsed()
