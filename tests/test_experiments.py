@@ -311,3 +311,35 @@ def test_fig5_pieces_on_two_workers_give_the_inline_result(tmp_path, monkeypatch
         assert torch.allclose(a.result.X, b.result.X, rtol=1e-5, atol=1e-7), a.model
         assert a.result.final["relative_error"] == pytest.approx(
             b.result.final["relative_error"], rel=1e-5)
+
+
+def test_piece_bar_counts_every_piece_handed_to_the_pool():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from spectralnn.experiments import pool
+
+    bar = runner._PieceBar(2)
+    with ThreadPoolExecutor(2) as executor, pool.using(executor, 2, bar.watch):
+        futures = [pool.submit(pow, 2, k) for k in range(5)]
+        assert pool.workers() == 2
+        assert [f.result() for f in futures] == [1, 2, 4, 8, 16]
+    assert (bar.bar.total, bar.bar.n) == (5, 5)
+    bar.close()
+    assert pool.workers() == 1 and pool.submit(pow, 3, 2).result() == 9  # no pool: at once
+
+
+def test_two_workers_give_the_run_of_one(tmp_path, capsys):
+    """The same figure on worker processes (with the pieces' bar) and in this process."""
+    messages: list[str] = []
+    one = runner.reproduce(["fig2"], tmp_path / "one", quick=True, progress=False, jobs=1)
+    two = runner.reproduce(["fig2"], tmp_path / "two", quick=True, progress=True, jobs=2,
+                           log=messages.append)
+
+    def values(result):
+        return [{k: v for k, v in run.items() if "seconds" not in k}
+                for run in result["figures"][0]["runs"]]
+
+    assert values(one) == values(two)
+    assert messages[0] == "running fig2 on 2 processes (quick) ..."
+    assert messages[1].startswith("fig2: done in ")
+    assert "pieces on 2 processes" in capsys.readouterr().err

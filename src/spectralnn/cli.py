@@ -6,7 +6,6 @@ traceback. Each command lives here as a thin wrapper over a library function.
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -216,9 +215,9 @@ def reproduce(
     seed: int | None = typer.Option(None, help="Seed of the problems."),
     digits: str | None = typer.Option(None, help="Comma-separated MNIST indices (fig4/fig5)."),
     device: str | None = typer.Option(None, help="cpu or cuda."),
-    jobs: int = typer.Option(min(2, os.cpu_count() or 1),
-                             help="Worker processes; the figures' pieces of work (rate "
-                                  "searches, slices of digits, solves) share them."),
+    jobs: int | None = typer.Option(None, help="Worker processes; the figures' pieces of work "
+                                   "(rate searches, slices of digits, solves) share them. "
+                                   "Default: the usable CPUs, at most 8."),
     threads: int = typer.Option(1, help="PyTorch threads per process."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
 ) -> None:

@@ -55,6 +55,7 @@ import torch
 from scipy import sparse
 
 from . import _ratings_kernels as _rk
+from ._cpus import usable_cpus
 from ._io import atomic_write, jsonable
 from ._ratings_ids import IdIndex, as_ids
 from .errors import ConfigError, DataError, ShapeError, unknown_name
@@ -220,7 +221,7 @@ class RatingsCompleter:
         implicit: sgd: add implicit feedback to each input's user factors, as SVD++ does:
             ``u_k = p_u + |N(u)|^{-1/2} Σ_{j∈N(u)} y_j`` over the items ``N(u)`` the user
             rated in training (default True).
-        threads: sgd: threads training inputs at once (default: min(replicas, CPU count)).
+        threads: sgd: threads training inputs at once (default: min(replicas, usable CPUs)).
             ``rank``, ``init_scale``, ``lr``, ``reg`` and (adam) ``widths`` may be lists of
             candidates; every combination is tried on the validation part.
         activation, init: the adam SNN's spectral activation and initialisation.
@@ -470,7 +471,7 @@ class RatingsCompleter:
         Q = [scale * g.standard_normal((d2, k), dtype=np_dtype) for g in gens]
         B = [np.zeros(d1, np_dtype) for _ in range(R)]
         C = [np.zeros(d2, np_dtype) for _ in range(R)]
-        threads = min(R, self.threads or os.cpu_count() or 1)
+        threads = min(R, self.threads or usable_cpus())
         reg = float(s["reg"])
         if self.implicit:
             # the ratings as a CSR by user, in a seeded random order within each user

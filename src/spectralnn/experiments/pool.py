@@ -21,9 +21,12 @@ __all__ = ["submit", "using", "workers"]
 
 T = TypeVar("T")
 
-#: (executor, its number of workers), or None: run at once.
-_POOL: ContextVar[tuple[Executor, int] | None] = ContextVar("spectralnn_figure_pool",
-                                                            default=None)
+#: ``watch(future)``: told of every piece handed to the pool (a progress bar counts them).
+Watch = Callable[[Future[Any]], None]
+
+#: (executor, its number of workers, watch or None), or None: run at once.
+_POOL: ContextVar[tuple[Executor, int, Watch | None] | None] = ContextVar(
+    "spectralnn_figure_pool", default=None)
 
 
 def submit(fn: Callable[..., T], *args: Any) -> Future[T]:
@@ -31,7 +34,11 @@ def submit(fn: Callable[..., T], *args: Any) -> Future[T]:
     (its exception, if any, is raised by the future's ``result()``)."""
     current = _POOL.get()
     if current is not None:
-        return current[0].submit(fn, *args)
+        executor, _, watch = current
+        future = executor.submit(fn, *args)
+        if watch is not None:
+            watch(future)
+        return future
     fut: Future[T] = Future()
     try:
         fut.set_result(fn(*args))
@@ -47,10 +54,10 @@ def workers() -> int:
 
 
 @contextmanager
-def using(executor: Executor, count: int) -> Iterator[None]:
+def using(executor: Executor, count: int, watch: Watch | None = None) -> Iterator[None]:
     """Send :func:`submit` calls of this thread (context) to ``executor`` (``count``
-    workers) inside the block."""
-    token = _POOL.set((executor, count))
+    workers) inside the block; ``watch(future)`` is called with each piece's future."""
+    token = _POOL.set((executor, count, watch))
     try:
         yield
     finally:

@@ -16,13 +16,15 @@ import csv
 import io
 import os
 import shutil
+import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
+from .._cpus import usable_cpus
 from .._io import atomic_write, json_bytes, jsonable
 from ..errors import ConfigError, unknown_name
 from ..metrics import METRIC_NAMES
@@ -32,10 +34,21 @@ from .config import FIGURES, load_figure_config
 from .figures import FIGURE_RUNNERS, FigureResult
 from .report import build_report, render_html, render_markdown
 
-__all__ = ["reproduce", "resolve_figures"]
+__all__ = ["MAX_DEFAULT_JOBS", "default_jobs", "reproduce", "resolve_figures"]
 
 #: Longest first: their pieces are queued first (the pool runs them in that order).
 _COST_ORDER = ("fig5", "fig3", "fig4", "fig2")
+
+#: The most worker processes ``reproduce all`` uses by default. Its two longest pieces (the
+#: SNN's search and runs of Fig. 3 and of Fig. 4, one batched model each) take about an
+#: eighth of the CPU time of the whole run, so more workers than 8 would wait on them.
+MAX_DEFAULT_JOBS = 8
+
+
+def default_jobs() -> int:
+    """Worker processes when none are asked for: the usable CPUs (affinity and container
+    quota, :func:`~spectralnn._cpus.usable_cpus`), at most :data:`MAX_DEFAULT_JOBS`."""
+    return min(MAX_DEFAULT_JOBS, usable_cpus())
 
 
 def resolve_figures(names: Sequence[str]) -> list[str]:
@@ -98,10 +111,43 @@ def _run_figure(name: str, out: Path, quick: bool, overrides: dict[str, Any],
         shutil.rmtree(partial, ignore_errors=True)
 
 
+class _PieceBar:
+    """A progress bar of the pieces of work done out of those handed to the workers so far
+    (the total grows as figures hand over more; thread-safe)."""
+
+    def __init__(self, jobs: int) -> None:
+        from tqdm.auto import tqdm
+
+        self._lock = threading.Lock()
+        self.bar = tqdm(total=0, desc=f"pieces on {jobs} processes", unit="piece", leave=False,
+                        dynamic_ncols=True)
+
+    def watch(self, future: Future[Any]) -> None:
+        with self._lock:
+            self.bar.total += 1
+            self.bar.refresh()
+        future.add_done_callback(self._done)
+
+    def _done(self, _: Future[Any]) -> None:
+        with self._lock:
+            self.bar.update(1)
+
+    def write(self, message: str, log: Callable[[str], None]) -> None:
+        """``log(message)`` with the bar cleared and drawn again below it."""
+        from tqdm import tqdm
+
+        with self._lock, tqdm.external_write_mode():
+            log(message)
+
+    def close(self) -> None:
+        with self._lock:
+            self.bar.close()
+
+
 def _run_figure_on(procs: ProcessPoolExecutor, jobs: int, name: str, out: Path, quick: bool,
-                   overrides: dict[str, Any]) -> dict[str, Any]:
+                   overrides: dict[str, Any], watch: pool.Watch | None) -> dict[str, Any]:
     """:func:`_run_figure` in a thread of this process, its pieces on the worker processes."""
-    with pool.using(procs, jobs):
+    with pool.using(procs, jobs, watch):
         return _run_figure(name, out, quick, overrides, False)
 
 
@@ -112,13 +158,17 @@ def _init_worker(threads: int) -> None:
 
 
 def reproduce(figures: Sequence[str], out: str | os.PathLike[str], *, quick: bool = False,
-              overrides: dict[str, Any] | None = None, progress: bool = True, jobs: int = 1,
+              overrides: dict[str, Any] | None = None, progress: bool = True,
+              jobs: int | None = 1,
               threads: int = 1, log: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Run ``figures`` (names or ``"all"``) into ``out`` and write the report.
 
     Args:
         jobs: worker processes; the figures' pieces (rate searches, slices of digits,
-            solves: :mod:`spectralnn.experiments.pool`) share them (progress bars are then off).
+            solves: :mod:`spectralnn.experiments.pool`) share them (the progress bar then
+            counts pieces done).
+            ``None``: :func:`default_jobs`. Started as pieces arrive, so no more start than
+            there are pieces. Every run is the same whatever ``jobs``.
         threads: PyTorch threads per process. The decompositions here are small: one thread
             is as fast as several, and processes sharing cores with several threads each slow
             down by orders of magnitude (measured: 5 ms → 340 ms per MNIST step).
@@ -128,6 +178,7 @@ def reproduce(figures: Sequence[str], out: str | os.PathLike[str], *, quick: boo
     """
     names = resolve_figures(figures)
     overrides = dict(overrides or {})
+    jobs = default_jobs() if jobs is None else jobs
     for what, value in (("jobs", jobs), ("threads", threads)):
         positive_int(value, what)
     for name in names:  # validate every configuration before any work
@@ -140,13 +191,18 @@ def reproduce(figures: Sequence[str], out: str | os.PathLike[str], *, quick: boo
     done: dict[str, dict[str, Any]] = {}
     t0 = time.perf_counter()
 
+    bar: _PieceBar | None = None
+
     def finished(name: str, summary: dict[str, Any]) -> None:
         done[name] = summary
         if log:
-            log(f"{name}: done in {summary['seconds']:.1f} s -> {out / name}")
+            message = f"{name}: done in {summary['seconds']:.1f} s -> {out / name}"
+            if bar is None:
+                log(message)
+            else:
+                bar.write(message, log)
 
     try:
-        jobs = min(jobs, len(names))
         if jobs == 1:
             _init_worker(threads)
             for name in names:
@@ -160,17 +216,24 @@ def reproduce(figures: Sequence[str], out: str | os.PathLike[str], *, quick: boo
                     f"{' (quick)' if quick else ''} ...")
             # One thread per figure here; their pieces share the worker processes
             # (experiments.pool), so no worker idles while another finishes a long figure.
-            with ProcessPoolExecutor(jobs, mp_context=get_context("spawn"),
-                                     initializer=_init_worker, initargs=(threads,)) as procs, \
-                    ThreadPoolExecutor(len(order)) as figs:
-                futures = {figs.submit(_run_figure_on, procs, jobs, n, out, quick, overrides): n
-                           for n in order}
-                try:
-                    for fut in as_completed(futures):
-                        finished(futures[fut], fut.result())
-                except BaseException:
-                    procs.shutdown(wait=False, cancel_futures=True)
-                    raise
+            bar = _PieceBar(jobs) if progress else None
+            watch = bar.watch if bar is not None else None
+            try:
+                with ProcessPoolExecutor(jobs, mp_context=get_context("spawn"),
+                                         initializer=_init_worker,
+                                         initargs=(threads,)) as procs, \
+                        ThreadPoolExecutor(len(order)) as figs:
+                    futures = {figs.submit(_run_figure_on, procs, jobs, n, out, quick,
+                                           overrides, watch): n for n in order}
+                    try:
+                        for fut in as_completed(futures):
+                            finished(futures[fut], fut.result())
+                    except BaseException:
+                        procs.shutdown(wait=False, cancel_futures=True)
+                        raise
+            finally:
+                if bar is not None:
+                    bar.close()
     except BaseException:
         if created and not done:
             shutil.rmtree(out, ignore_errors=True)

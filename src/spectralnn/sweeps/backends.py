@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from .._cpus import usable_cpus
 from .._optional import requires
 from ..errors import ConfigError, unknown_name
 from ..validate import positive_int
@@ -25,7 +25,7 @@ def check_backend(backend: str, jobs: int | None, address: str | None) -> int:
     if backend not in BACKENDS:
         raise unknown_name("backend", backend, BACKENDS)
     if jobs is None:
-        jobs = 1 if backend == "inprocess" else max(1, os.cpu_count() or 1)
+        jobs = 1 if backend == "inprocess" else usable_cpus()
     jobs = positive_int(jobs, "jobs")
     if address is not None and backend != "dask":
         raise ConfigError(f"address {address!r} applies to the dask backend only; got "
