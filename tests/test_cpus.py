@@ -72,7 +72,7 @@ def test_reproduce_defaults_to_the_usable_cpus_at_most_eight(monkeypatch):
     assert runner.default_jobs() == runner.MAX_DEFAULT_JOBS == 8
 
 
-def test_sweeps_and_ratings_default_to_the_usable_cpus(monkeypatch):
+def test_sweeps_default_to_the_usable_cpus(monkeypatch):
     from spectralnn.sweeps import backends
 
     monkeypatch.setattr(backends, "usable_cpus", lambda: 3)
