@@ -183,13 +183,14 @@ def test_default_complete_recovers_small_low_rank_matrices(shape, rank, missing)
     assert summary["status"] == "converged" and summary["warning"] is None
 
 
-def test_one_layer_for_small_matrices_and_for_images_above_64_by_64():
-    assert snn_defaults((50, 50), image=False)["widths"] == [1]
-    assert snn_defaults((50, 51), image=False)["widths"] == [2, 2]
+def test_one_layer_except_for_images_of_at_most_64_by_64_pixels():
+    for shape in [(8, 6), (50, 50), (50, 51), (300, 300), (1000, 20), (512, 512)]:
+        assert snn_defaults(shape, image=False)["widths"] == [1], shape
     assert snn_defaults((8, 6), image=True)["widths"] == [2, 2]
+    assert snn_defaults((28, 28), image=True)["widths"] == [2, 2]
     assert snn_defaults((64, 64), image=True)["widths"] == [2, 2]
     assert snn_defaults((64, 65), image=True)["widths"] == [1]
-    assert snn_defaults((512, 512), image=False)["widths"] == [2, 2]
+    assert snn_defaults((512, 512), image=True)["widths"] == [1]
 
 
 def test_a_tiny_rank1_matrix_completes_to_1e_minus_3_with_the_one_layer_default():

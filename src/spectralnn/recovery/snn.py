@@ -19,12 +19,17 @@ Defaults (every one can be overridden by name):
   21.25 / 21.16 and at 50 % 28.04 / 28.01, camera resized to 256×256 23.78 / 23.67; a 96×96
   crop of camera from 40 % Gaussian measurements 23.67 / 23.65. On MNIST digits (28×28) one
   layer took 1.5–3.6× the steps, hence ``[2, 2]`` up to 64×64 pixels;
-- ``widths = [1]`` also for a small matrix that is not an image (``d1·d2 ≤``
-  :data:`ONE_LAYER_MAX` = 2500 entries): the two-layer start creeps on tiny problems (a
-  noiseless 8×6 rank-1 completion, 30 % missing, still at relative error 1.08e-3 on the
-  missing entries after thousands of steps; one layer: 2.6e-4 in 0.3 s); on the measured
-  completions from 5×5 to 50×50 (noiseless and with 1 % noise) one layer met the same
-  targets (≤ 1e-3 noiseless, within soft-impute's error noisy) in fewer seconds;
+- ``widths = [1]`` also for every matrix that is not an image. On tiny problems the
+  two-layer start creeps (a noiseless 8×6 rank-1 completion, 30 % missing, still at relative
+  error 1.08e-3 on the missing entries after thousands of steps; one layer: 2.6e-4 in
+  0.3 s); on the measured completions from 5×5 to 50×50 (noiseless and with 1 % noise) one
+  layer met the same targets (≤ 1e-3 noiseless, within soft-impute's error noisy) in fewer
+  seconds; and on the larger cells of ``benchmarks/completion_grid.py`` (60×60 to 300×300
+  and 1000×20, seeds 0 and 1, noiseless and with 1 % noise: 28 pairs, one thread) one
+  layer took 0.42–0.90 of the time of two in 27 pairs and 1.02 in the last (300×300 rank 10:
+  4.1 against 8.5 s with noise, 2.9 against 4.4 s without); its noiseless errors stayed
+  ≤ 1e-3 (0.15–1.12 times two layers'; 300×300: 2.1e-6 against 1.4e-5) and its noisy ones
+  were 0.982–1.004 times two layers';
 - dtype float32 when ``d1·d2 > 4096`` (the loss is computed in the operator's dtype; metrics
   in float64), float64 below;
 - full-batch gradient descent with rate
@@ -99,7 +104,7 @@ from .validation import Validation
 
 __all__ = ["DCT_MOMENTUM", "DCT_SPECTRAL_START", "DEFAULT_LR_SCALE",
            "IMAGE_INIT_SCALE", "INIT_SCALE", "MAX_HALVINGS", "MOMENTUM_LR_SCALE",
-           "ONE_LAYER_MAX", "STRUCTURE_FACTOR", "Recipe", "dct_recipe", "fit_snn",
+           "STRUCTURE_FACTOR", "Recipe", "dct_recipe", "fit_snn",
            "network_gain", "snn_defaults", "start_spectrally", "trivial", "unstructured_test"]
 
 DEFAULT_LR_SCALE = 1.7
@@ -120,8 +125,6 @@ _SMALL = 64 * 64
 #: Identity-init scale for images (the calibrated photo recipe) and for everything else.
 IMAGE_INIT_SCALE = 1e-4
 INIT_SCALE = 1e-6
-#: Largest ``d1·d2`` of a non-image problem whose default SNN has one layer (``widths=[1]``).
-ONE_LAYER_MAX = 2500
 
 
 class Recipe(NamedTuple):
@@ -190,8 +193,7 @@ def snn_defaults(shape: tuple[int, int], image: bool = True) -> dict[str, Any]:
     """The default settings for a ``(d1, d2)`` problem (see the module doc)."""
     d1, d2 = shape
     scale = IMAGE_INIT_SCALE if image else INIT_SCALE
-    one = d1 * d2 > _SMALL if image else d1 * d2 <= ONE_LAYER_MAX
-    widths = [1] if one else [2, 2]
+    widths = [2, 2] if image and d1 * d2 <= _SMALL else [1]
     return {"widths": widths, "activation": "tanh", "init": "identity", "init_scale": scale,
             "jitter": scale / 100, "rank": min(d1, d2),
             "dtype": "float64" if d1 * d2 <= _SMALL else "float32"}
@@ -320,8 +322,10 @@ def fit_snn(problem: SensingProblem, validation: Validation | None, *, rules: St
     :func:`dct_recipe`.
     ``refit``: the problem with every training measurement (``problem`` plus the validation
     part); when given and the run on ``problem`` converged, training continues on it (see
-    the module doc). Returns a dict with ``X`` (best iterate, or the refit's last),
-    ``status``, ``steps``, ``settings``, ``history``, ``validation_error`` (held out).
+    the module doc).
+
+    Returns a dict with ``X`` (best iterate, or the refit's last), ``status``, ``steps``,
+    ``settings``, ``history``, ``validation_error`` (held out).
     """
     recipe = dct_recipe(problem.operator)
     mu = below_one(recipe.momentum if momentum is None else momentum, "momentum")
