@@ -204,6 +204,29 @@ def test_a_tiny_rank1_matrix_completes_to_1e_minus_3_with_the_one_layer_default(
     assert summary["status"] == "converged"
 
 
+def test_the_refit_of_a_noisy_run_stops_before_it_fits_the_noise():
+    # completion grid 30×50 rank 2, 50 % missing, 1 % noise, seed 1: the refit used to run
+    # thousands of steps into the noise (error 0.0117; soft-impute 0.0132); now 0.0048
+    rng = np.random.default_rng([1, 30, 50, 2])
+    M = rng.standard_normal((30, 2)) @ rng.standard_normal((2, 50))
+    mask = rng.random(M.shape) >= 0.5
+    A = np.where(mask, M + 0.01 * M.std() * rng.standard_normal(M.shape), np.nan)
+    X, summary = complete(A, return_summary=True)
+    refit = summary["fit"]["settings"]["refit"]
+    assert refit is not None and refit["noise_level"] > 1e-3
+    assert summary["status"] == "converged" and summary["warning"] is None
+    assert summary["fit"]["steps"] <= 2 * refit["from_step"]
+    assert _missing_error(X, M, mask) < 0.008
+
+
+def test_a_noiseless_refit_still_fits_to_precision():
+    M, mask, A = _low_rank(40, 25, 2, 0.4, seed=1)
+    X, summary = complete(A, return_summary=True)
+    refit = summary["fit"]["settings"]["refit"]
+    assert refit is not None and refit["noise_level"] is None
+    assert _missing_error(X, M, mask) <= 1e-3
+
+
 def test_fancyimpute_rank1_with_one_hole():
     rng = np.random.default_rng(0)
     M = np.outer(rng.standard_normal(5), rng.standard_normal(5))

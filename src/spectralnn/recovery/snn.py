@@ -321,8 +321,9 @@ def fit_snn(problem: SensingProblem, validation: Validation | None, *, rules: St
     ``spectral_start``: ``ρ ≥ 0`` of :func:`start_spectrally` (0: none); ``None``: from
     :func:`dct_recipe`.
     ``refit``: the problem with every training measurement (``problem`` plus the validation
-    part); when given and the run on ``problem`` converged, training continues on it (see
-    the module doc).
+    part); when given and the run on ``problem`` converged, training continues on it to
+    convergence — when it converged with a relative residual ``ρ₁ > still_tol`` (on a noise
+    rule), only until ``ρ ≤ ρ₁`` or for as many steps again (docs/recovery.md).
 
     Returns a dict with ``X`` (best iterate, or the refit's last), ``status``, ``steps``,
     ``settings``, ``history``, ``validation_error`` (held out).
@@ -373,6 +374,14 @@ def fit_snn(problem: SensingProblem, validation: Validation | None, *, rules: St
             left = None if rules.max_seconds is None else max(
                 rules.max_seconds - monitor.elapsed(), 1e-3)
             again = replace(rules, max_seconds=left)
+            # converged above still_tol: on a noise rule (1c/1d), the data carry noise. Then
+            # the refit fits every measurement as tightly as the fitting part was fitted
+            # (ρ ≤ ρ₁, rule 1a) in at most as many steps again: past that it fits the noise.
+            rho1 = monitor.residual(monitor.recent[-1]) if monitor.recent else 0.0
+            capped = rho1 > rules.still_tol and 2 * (steps + 1) < rules.max_steps
+            if rho1 > rules.still_tol:
+                again = replace(again, fit_tol=rho1,
+                                max_steps=min(rules.max_steps, 2 * (steps + 1)))
             # ρ stays relative to the loss of X = 0 (not to that of the converged start)
             loss0 = 0.5 * float(refit.y.double().square().mean())
             full = Monitor(again, None, loss0=loss0,
@@ -385,9 +394,13 @@ def fit_snn(problem: SensingProblem, validation: Validation | None, *, rules: St
             for a in attempts[first:]:
                 a["refit"] = True
             X = as_dense(full.best_X) if full.best_X is not None else res.X
+            last = full.history[-1]["step"] if full.history else res.steps
+            if capped and status == "budget_reached" and last >= again.max_steps:
+                status = "converged"  # the refit's own step limit, not the user's budget
             refit_info = {"from_step": steps + 1, "measurements": refit.num_measurements,
-                          "status": status}
-            steps = full.history[-1]["step"] if full.history else res.steps
+                          "status": status, "noise_level": rho1 if rho1 > rules.still_tol
+                          else None}
+            steps = last
     finally:
         if bar is not None:
             bar.close()
