@@ -11,6 +11,7 @@ import torch
 
 from spectralnn.errors import ConfigError
 from spectralnn.images import biharmonic_pixels, interpolate_pixels, nonlocal_snn
+from spectralnn.images.nonlocal_snn import shrink_groups
 from spectralnn.images.patches import aggregate, gather_groups, match_patches, patch_table
 from spectralnn.images.shrinkage import snn_shrink
 from spectralnn.recovery import fit
@@ -124,6 +125,29 @@ def test_group_snn_keeps_large_singular_values_and_suppresses_small_ones():
     # a higher threshold removes more, and the map is monotone
     out2, _ = snn_shrink(z, torch.tensor(0.3, dtype=torch.float64))
     assert float(out2[0, 2]) < float(out[0, 2]) and bool((out2.diff(dim=1) <= 0).all())
+
+
+@pytest.mark.parametrize("shape", [(64, 32), (16, 32)])   # tall and wide groups
+def test_group_shrinkage_through_the_gram_matrix_equals_the_svd_form(shape):
+    # Σ x_i φ_i ψ_iᵀ with x = snn_shrink(z) for Z = Σ z_i φ_i ψ_iᵀ, singular values from 1 down
+    # to 1e-4 and a rank-deficient group (a repeated patch)
+    gen = torch.Generator().manual_seed(0)
+    a, n = shape
+    r = min(a, n)
+    Q1 = torch.linalg.qr(torch.randn(6, a, r, generator=gen, dtype=torch.float64))[0]
+    Q2 = torch.linalg.qr(torch.randn(6, n, r, generator=gen, dtype=torch.float64))[0]
+    z = torch.logspace(0, -4, r, dtype=torch.float64).expand(6, r).clone()
+    z[0, 3:] = 0.0
+    Z = (Q1 * z.unsqueeze(-2)) @ Q2.mT
+    x_ref, steps_ref = snn_shrink(z, torch.tensor(0.05, dtype=torch.float64))
+    ref = (Q1 * x_ref.unsqueeze(-2)) @ Q2.mT
+    # values below GRAM_CUTOFF·z₁ are dropped: their outputs, about 2ε²·z₁ each, are the
+    # difference in float64
+    for dtype, tol in ((torch.float64, 1e-5), (torch.float32, 5e-5)):
+        out, x, steps = shrink_groups(Z.to(dtype), 0.05, 1e-3)
+        assert out.dtype == dtype and out.shape == Z.shape and steps == steps_ref
+        assert float((out.double() - ref).norm() / ref.norm()) < tol, dtype
+        assert torch.allclose(x.double()[:, :5], x_ref[:, :5], rtol=1e-4, atol=1e-6)
 
 
 def texture(h=64, w=64, seed=0):

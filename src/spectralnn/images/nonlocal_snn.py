@@ -45,7 +45,8 @@ if TYPE_CHECKING:
     from ..recovery.validation import Validation
     from ..sensing.problem import SensingProblem
 
-__all__ = ["default_settings", "fit_nonlocal_snn", "nonlocal_snn"]
+__all__ = ["GRAM_CUTOFF", "default_settings", "fit_nonlocal_snn", "nonlocal_snn",
+           "shrink_groups"]
 
 HOLD_OUT = 0.05
 
@@ -59,6 +60,31 @@ def default_settings(shape: tuple[int, int], fraction: float) -> dict[str, Any]:
     k = 8 if side >= 128 else (6 if side >= 48 else 4)
     return {"patch": k, "group": 32, "stride": max(1, k - 2), "window": 10, "rounds": 6,
             "inner": 2, "kappa": 2.0, "decay": 0.75, "eps": 1e-3}
+
+
+#: Singular values below this fraction of a group's largest are dropped by
+#: :func:`shrink_groups`: a float32 Gram matrix does not resolve them (its eigenvalues carry
+#: an error of about ``eps·z₁²``), and an unfitted value's output is only ``2·ε²·z₁`` anyway.
+GRAM_CUTOFF = 1e-3
+
+
+def shrink_groups(Z: torch.Tensor, theta: float, eps: float
+                  ) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Each group's trained SNN: ``Σ_i x_i φ_i ψ_iᵀ`` for ``Z = Σ_i z_i φ_i ψ_iᵀ`` (``Z``:
+    (G, a, n)) and ``x = snn_shrink(z, θ)``.
+
+    Computed without an SVD, through the eigendecomposition ``W diag(z²) Wᵀ`` of the smaller
+    Gram matrix (``ZᵀZ`` for tall groups): the output is ``Z W diag(x/z) Wᵀ`` (``W diag(x/z)
+    Wᵀ Z`` for wide ones). Returns ``(output (G, a, n), x (G, r) descending, steps run)``."""
+    tall = Z.shape[-2] >= Z.shape[-1]
+    lam, W = torch.linalg.eigh(Z.mT @ Z if tall else Z @ Z.mT)   # ascending
+    z = lam.flip(-1).clamp_min(0).sqrt()
+    W = W.flip(-1)
+    x, steps = snn_shrink(z, torch.tensor(theta, dtype=z.dtype, device=z.device), eps=eps)
+    kept = z > GRAM_CUTOFF * z[:, :1]
+    ratio = torch.where(kept, x / torch.where(kept, z, 1.0), 0.0)
+    P = (W * ratio.unsqueeze(-2)) @ W.mT
+    return (Z @ P if tall else P @ Z), x, steps
 
 
 def _split(mask: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -153,10 +179,9 @@ def nonlocal_snn(values: np.ndarray, mask: np.ndarray, *, seed: int = 0,
         for _ in range(cfg["inner"]):
             Z = Mg * Yg + (1 - Mg) * Xg
             mean = Z.mean(2, keepdim=True)
-            U, s, Vh = torch.linalg.svd(Z - mean, full_matrices=False)
-            s_out, steps = snn_shrink(s, torch.tensor(theta, device=dev), eps=cfg["eps"])
+            shrunk, s_out, steps = shrink_groups(Z - mean, theta, cfg["eps"])
             rank = (s_out > 0.5 * theta).sum(1).float()
-            Xg = mean + (U * s_out[:, None, :]) @ Vh
+            Xg = mean + shrunk
         weights = 1.0 / (1.0 + rank)
         num = torch.stack([aggregate(Xg[:, c * k * k:(c + 1) * k * k], groups, weights,
                                      (d1, d2), k)[0] for c in range(C)])
