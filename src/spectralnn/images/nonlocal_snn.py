@@ -114,9 +114,9 @@ def nonlocal_snn(values: np.ndarray, mask: np.ndarray, *, seed: int = 0,
             ``window``, ``rounds``, ``inner``, ``kappa``, ``decay``, ``eps``).
         max_seconds: stop after the round that crosses this time (the best round so far is
             returned).
-        device: torch device of the groups (matching, SVDs, shrinkage, aggregation), e.g.
-            ``"cuda"``; ``None``: CPU. The first estimate is computed on the CPU and the
-            result comes back as a NumPy array.
+        device: torch device of the groups (matching, Gram eigendecompositions, shrinkage,
+            aggregation), e.g. ``"cuda"``; ``None``: CPU. The first estimate is computed on
+            the CPU and the result comes back as a NumPy array.
 
     Returns:
         ``(estimate of values' shape, float64; info)`` with the settings and a per-round
