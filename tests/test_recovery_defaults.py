@@ -19,6 +19,7 @@ from spectralnn.recovery.check import WORSE_RATIO, softimpute_check
 from spectralnn.recovery.snn import snn_defaults, unstructured_test
 from spectralnn.recovery.validation import split_validation
 from spectralnn.sensing import EntrySampling, SensingProblem
+from spectralnn.sensing.problem import make_problem
 
 
 def _low_rank(d1, d2, r, missing, seed=0):
@@ -225,6 +226,26 @@ def test_a_noiseless_refit_still_fits_to_precision():
     refit = summary["fit"]["settings"]["refit"]
     assert refit is not None and refit["noise_level"] is None
     assert _missing_error(X, M, mask) <= 1e-3
+
+
+@pytest.mark.parametrize("magnitude", [1e-6, 1.0, 1e6])
+def test_the_snn_fits_a_problem_at_any_scale(magnitude):
+    # make_problem(normalize=None) keeps the user's units: σ̂_1 ≈ 3e2·magnitude here, where
+    # tanh saturates (relative error 0.90 before rescaling; a LinAlgError at 1e6)
+    rng = np.random.default_rng(0)
+    M = magnitude * rng.standard_normal((100, 3)) @ rng.standard_normal((3, 100))
+    problem = make_problem(M, "entries", fraction=0.6, seed=0, normalize=None)
+    result = fit(problem, "snn")
+    assert result.summary["settings"]["unit"] != 1.0
+    assert result.status == "converged" and result.warning is None
+    err = float(np.linalg.norm(result.X.numpy() - M) / np.linalg.norm(M))
+    assert err < 1e-3
+
+
+def test_a_normalised_problem_is_fitted_in_its_own_units():
+    M, _, _ = _low_rank(30, 20, 2, 0.0)
+    result = fit(make_problem(M, "entries", fraction=0.6, seed=0), "snn", max_steps=50)
+    assert result.summary["settings"]["unit"] == 1.0
 
 
 def test_fancyimpute_rank1_with_one_hole():
