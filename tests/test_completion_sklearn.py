@@ -98,3 +98,20 @@ def test_set_output_pandas_keeps_the_labels():
     out = SNNCompleter(max_steps=30).set_output(transform="pandas").fit_transform(df)
     assert isinstance(out, pd.DataFrame) and list(out.columns) == list("abcd")
     assert list(out.index) == list(df.index)
+
+
+def test_standardize_folds_new_rows_in_per_column_units():
+    rng = np.random.default_rng(0)
+    Z = rng.standard_normal((200, 2)) @ rng.standard_normal((2, 6))
+    scales = np.array([1e-3, 1e-2, 1.0, 10.0, 1e2, 1e3])
+    M = Z * scales + scales
+    A = np.where(rng.random(M.shape) < 0.2, np.nan, M)
+    est = SNNCompleter(standardize=True).fit(A[:150])
+    np.testing.assert_allclose(est.column_scale_, np.nanstd(A[:150], axis=0), rtol=0.2)
+    new = A[150:]
+    X = est.transform(new)
+    seen = ~np.isnan(new)
+    np.testing.assert_array_equal(X[seen], new[seen])
+    err = np.sqrt(np.mean(((X - M[150:]) / M.std(0))[~seen] ** 2))
+    assert err < 0.1
+    assert clone(est).get_params()["standardize"] is True

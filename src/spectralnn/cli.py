@@ -431,6 +431,10 @@ def complete(
     device: str = typer.Option("cpu", "--device", help="torch device of the fit, e.g. cpu or "
                                "cuda (matrices and images; a --triplets table is fitted on "
                                "the CPU)."),
+    standardize: bool = typer.Option(False, "--standardize", help="Tables and .npy: centre "
+                                     "and scale each column by its own mean and standard "
+                                     "deviation before the fit (features in different "
+                                     "units)."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar, no summary line."),
 ) -> None:
     """Fill the missing entries of INPUT; write the completed matrix and summary.json to OUT.
@@ -448,7 +452,8 @@ def complete(
                             test_fraction=test_fraction, seed=seed, model=model,
                             max_steps=max_steps, max_seconds=max_seconds, progress=not quiet,
                             overwrite=overwrite, header=header, index_col=index_col,
-                            sep=sep, recommend=recommend, unknown=unknown, device=device)
+                            sep=sep, recommend=recommend, unknown=unknown, device=device,
+                            standardize=standardize)
     for note in summary.get("notes", []):
         typer.echo(f"note: {note}", err=True)
     if summary.get("warning"):

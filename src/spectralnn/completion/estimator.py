@@ -6,7 +6,13 @@ Pipeline for a ``(d1, d2)`` matrix ``M`` with NaN (or ``mask == False``) where m
 1. with ``test_fraction`` F, ``round(F·n_obs)`` observed entries (seeded) are held out — never
    used for fitting or model choice — and the predictions there are scored (RMSE, MAE, and
    PSNR for images);
-2. the remaining entries are normalised, ``z = (v − c)/s`` with ``c`` their mean and
+2. with ``standardize``, each column's training entries are first centred and scaled by
+   their own mean and standard deviation (:func:`column_standardisation`; undone in step 4):
+   for tables of features in different units, where one low-rank model in the raw units is
+   dominated by the largest column. Not for a matrix whose columns share their units (a
+   low-rank matrix, ratings, pixels): centring adds a rank and noisy column statistics cost
+   accuracy (the completion grid's 8×6 rank-1 matrix: relative error 2.6e-4 → 0.21);
+   then the remaining entries are normalised, ``z = (v − c)/s`` with ``c`` their mean and
    ``s = 3·σ·√(d1·d2)``, ``σ`` their standard deviation (1 if zero): the centred full matrix
    then has Frobenius norm about 1/3 (nuclear norm about 1 at rank 10), the units in which the
    SNN's small initialisation and rates are calibrated (images at nuclear norm 1). Measured:
@@ -14,7 +20,8 @@ Pipeline for a ``(d1, d2)`` matrix ``M`` with NaN (or ``mask == False``) where m
    with ``s = 3·σ·√(d1·d2)`` its error on the missing entries was 2 %;
 3. :func:`~spectralnn.completion.fitting.fit_entries` fits ``Z`` (it keeps its own validation
    part for step sizes and stopping);
-4. ``X = s·Z + c``, clipped to ``clip`` if given (``(0, 255)`` for images);
+4. ``X = s·Z + c`` (with ``standardize``, then each column times its scale plus its mean),
+   clipped to ``clip`` if given (``(0, 255)`` for images);
 5. with ``keep_observed`` (default) every observed entry of ``M`` — held-out ones included —
    is copied into ``X`` exactly: completion fills the gaps and never alters the data.
 """
@@ -41,8 +48,8 @@ from ..errors import (
 from ..validate import seed_int
 from .fitting import fit_entries, normalisation
 
-__all__ = ["CompletionWarning", "as_values", "check_test_fraction", "complete",
-           "complete_array", "error_metrics", "split_observed", "validation_error"]
+__all__ = ["CompletionWarning", "as_values", "check_test_fraction", "column_standardisation",
+           "complete", "complete_array", "error_metrics", "split_observed", "validation_error"]
 
 PEAK = 255.0
 _SHORTCUTS = ("nothing_missing", "constant", "degenerate")
@@ -105,8 +112,8 @@ def complete_array(values: np.ndarray, *, model: str = "snn", seed: int = 0,
                    test_fraction: float | None = None, keep_observed: bool = True,
                    clip: tuple[float, float] | None = None, image: bool = False,
                    max_steps: int | None = None, max_seconds: float | None = None,
-                   progress: bool = False, options: dict[str, Any] | None = None
-                   ) -> tuple[np.ndarray, dict[str, Any]]:
+                   progress: bool = False, options: dict[str, Any] | None = None,
+                   standardize: bool = False) -> tuple[np.ndarray, dict[str, Any]]:
     """Complete ``values`` ``(d1, d2)`` float64 (NaN = missing, validated by the caller);
     returns the completed float64 matrix and the JSON-able summary (see the module).
 
@@ -138,6 +145,9 @@ def complete_array(values: np.ndarray, *, model: str = "snn", seed: int = 0,
         center, scale = fill, 1.0
         fit_summary: dict[str, Any] = {"status": status}
     else:
+        if standardize:
+            col_center, col_scale = column_standardisation(cols, v, shape[1])
+            v = (v - col_center[cols]) / col_scale[cols]
         # Magnitudes near the float64 range (1e±300) would overflow or underflow std().
         unit = float(np.abs(v).max())
         unit = unit if unit > 1e100 or unit < 1e-100 else 1.0
@@ -155,6 +165,8 @@ def complete_array(values: np.ndarray, *, model: str = "snn", seed: int = 0,
                               ) from exc
         with np.errstate(over="ignore", invalid="ignore"):
             X = (fit.array * scale + center) * unit
+            if standardize:
+                X = X * col_scale + col_center
         center, scale = center * unit, scale * unit
         if not np.isfinite(X).all():
             raise SolverError(f"the {model} fit returned non-finite values on this "
@@ -171,7 +183,10 @@ def complete_array(values: np.ndarray, *, model: str = "snn", seed: int = 0,
         "validation_error": validation_error(fit_summary),
         "center": center, "scale": scale, "clip": None if clip is None else list(clip),
         "keep_observed": bool(keep_observed), "test_fraction": test_fraction,
+        "standardize": bool(standardize),
     }
+    if standardize and shortcut is None:
+        summary["columns"] = {"center": col_center.tolist(), "scale": col_scale.tolist()}
     if test.size:
         t = flat[test]
         summary["test"] = error_metrics(X.reshape(-1)[t], values.reshape(-1)[t], image=image)
@@ -180,6 +195,23 @@ def complete_array(values: np.ndarray, *, model: str = "snn", seed: int = 0,
     summary["seconds"] = time.perf_counter() - start
     summary["fit"] = fit_summary
     return X, summary
+
+
+def column_standardisation(cols: np.ndarray, v: np.ndarray, d2: int
+                           ) -> tuple[np.ndarray, np.ndarray]:
+    """``(center, scale)`` ``(d2,)``: the mean and standard deviation of each column's entries
+    ``v[cols == j]``. A column with no entry gets the mean of all of them; one whose entries
+    do not vary (or a single entry) the standard deviation of all of them (1 if that is 0)."""
+    count = np.bincount(cols, minlength=d2)
+    total = np.bincount(cols, weights=v, minlength=d2)
+    overall = float(np.mean(v))
+    center = np.where(count > 0, total / np.maximum(count, 1), overall)
+    dev = v - center[cols]
+    var = np.bincount(cols, weights=dev * dev, minlength=d2) / np.maximum(count, 1)
+    spread = float(np.std(v)) or 1.0
+    scale = np.sqrt(var)
+    scale = np.where((count > 1) & (scale > 1e-12 * spread), scale, spread)
+    return center, scale
 
 
 def _shortcut(values: np.ndarray, train: np.ndarray, n_test: int
@@ -264,8 +296,8 @@ def complete(M: np.ndarray | torch.Tensor, mask: np.ndarray | torch.Tensor | Non
              model: str = "snn", seed: int = 0, test_fraction: float | None = None,
              keep_observed: bool = True, clip: tuple[float, float] | None = None,
              max_steps: int | None = None, max_seconds: float | None = None,
-             progress: bool = False, return_summary: bool = False, **options: Any
-             ) -> Any:
+             progress: bool = False, return_summary: bool = False,
+             standardize: bool = False, **options: Any) -> Any:
     """Fill the missing entries of ``M`` ``(d1, d2)`` (NaN, or ``mask == False``; mask True =
     observed) with a low-rank model fitted to the observed ones.
 
@@ -275,6 +307,8 @@ def complete(M: np.ndarray | torch.Tensor, mask: np.ndarray | torch.Tensor | Non
     ``status``, ``warning``, ``validation_error``, ``test`` (RMSE/MAE on the held-out
     ``test_fraction`` of the observed entries), ``seconds`` and the settings. ``options`` go
     to the fitting engine. Observed entries are kept exactly unless ``keep_observed=False``.
+    ``standardize``: centre and scale each column by its own mean and standard deviation
+    before the fit (for a table of features in different units; see the module doc).
 
     Inputs with nothing to learn (nothing missing, one observed value, a single row or column)
     are answered without a fit and with a :class:`CompletionWarning` saying so.
@@ -282,7 +316,8 @@ def complete(M: np.ndarray | torch.Tensor, mask: np.ndarray | torch.Tensor | Non
     values = as_values(M, mask)
     X, summary = complete_array(values, model=model, seed=seed, test_fraction=test_fraction,
                                 keep_observed=keep_observed, clip=clip, max_steps=max_steps,
-                                max_seconds=max_seconds, progress=progress, options=options)
+                                max_seconds=max_seconds, progress=progress, options=options,
+                                standardize=standardize)
     if summary["status"] in _SHORTCUTS:
         warnings.warn(summary["warning"], CompletionWarning, stacklevel=2)
     out = _like(M, X)

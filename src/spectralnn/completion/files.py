@@ -66,7 +66,8 @@ def complete_file(input: str | os.PathLike[str], out: str | os.PathLike[str], *,
                   progress: bool = False, overwrite: bool = False,
                   header: bool | None = None, index_col: int | str | bool | None = None,
                   sep: str | None = None, recommend: int | None = None,
-                  unknown: str = "error", device: str = "cpu") -> dict[str, Any]:
+                  unknown: str = "error", device: str = "cpu",
+                  standardize: bool = False) -> dict[str, Any]:
     """Complete the file ``input`` into the directory ``out``; returns the summary (also
     written as ``out/summary.json``, with ``outputs`` listing the files written).
 
@@ -83,12 +84,17 @@ def complete_file(input: str | os.PathLike[str], out: str | os.PathLike[str], *,
     plus the biases that exist; model ``snn`` only).
 
     ``device``: the torch device of the fit of a matrix or an image (e.g. ``"cuda"``); a
-    triplet table is fitted on the CPU, and another device is refused for it."""
+    triplet table is fitted on the CPU, and another device is refused for it.
+
+    ``standardize``: matrices only — each column centred and scaled by its own mean and
+    standard deviation before the fit (a table of features in different units)."""
     check_out_dir(out, overwrite=overwrite)
     fit_device = None if str(compute_device(device)) == "cpu" else device
     index_col = parse_index_col(index_col)
     test_fraction = check_test_fraction(test_fraction)
     seed = seed_int(seed)
+    if standardize and triplets is not None:
+        raise ConfigError("--standardize applies to matrices, not to --triplets tables")
     if triplets is None:
         if predict is not None:
             raise ConfigError("--predict needs --triplets (queries name row and column ids)")
@@ -99,7 +105,7 @@ def complete_file(input: str | os.PathLike[str], out: str | os.PathLike[str], *,
         files, summary = _complete_matrix(
             input, mask=mask, test_fraction=test_fraction, seed=seed, model=model,
             max_steps=max_steps, max_seconds=max_seconds, progress=progress, header=header,
-            index_col=index_col, device=fit_device)
+            index_col=index_col, device=fit_device, standardize=standardize)
     else:
         if mask is not None:
             raise ConfigError("--mask applies to matrices and images, not to --triplets tables")
@@ -131,8 +137,12 @@ def _complete_matrix(input: str | os.PathLike[str], *, mask: str | os.PathLike[s
                      test_fraction: float | None, seed: int, model: str | None,
                      max_steps: int | None, max_seconds: float | None, progress: bool,
                      header: bool | None = None, index_col: int | str | bool | None = None,
-                     device: str | None = None) -> tuple[dict[str, bytes], dict[str, Any]]:
+                     device: str | None = None, standardize: bool = False
+                     ) -> tuple[dict[str, bytes], dict[str, Any]]:
     data = read_incomplete(input, mask, header=header, index_col=index_col)
+    if data.kind == "image" and standardize:
+        raise ConfigError(f"--standardize applies to tables and .npy matrices; {str(input)!r} "
+                          "is an image (its columns share their units)")
     if data.kind == "image":
         return _complete_photo(data, test_fraction=test_fraction, seed=seed,
                                model=model or DEFAULT_IMAGE_MODEL, max_steps=max_steps,
@@ -144,7 +154,8 @@ def _complete_matrix(input: str | os.PathLike[str], *, mask: str | os.PathLike[s
     X, summary = complete_array(data.values, model=model, seed=seed,
                                 test_fraction=test_fraction, max_steps=max_steps,
                                 max_seconds=max_seconds, progress=progress,
-                                options=None if device is None else {"device": device})
+                                options=None if device is None else {"device": device},
+                                standardize=standardize)
     summary = {"kind": data.kind, **summary}
     if data.table is None:  # .npy
         files = {"completed.npy": encode_npy(X)}

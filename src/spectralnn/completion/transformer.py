@@ -74,18 +74,22 @@ class SNNCompleter(*_BASES):  # type: ignore[misc]
         X_new_filled = SNNCompleter().fit(X_train).transform(X_new)   # new rows (fold-in)
 
     ``__init__`` only stores the settings (see :func:`~spectralnn.completion.complete`;
-    ``rank_rtol``: the relative singular-value threshold of the learned column space).
+    ``rank_rtol``: the relative singular-value threshold of the learned column space;
+    ``standardize``: fit, and fold new rows in, with each column centred and scaled by its own
+    mean and standard deviation — for features in different units).
     ``fit`` learns ``completed_`` ``(n, d)``, ``summary_``, ``status_``,
     ``validation_error_``, ``test_error_`` (None without ``test_fraction``),
     ``n_observed_``, ``n_features_in_``, ``mean_``, ``components_`` ``(r, d)``, ``rank_``
-    and ``noise_variance_`` (see the module).
+    and ``noise_variance_`` (see the module; with ``standardize``, in the standardised units
+    ``(x − column_center_)/column_scale_``, else ``column_center_ = 0``, ``column_scale_ = 1``).
     """
 
     def __init__(self, model: str = "snn", *, seed: int = 0,
                  test_fraction: float | None = None, keep_observed: bool = True,
                  clip: tuple[float, float] | None = None, max_steps: int | None = None,
                  max_seconds: float | None = None, progress: bool = False,
-                 options: dict[str, Any] | None = None, rank_rtol: float = 1e-2) -> None:
+                 options: dict[str, Any] | None = None, rank_rtol: float = 1e-2,
+                 standardize: bool = False) -> None:
         self.model = model
         self.seed = seed
         self.test_fraction = test_fraction
@@ -96,6 +100,7 @@ class SNNCompleter(*_BASES):  # type: ignore[misc]
         self.progress = progress
         self.options = options
         self.rank_rtol = rank_rtol
+        self.standardize = standardize
 
     def set_params(self, **params: Any) -> SNNCompleter:
         """Change settings; unknown names raise :class:`~spectralnn.errors.ConfigError`."""
@@ -141,14 +146,19 @@ class SNNCompleter(*_BASES):  # type: ignore[misc]
         completed, summary = complete_array(
             values, model=self.model, seed=self.seed, test_fraction=self.test_fraction,
             keep_observed=self.keep_observed, clip=self.clip, max_steps=self.max_steps,
-            max_seconds=self.max_seconds, progress=self.progress, options=self.options)
+            max_seconds=self.max_seconds, progress=self.progress, options=self.options,
+            standardize=bool(self.standardize))
         self.completed_ = completed
         self.summary_ = summary
         self.status_ = summary["status"]
         self.validation_error_ = summary["validation_error"]
         self.test_error_ = summary.get("test")
         self.n_observed_ = summary["observed"]
-        self._learn_columns(completed)
+        columns = summary.get("columns")
+        d = completed.shape[1]
+        self.column_center_ = np.zeros(d) if columns is None else np.asarray(columns["center"])
+        self.column_scale_ = np.ones(d) if columns is None else np.asarray(columns["scale"])
+        self._learn_columns((completed - self.column_center_) / self.column_scale_)
         return self
 
     def _learn_columns(self, C: np.ndarray) -> None:
@@ -175,7 +185,12 @@ class SNNCompleter(*_BASES):  # type: ignore[misc]
 
                 check_is_fitted(self)
             raise ConfigError("this SNNCompleter is not fitted yet; call fit first")
-        return self._fold_in(self._check(X, mask, reset=False))
+        values = self._check(X, mask, reset=False)
+        center, scale = self.column_center_, self.column_scale_
+        out = self._fold_in((values - center) / scale) * scale + center
+        observed = ~np.isnan(values)
+        out[observed] = values[observed]   # exactly as given
+        return out
 
     def _fold_in(self, values: np.ndarray) -> np.ndarray:
         L, mu, nu = self.components_, self.mean_, self.noise_variance_
