@@ -478,6 +478,11 @@ def test_standardize_on_a_table_and_its_refusals(tmp_path, capsys):
     assert code == 0, err
     s = read_summary(tmp_path / "out")
     assert s["standardize"] is True and len(s["columns"]["center"]) == 10
+    assert "--standardize" not in err and not s["notes"]
+    # without it: spreads from 1e-5 to 1e4 times each other, a note says what to do
+    code, _, err = run(capsys, path, "--out", tmp_path / "raw", *STEPS)
+    assert code == 0 and "note: the columns' spreads differ by" in err and "--standardize" in err
+    assert any("--standardize" in n for n in read_summary(tmp_path / "raw")["notes"])
     Image.fromarray(np.zeros((8, 8), dtype=np.uint8)).save(tmp_path / "p.png")
     code, _, err = run(capsys, tmp_path / "p.png", "--out", tmp_path / "o2", "--standardize")
     assert code == 2 and err.count("\n") == 1 and "--standardize" in err
