@@ -35,9 +35,11 @@ def low_rank(n=60, d=8, rank=2, hidden=0.25, seed=0):
     return A, M
 
 
-def test_check_estimator_passes():
+@pytest.mark.parametrize("standardize", [False, True])
+def test_check_estimator_passes(standardize):
     """Item 5: check_estimator stopped at its first check (__sklearn_tags__)."""
-    results = check_estimator(SNNCompleter(max_steps=50), on_fail=None, on_skip=None,
+    results = check_estimator(SNNCompleter(max_steps=50, standardize=standardize),
+                              on_fail=None, on_skip=None,
                               expected_failed_checks=EXPECTED_FAILED)
     failed = [(r["check_name"], repr(r["exception"])) for r in results
               if r["status"] == "failed"]
