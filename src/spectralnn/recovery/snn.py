@@ -404,9 +404,10 @@ def fit_snn(problem: SensingProblem, validation: Validation | None, *, rules: St
             # the refit fits every measurement as tightly as the fitting part was fitted
             # (ρ ≤ ρ₁, rule 1a) in at most as many steps again: past that it fits the noise.
             rho1 = monitor.residual(monitor.recent[-1]) if monitor.recent else 0.0
-            capped = rho1 > rules.still_tol and 2 * (steps + 1) < rules.max_steps
-            if rho1 > rules.still_tol:
-                again = replace(again, fit_tol=rho1,
+            noise_level = rho1 if rho1 > rules.still_tol else None
+            capped = noise_level is not None and 2 * (steps + 1) < rules.max_steps
+            if noise_level is not None:
+                again = replace(again, fit_tol=noise_level,
                                 max_steps=min(rules.max_steps, 2 * (steps + 1)))
             # ρ stays relative to the loss of X = 0 (not to that of the converged start)
             loss0 = 0.5 * float(refit.y.double().square().mean())
@@ -424,8 +425,7 @@ def fit_snn(problem: SensingProblem, validation: Validation | None, *, rules: St
             if capped and status == "budget_reached" and last >= again.max_steps:
                 status = "converged"  # the refit's own step limit, not the user's budget
             refit_info = {"from_step": steps + 1, "measurements": refit.num_measurements,
-                          "status": status, "noise_level": rho1 if rho1 > rules.still_tol
-                          else None}
+                          "status": status, "noise_level": noise_level}
             steps = last
     finally:
         if bar is not None:
