@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from .._threaded import eigh
 from ..errors import ConfigError
 from ..validate import compute_device, positive_int, positive_number
 from .interpolate import interpolate_pixels
@@ -77,7 +78,7 @@ def shrink_groups(Z: torch.Tensor, theta: float, eps: float
     Gram matrix (``ZᵀZ`` for tall groups): the output is ``Z W diag(x/z) Wᵀ`` (``W diag(x/z)
     Wᵀ Z`` for wide ones). Returns ``(output (G, a, n), x (G, r) descending, steps run)``."""
     tall = Z.shape[-2] >= Z.shape[-1]
-    lam, W = torch.linalg.eigh(Z.mT @ Z if tall else Z @ Z.mT)   # ascending
+    lam, W = eigh(Z.mT @ Z if tall else Z @ Z.mT)   # ascending
     z = lam.flip(-1).clamp_min(0).sqrt()
     W = W.flip(-1)
     x, steps = snn_shrink(z, torch.tensor(theta, dtype=z.dtype, device=z.device), eps=eps)

@@ -6,6 +6,7 @@ from typing import Any
 
 import torch
 
+from .._threaded import eigh
 from .activations import Activation
 
 __all__ = ["GramFunction"]
@@ -24,7 +25,7 @@ class GramFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: Any, X: torch.Tensor, act: Activation) -> torch.Tensor:
-        lam, W = torch.linalg.eigh(X.mT @ X)
+        lam, W = eigh(X.mT @ X)
         lam = torch.clamp(lam, min=0.0)
         assert act.h is not None  # resolve_method picks "gram" only for activations with h
         hv = act.h(lam).unsqueeze(-2)
