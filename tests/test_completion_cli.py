@@ -278,6 +278,13 @@ BAD = {
     "mask with triplets": (lambda p: _write(p / "r.csv", "u,i,v\na,x,1\n"),
                            ["@r.csv", "--triplets", "u,i,v", "--mask", "@m.png"],
                            "--mask applies"),
+    "plain text named .gz": (lambda p: _write(p / "m.csv.gz", "1,2\n3,\n"),
+                             ["@m.csv.gz"], r"m\.csv\.gz'.*not a valid \.gz file"),
+    "compressed npy": (lambda p: _write(p / "m.npy.gz", "x"),
+                       ["@m.npy.gz"], r"compressed \.npy file; expected a compressed table"),
+    "compressed triplets, bad stream": (lambda p: _write(p / "r.csv.bz2", "u,i,v\na,x,1\n"),
+                                        ["@r.csv.bz2", "--triplets", "u,i,v"],
+                                        r"not a valid \.bz2 file"),
 }
 
 

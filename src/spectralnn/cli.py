@@ -382,7 +382,8 @@ def complete(
     input: str = typer.Argument(..., metavar="INPUT", help="A .npy, .csv or .tsv matrix with "
                                 "NaN or empty cells for missing entries; an image (PNG, "
                                 "JPEG, …) with --mask or an alpha channel; or with --triplets "
-                                "a table of (row, column, value)."),
+                                "a table of (row, column, value). Tables may be compressed "
+                                "(.gz, .bz2, .xz)."),
     out: str = typer.Option(..., "--out", help="Output directory (created; nothing is written "
                             "on bad input). An existing one must be empty, unless --overwrite."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Write into a non-empty --out, "

@@ -29,6 +29,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ._compressed import read_bytes
 from ._optional import missing
 from .errors import DataError, MissingDependencyError
 
@@ -168,7 +169,7 @@ def read_ratings(path: str | os.PathLike[str]) -> RatingsTable:
     p = Path(path)
     if not p.is_file():
         raise DataError(f"ratings file {str(p)!r} does not exist or is not a file")
-    data = p.read_bytes()
+    data = read_bytes(p)
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._compressed import format_suffix, is_compressed
 from ..data import load_matrix, open_image, read_image
 from ..errors import DataError, ShapeError
 from .tables import Table, read_table
@@ -42,6 +43,8 @@ __all__ = [
 ]
 
 MATRIX_SUFFIXES = (".npy", ".csv", ".tsv")
+#: Tables, read also compressed (``.csv.gz``, ``.tsv.xz``, …: :mod:`spectralnn._compressed`).
+TABLE_SUFFIXES = (".csv", ".tsv")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".webp")
 _MISSING_CELLS = ("", "nan")
 
@@ -110,17 +113,21 @@ def read_incomplete(path: str | os.PathLike[str], mask: str | os.PathLike[str] |
     :class:`~spectralnn.errors.ShapeError` on anything unreadable, and when nothing is
     observed."""
     p = Path(path)
-    suffix = p.suffix.lower()
+    suffix = format_suffix(p)
     if suffix not in MATRIX_SUFFIXES + IMAGE_SUFFIXES:
         raise DataError(f"input {str(p)!r} has extension {suffix or '(none)'!r}; expected one of "
                         f"{', '.join(MATRIX_SUFFIXES + IMAGE_SUFFIXES)} (or --triplets for a "
                         "table of row, column, value)")
+    if is_compressed(p) and suffix not in TABLE_SUFFIXES:
+        raise DataError(f"input {str(p)!r} is a compressed {suffix} file; expected a "
+                        f"compressed table ({', '.join(TABLE_SUFFIXES)}), or the {suffix} "
+                        "file itself")
     _check_file(p, "input")
     colour = None
     table = None
     if suffix == ".npy":
         values, kind = load_matrix(p, allow_missing=True).numpy(), "npy"
-    elif suffix in (".csv", ".tsv"):
+    elif suffix in TABLE_SUFFIXES:
         table = read_table(p, delimiter=delimiter, header=header, index_col=index_col)
         values, kind = table.values, suffix[1:]
     else:

@@ -38,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._compressed import format_suffix, read_bytes
 from ..errors import ConfigError, DataError
 
 __all__ = ["MISSING_CELLS", "Table", "encode_completed", "parse_index_col", "read_table"]
@@ -193,7 +194,7 @@ def read_table(path: str | Path, *, delimiter: str | None = None, header: bool |
     p = Path(path)
     where = repr(str(p))
     try:
-        raw = p.read_bytes()
+        raw = read_bytes(p)
     except OSError as exc:
         raise DataError(f"cannot read {where}: {exc.strerror or exc}") from None
     lines = _decode(raw, where).splitlines()
@@ -204,7 +205,7 @@ def read_table(path: str | Path, *, delimiter: str | None = None, header: bool |
     filled = [line for line in lines if line.strip()]
     if not filled:
         raise DataError(f"{where} has no rows; expected a matrix")
-    preferred = {".tsv": "\t", ".csv": ","}.get(p.suffix.lower())
+    preferred = {".tsv": "\t", ".csv": ","}.get(format_suffix(p))
     sep = delimiter or _detect_delimiter(filled, preferred)
     decimal_comma = sep != ","
     if len(_split(filled[:1], sep)[0]) > 1:

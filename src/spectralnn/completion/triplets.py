@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._compressed import format_suffix, read_bytes
 from ..errors import ConfigError, DataError
 
 __all__ = ["IdMap", "Query", "Triplets", "check_sep", "parse_columns", "read_query",
@@ -117,7 +118,7 @@ class Triplets:
 def _delimiter(path: Path, first_line: str, sep: str | None) -> str:
     if sep is not None:
         return sep
-    if path.suffix.lower() == ".tsv":
+    if format_suffix(path) == ".tsv":
         return "\t"
     if "::" in first_line:
         return "::"
@@ -131,7 +132,7 @@ def _read_text(path: Path, what: str, sep: str | None, positions: int) -> tuple[
     if path.stat().st_size == 0:
         raise DataError(f"{what} {str(path)!r} is empty; expected a header row and data")
     try:
-        raw = path.read_bytes()
+        raw = read_bytes(path)
         try:
             text = raw.decode("utf-8-sig")
         except UnicodeDecodeError:
