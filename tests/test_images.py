@@ -172,6 +172,7 @@ def test_nonlocal_snn_beats_interpolation_on_repeated_texture():
     assert psnr(X, truth) > psnr(base, truth) + 5
     np.testing.assert_array_equal(X[mask], noisy[mask])
     assert info["rounds_run"] == info["settings"]["rounds"] and info["tau0"] > 0
+    assert info["status"] == "converged"
     small = (np.where(mask, noisy, 0)[:32, :32], mask[:32, :32])
     np.testing.assert_array_equal(nonlocal_snn(*small, rounds=2)[0],
                                   nonlocal_snn(*small, rounds=2)[0])  # deterministic
@@ -185,6 +186,25 @@ def test_nonlocal_snn_completes_colour_channels_jointly():
     for c in range(3):
         base = interpolate_pixels(truth[c], mask)
         assert psnr(X[c], truth[c]) > psnr(base, truth[c])
+
+
+def test_snn_patches_cut_short_by_its_budget_says_so_in_complete(tmp_path):
+    """A colour photo completed with ``snn-patches`` whose budget ends the rounds early:
+    ``budget_reached`` and the one-line warning, as every other method gives."""
+    from spectralnn.completion.photos import complete_image
+    from spectralnn.completion.reading import Incomplete
+
+    truth = np.stack([texture(40, 40, seed=s) for s in (0, 1, 2)]) + 100.0
+    mask = np.random.default_rng(4).random(truth.shape[1:]) < 0.5
+    seen = np.where(mask, truth, np.nan)
+    data = Incomplete(values=seen.mean(0), kind="image", suffix=".png", colour=seen)
+    _, summary = complete_image(data, model="snn-patches", seed=0, test_fraction=None,
+                                max_steps=None, max_seconds=1e-9, progress=False)
+    assert summary["status"] == "budget_reached" and summary["fit"]["rounds_run"] == 1
+    assert "snn-patches stopped at its step/time budget" in summary["warning"]
+    _, full = complete_image(data, model="snn-patches", seed=0, test_fraction=None,
+                             max_steps=None, max_seconds=None, progress=False)
+    assert full["status"] == "converged" and full["warning"] is None
 
 
 def test_nonlocal_snn_checks_its_settings():

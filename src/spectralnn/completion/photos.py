@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from ..recovery.result import warning_for
 from .estimator import complete_array, error_metrics, split_observed
 from .reading import Incomplete
 
@@ -36,9 +37,7 @@ def _inpaint(model: str, values: np.ndarray, mask: np.ndarray, seed: int,
     if model == "snn-patches":
         X, info = images.nonlocal_snn(values, mask, seed=seed, max_seconds=max_seconds,
                                       device=device)
-        status = ("budget_reached" if info["rounds_run"] < info["settings"]["rounds"]
-                  else "converged")
-        return X, {"status": status, "settings": info["settings"], "tau0": info["tau0"],
+        return X, {"status": info["status"], "settings": info["settings"], "tau0": info["tau0"],
                    "rounds_run": info["rounds_run"]}
     fn = images.interpolate_pixels if model == "interpolate" else images.biharmonic_pixels
     return np.stack([fn(ch, mask) for ch in values]), {"status": "converged"}
@@ -65,10 +64,12 @@ def complete_image(data: Incomplete, *, model: str, seed: int,
         mask = mask.reshape(d1, d2)
         X, fit = _inpaint(model, np.nan_to_num(chans), mask, seed, max_seconds, device)
         X = np.clip(X, 0.0, 255.0)
+        status = fit.pop("status")
         summary: dict[str, Any] = {
             "shape": [d1, d2], "observed": int(flat.size), "missing": int(d1 * d2 - flat.size),
             "training_entries": int(train.size), "test_entries": int(test.size),
-            "model": model, "seed": seed, "status": fit.pop("status"), "warning": None,
+            "model": model, "seed": seed, "status": status,
+            "warning": warning_for(status, None, model),
             "validation_error": None, "clip": [0.0, 255.0], "keep_observed": True,
             "test_fraction": test_fraction, "fit": fit,
         }

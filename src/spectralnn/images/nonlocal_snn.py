@@ -120,8 +120,10 @@ def nonlocal_snn(values: np.ndarray, mask: np.ndarray, *, seed: int = 0,
             the CPU and the result comes back as a NumPy array.
 
     Returns:
-        ``(estimate of values' shape, float64; info)`` with the settings and a per-round
-        history (seconds, τ, held-out RMSE, SNN steps, mean group rank).
+        ``(estimate of values' shape, float64; info)`` with the settings, a per-round history
+        (seconds, τ, held-out RMSE, SNN steps, mean group rank) and the status:
+        ``"converged"`` after every round, ``"budget_reached"`` when ``max_seconds`` cut them
+        short.
     """
     start = time.perf_counter()
     dev = compute_device(device)
@@ -206,7 +208,8 @@ def nonlocal_snn(values: np.ndarray, mask: np.ndarray, *, seed: int = 0,
     out = X.double().cpu().numpy() * ref
     out[:, mask] = given[:, mask]  # observed pixels exactly as given
     info = {"settings": cfg, "history": history, "tau0": history[0]["tau"] if history else None,
-            "rounds_run": len(history), "held_out_rmse": best_tau * ref}
+            "rounds_run": len(history), "held_out_rmse": best_tau * ref,
+            "status": "converged" if len(history) == cfg["rounds"] else "budget_reached"}
     return (out[0] if grey else out), info
 
 
@@ -219,9 +222,7 @@ def fit_nonlocal_snn(problem: SensingProblem, validation: Validation | None, *,
     px = observed_pixels(problem, "snn-patches")
     X, info = nonlocal_snn(px.values, px.mask, seed=seed, max_seconds=rules.max_seconds,
                            device=problem.device, **settings)
-    status = "converged"
-    if info["rounds_run"] < info["settings"]["rounds"]:
-        status = "budget_reached"
+    status = info["status"]
     settings_out = dict(info["settings"], tau0=info["tau0"], rounds_run=info["rounds_run"])
     return {"X": torch.from_numpy(X).to(problem.dtype), "status": status,
             "steps": info["rounds_run"], "settings": settings_out, "history": info["history"]}
