@@ -101,6 +101,21 @@ def test_png_with_alpha_channel(tmp_path, capsys):
     assert s["test"]["psnr"] > 25
 
 
+@pytest.mark.parametrize("model", ["snn-patches", "biharmonic", "snn"])
+def test_image_with_nothing_missing_is_returned_as_given_with_a_warning(tmp_path, capsys,
+                                                                        model):
+    grey = np.rint(smooth_image()).astype(np.uint8)
+    Image.fromarray(grey, "L").save(tmp_path / "full.png")
+    out = tmp_path / "out"
+    code, stdout, stderr = run(capsys, tmp_path / "full.png", "--out", out, "--model", model)
+    assert code == 0 and "status=nothing_missing" in stdout
+    assert stderr.strip() == ("warning: nothing is missing in this 24×20 "
+                              f"{'matrix' if model == 'snn' else 'image'}: returned as given")
+    with Image.open(out / "completed.png") as img:
+        np.testing.assert_array_equal(np.asarray(img), grey)
+    assert read_summary(out)["status"] == "nothing_missing"
+
+
 def test_masked_png_ignores_the_pixels_the_mask_hides(tmp_path, capsys):
     truth = smooth_image()
     rng = np.random.default_rng(3)

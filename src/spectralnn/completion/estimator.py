@@ -49,7 +49,8 @@ from ..validate import seed_int
 from .fitting import fit_entries, normalisation
 
 __all__ = ["CompletionWarning", "as_values", "check_test_fraction", "column_standardisation",
-           "complete", "complete_array", "error_metrics", "split_observed", "validation_error"]
+           "complete", "complete_array", "error_metrics", "nothing_to_learn", "split_observed",
+           "validation_error"]
 
 PEAK = 255.0
 _SHORTCUTS = ("nothing_missing", "constant", "degenerate")
@@ -137,7 +138,7 @@ def complete_array(values: np.ndarray, *, model: str = "snn", seed: int = 0,
     train, test = split_observed(flat.size, test_fraction, seed)
     rows, cols = np.divmod(flat[train], shape[1])
     v = values.reshape(-1)[flat[train]]
-    shortcut = _shortcut(values, v, test.size)
+    shortcut = nothing_to_learn(values, v, test.size)
     if shortcut is not None:
         status, message, fill = shortcut
         warning: str | None = message
@@ -214,21 +215,24 @@ def column_standardisation(cols: np.ndarray, v: np.ndarray, d2: int
     return center, scale
 
 
-def _shortcut(values: np.ndarray, train: np.ndarray, n_test: int
-              ) -> tuple[str, str, float] | None:
-    """``(status, warning, fill)`` for inputs with nothing to learn, else None."""
+def nothing_to_learn(values: np.ndarray, train: np.ndarray, n_test: int, what: str = "matrix"
+                     ) -> tuple[str, str, float] | None:
+    """``(status, warning, fill)`` for inputs with nothing to learn, else None: ``values``
+    ``(d1, d2)`` (NaN = missing), ``train`` the values fitted (of every channel, for an
+    image), ``n_test`` entries held out for testing; ``what`` names the input in the
+    warning."""
     d1, d2 = values.shape
     unit = max(1.0, float(np.abs(train).max()))  # no overflow in the sum of 1e300s
     mean = float(np.mean(train / unit)) * unit
-    if n_test == 0 and train.size == values.size:
-        return ("nothing_missing", f"nothing is missing in this {d1}×{d2} matrix: returned as "
+    if n_test == 0 and not np.isnan(values).any():
+        return ("nothing_missing", f"nothing is missing in this {d1}×{d2} {what}: returned as "
                 "given", mean)
     low, high = float(train.min()), float(train.max())
     if high - low <= 1e-12 * max(abs(low), abs(high)):
         return ("constant", f"every observed value is {low:.6g}: the missing entries are filled "
                 "with it", low)
     if min(d1, d2) == 1:
-        return ("degenerate", f"a {d1}×{d2} matrix has no low-rank structure to learn: the "
+        return ("degenerate", f"a {d1}×{d2} {what} has no low-rank structure to learn: the "
                 f"missing entries are filled with the mean of the observed ones ({mean:.6g})",
                 mean)
     return None

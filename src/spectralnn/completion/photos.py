@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..recovery.result import warning_for
-from .estimator import complete_array, error_metrics, split_observed
+from .estimator import complete_array, error_metrics, nothing_to_learn, split_observed
 from .reading import Incomplete
 
 __all__ = ["DEFAULT_IMAGE_MODEL", "IMAGE_MODELS", "complete_image"]
@@ -62,14 +62,20 @@ def complete_image(data: Incomplete, *, model: str, seed: int,
         mask = np.zeros(d1 * d2, dtype=bool)
         mask[flat[train]] = True
         mask = mask.reshape(d1, d2)
-        X, fit = _inpaint(model, np.nan_to_num(chans), mask, seed, max_seconds, device)
-        X = np.clip(X, 0.0, 255.0)
-        status = fit.pop("status")
+        fitted = np.concatenate([ch.reshape(-1)[flat[train]] for ch in chans])
+        shortcut = nothing_to_learn(data.values, fitted, test.size, "image")
+        if shortcut is None or shortcut[0] == "degenerate":  # a line is an image all the same
+            X, fit = _inpaint(model, np.nan_to_num(chans), mask, seed, max_seconds, device)
+            X = np.clip(X, 0.0, 255.0)
+            status = fit.pop("status")
+            warning = warning_for(status, None, model)
+        else:  # returned as given, or filled with the one value observed
+            status, warning, fill = shortcut
+            X, fit = np.where(np.isnan(chans), fill, chans), {}
         summary: dict[str, Any] = {
             "shape": [d1, d2], "observed": int(flat.size), "missing": int(d1 * d2 - flat.size),
             "training_entries": int(train.size), "test_entries": int(test.size),
-            "model": model, "seed": seed, "status": status,
-            "warning": warning_for(status, None, model),
+            "model": model, "seed": seed, "status": status, "warning": warning,
             "validation_error": None, "clip": [0.0, 255.0], "keep_observed": True,
             "test_fraction": test_fraction, "fit": fit,
         }
