@@ -3,6 +3,8 @@ held-out split."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -110,6 +112,10 @@ def test_bad_matrices_are_refused_with_typed_errors():
         spectralnn.complete(bad)
     with pytest.raises(DataError, match="dtype"):
         spectralnn.complete(np.array([["a", "b"]]))
+    for path in ("ratings.csv", Path("m.npy")):
+        with pytest.raises(ConfigError, match=r"M is the path '.*'; expected an array .*"
+                                              r"completion\.complete_file"):
+            spectralnn.complete(path)
 
 
 def test_snn_completer_follows_the_scikit_learn_convention():

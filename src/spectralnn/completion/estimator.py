@@ -29,6 +29,7 @@ Pipeline for a ``(d1, d2)`` matrix ``M`` with NaN (or ``mask == False``) where m
 from __future__ import annotations
 
 import math
+import os
 import time
 import warnings
 from collections.abc import Iterable
@@ -255,6 +256,10 @@ def as_values(M: object, mask: object, *, need_observed: bool = True) -> np.ndar
     """``M`` (array-like, tensor or DataFrame, NaN = missing) and an optional mask → float64
     with NaN; :class:`~spectralnn.errors.DataError` for non-numbers, ±Inf and (with
     ``need_observed``) nothing observed."""
+    if isinstance(M, (str, os.PathLike)):
+        raise ConfigError(f"M is the path {str(M)!r}; expected an array (a file is completed "
+                          "by spectralnn.completion.complete_file(path, out) or `spectralnn "
+                          "complete`, and read by spectralnn.completion.read_incomplete)")
     if isinstance(M, torch.Tensor):
         arr = M.detach().cpu().numpy()
     elif _is_dataframe(M):
