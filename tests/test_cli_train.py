@@ -100,6 +100,8 @@ def test_recover_offline_image_specs(runner, tmp_path):
 
 @pytest.mark.parametrize("args,message", [
     (["--image", "mnist:3", "--fraction", "1.5"], "fraction must be in (0, 1], got 1.5"),
+    (["--image", "mnist:3", "--fraction", "30"],
+     "fraction must be in (0, 1], got 30.0 (30 % is 0.3)"),
     (["--image", "mnist:9999", "--fraction", "0.5"], "index must be an int in 0..4999"),
     (["--image", "mnist:x", "--fraction", "0.5"], "expected an integer after 'mnist:'"),
     (["--image", "skimage:nope", "--fraction", "0.5"], "unknown image 'nope'"),

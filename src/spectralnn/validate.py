@@ -32,6 +32,7 @@ __all__ = [
     "learning_rates",
     "measurements_from_fraction",
     "number_list",
+    "percent_hint",
     "positive_int",
     "positive_number",
     "real_dtype",
@@ -239,13 +240,19 @@ def seed_record(seed: Seed) -> int:
     return -1 if isinstance(seed, torch.Generator) else int(seed)
 
 
+def percent_hint(value: float) -> str:
+    """``" (30 % is 0.3)"`` for a fraction given as a percentage (``1 < value ≤ 100``), else
+    ``""``: appended to the error that refuses it."""
+    return f" ({value:g} % is {value / 100:g})" if 1.0 < value <= 100.0 else ""
+
+
 def measurements_from_fraction(fraction: object, total: int) -> int:
     """``m = round(fraction · total)`` for ``fraction ∈ (0, 1]``; at least one measurement."""
     if isinstance(fraction, bool) or not isinstance(fraction, (int, float, np.floating)):
         raise ConfigError(f"fraction must be a number in (0, 1], got {fraction!r}")
     f = float(fraction)
     if not (0.0 < f <= 1.0):
-        raise ConfigError(f"fraction must be in (0, 1], got {f}")
+        raise ConfigError(f"fraction must be in (0, 1], got {f}{percent_hint(f)}")
     m = round(f * total)
     if m < 1:
         raise ConfigError(

@@ -46,7 +46,7 @@ from ..errors import (
     SpectralNNError,
     unknown_name,
 )
-from ..validate import seed_int
+from ..validate import percent_hint, seed_int
 from .fitting import fit_entries, normalisation
 
 __all__ = ["CompletionWarning", "as_values", "check_test_fraction", "column_standardisation",
@@ -70,7 +70,7 @@ def check_test_fraction(fraction: object) -> float | None:
         raise ConfigError(f"test fraction must be a number in (0, 1), got {fraction!r}")
     f = float(fraction)
     if not (0.0 < f < 1.0):
-        raise ConfigError(f"test fraction must be in (0, 1), got {f:g}")
+        raise ConfigError(f"test fraction must be in (0, 1), got {f:g}{percent_hint(f)}")
     return f
 
 
