@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -73,3 +76,28 @@ def test_one_thread_is_torch_eigh() -> None:
         assert torch.equal(lam, lam0) and torch.equal(W, W0)
     finally:
         torch.set_num_threads(before)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
+def test_a_forked_child_splits_on_fresh_threads(two_threads: None) -> None:
+    """The parent's pool threads do not survive a fork; the child must not wait on them."""
+    G = _gram((64,), 8, torch.float64)
+    expected = eigh(G)                       # the parent's pool now exists
+    pid = os.fork()
+    if pid == 0:  # the child (no OpenMP work: libgomp's threads do not survive a fork either)
+        ok = False
+        try:
+            lam, W = eigh(G)
+            ok = torch.equal(lam, expected[0]) and torch.equal(W, expected[1])
+        finally:
+            os._exit(0 if ok else 1)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            assert os.waitstatus_to_exitcode(status) == 0
+            return
+        time.sleep(0.05)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    pytest.fail("the forked child hung on the parent's pool")
