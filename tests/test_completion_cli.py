@@ -109,8 +109,7 @@ def test_image_with_nothing_missing_is_returned_as_given_with_a_warning(tmp_path
     out = tmp_path / "out"
     code, stdout, stderr = run(capsys, tmp_path / "full.png", "--out", out, "--model", model)
     assert code == 0 and "status=nothing_missing" in stdout
-    assert stderr.strip() == ("warning: nothing is missing in this 24×20 "
-                              f"{'matrix' if model == 'snn' else 'image'}: returned as given")
+    assert stderr.strip() == "warning: nothing is missing in this 24×20 image: returned as given"
     with Image.open(out / "completed.png") as img:
         np.testing.assert_array_equal(np.asarray(img), grey)
     assert read_summary(out)["status"] == "nothing_missing"

@@ -56,16 +56,18 @@ def complete_image(data: Incomplete, *, model: str, seed: int,
     chans = colour if colour is not None else data.values[None]
     observed = ~np.isnan(data.values)
     d1, d2 = observed.shape
-    if model in IMAGE_MODELS:
-        flat = np.flatnonzero(observed)
-        train, test = split_observed(flat.size, test_fraction, seed)
-        mask = np.zeros(d1 * d2, dtype=bool)
-        mask[flat[train]] = True
-        mask = mask.reshape(d1, d2)
-        fitted = np.concatenate([ch.reshape(-1)[flat[train]] for ch in chans])
-        shortcut = nothing_to_learn(data.values, fitted, test.size, "image")
-        if shortcut is None or shortcut[0] == "degenerate":  # a line is an image all the same
-            X, fit = _inpaint(model, np.nan_to_num(chans), mask, seed, max_seconds, device)
+    flat = np.flatnonzero(observed)
+    train, test = split_observed(flat.size, test_fraction, seed)
+    fitted = np.concatenate([ch.reshape(-1)[flat[train]] for ch in chans])
+    shortcut = nothing_to_learn(data.values, fitted, test.size, "image")
+    if shortcut is not None and shortcut[0] == "degenerate":  # a line is an image all the same
+        shortcut = None
+    if model in IMAGE_MODELS or shortcut is not None:
+        if shortcut is None:
+            mask = np.zeros(d1 * d2, dtype=bool)
+            mask[flat[train]] = True
+            X, fit = _inpaint(model, np.nan_to_num(chans), mask.reshape(d1, d2), seed,
+                              max_seconds, device)
             X = np.clip(X, 0.0, 255.0)
             status = fit.pop("status")
             warning = warning_for(status, None, model)
