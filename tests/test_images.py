@@ -207,6 +207,21 @@ def test_snn_patches_cut_short_by_its_budget_says_so_in_complete(tmp_path):
     assert full["status"] == "converged" and full["warning"] is None
 
 
+@pytest.mark.parametrize("shape", [(1, 40), (2, 40), (3, 50), (40, 1)])
+def test_nonlocal_snn_completes_an_image_a_few_pixels_thin(shape):
+    """Patches no larger than the smaller side, and groups no larger than every reference's
+    window holds (it used to fail: "patch = 4 exceeds …", then an index out of range)."""
+    truth = np.linspace(0.0, 200.0, shape[0] * shape[1]).reshape(shape) + 20.0
+    mask = np.random.default_rng(5).random(shape) < 0.6
+    mask.flat[[0, -1]] = True
+    X, info = nonlocal_snn(np.where(mask, truth, 0), mask, rounds=2)
+    assert X.shape == shape and np.isfinite(X).all()
+    np.testing.assert_array_equal(X[mask], truth[mask])
+    assert info["settings"]["patch"] == min(4, *shape)
+    rmse = np.sqrt(np.mean((X - truth)[~mask] ** 2))
+    assert rmse < 0.25 * np.sqrt(np.mean((truth[mask].mean() - truth)[~mask] ** 2))
+
+
 def test_nonlocal_snn_checks_its_settings():
     mask = np.ones((20, 20), bool)
     with pytest.raises(ConfigError, match="unknown option"):

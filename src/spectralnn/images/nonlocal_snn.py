@@ -55,10 +55,11 @@ HOLD_OUT = 0.05
 def default_settings(shape: tuple[int, int], fraction: float) -> dict[str, Any]:
     """Patch size, group size, stride, search window and rounds for an image of ``shape``
     with ``fraction`` of its pixels observed: 8×8 patches (6×6 below 128 pixels a side,
-    4×4 below 48), 32 patches a group, reference stride ``k − 2``, a ±10 window, 6 rounds
-    (``fraction`` does not change them: the schedule starts from the measured ``τ_0``)."""
+    4×4 below 48, the smaller side below 4), 32 patches a group, reference stride ``k − 2``,
+    a ±10 window, 6 rounds (``fraction`` does not change them: the schedule starts from the
+    measured ``τ_0``)."""
     side = min(shape)
-    k = 8 if side >= 128 else (6 if side >= 48 else 4)
+    k = min(8 if side >= 128 else (6 if side >= 48 else 4), max(1, side))
     return {"patch": k, "group": 32, "stride": max(1, k - 2), "window": 10, "rounds": 6,
             "inner": 2, "kappa": 2.0, "decay": 0.75, "eps": 1e-3}
 

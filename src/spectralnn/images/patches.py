@@ -42,7 +42,8 @@ def match_patches(image: torch.Tensor, k: int, stride: int, window: int, group: 
                   ) -> torch.Tensor:
     """Groups of similar patches: ``(G, n)`` patch indices, row ``g`` the ``n = group``
     nearest patches (squared distance) to reference patch ``g`` within ``±window`` pixels,
-    nearest first (the reference itself always first).
+    nearest first (the reference itself always first); ``n`` is smaller where some reference
+    has fewer patches than that in its window (an image a few pixels thin).
 
     ``image``: ``(d1, d2)`` float tensor (the groups come on its device); ``G`` = number of
     reference patches."""
@@ -66,7 +67,8 @@ def match_patches(image: torch.Tensor, k: int, stride: int, window: int, group: 
         dist[j] = torch.where(inside, ssd.clamp_min(0), inf)
         if dy == 0 and dx == 0:
             dist[j] = -1.0  # the reference itself comes first, even among exact copies
-    n = min(group, len(offsets))
+    # as many as every reference has inside the image (fewer than ``group`` only in a thin one)
+    n = min(group, int(torch.isfinite(dist).sum(0).min()))
     best = torch.topk(dist, n, dim=0, largest=False, sorted=True).indices
     PY = RY[None] + offsets[best, 0]
     PX = RX[None] + offsets[best, 1]
