@@ -221,6 +221,22 @@ def test_ratings_table_with_string_ids_and_predictions(tmp_path, capsys):
     assert s["observed"] == int(seen.sum()) and "rmse" in s["test"]
 
 
+def test_semicolon_ratings_with_decimal_commas_as_a_spreadsheet_exports_them(tmp_path, capsys):
+    """A decimal-comma locale's export: BOM, CRLF, ';' between cells, '4,5' for 4.5."""
+    cells = [(u, i) for u in range(8) for i in range(6) if (u * 7 + i * 3) % 4]
+    given = {(f"u{u}", f"i{i}"): 1 + ((u + 2 * i) % 9) / 2 for u, i in cells}
+    lines = ["user;item;rating"] + [f"{u}; {i} ;{v:.1f}".replace(".", ",")
+                                    for (u, i), v in given.items()]
+    (tmp_path / "r.csv").write_bytes(("\ufeff" + "\r\n".join(lines) + "\r\n").encode())
+    out = tmp_path / "out"
+    code, stdout, _ = run(capsys, tmp_path / "r.csv", "--triplets", "user,item,rating",
+                          "--out", out, *STEPS)
+    assert code == 0 and "completed 8×6" in stdout
+    with (out / "completed.csv").open() as f:
+        full = {(r["user"], r["item"]): float(r["rating"]) for r in csv.DictReader(f)}
+    assert len(full) == 48 and all(full[k] == v for k, v in given.items())
+
+
 def test_same_seed_same_files_and_an_empty_existing_directory_is_filled(tmp_path, capsys):
     _, M = low_rank(12, 10, seed=6)
     np.save(tmp_path / "m.npy", M)

@@ -26,6 +26,7 @@ COMMON = dict(deadline=None, database=None, derandomize=True,
               suppress_health_check=[HealthCheck.too_slow])
 IDS = ["7", "07", " 7", "7 ", "a b", "x", "Ünï", "1m_1", "t\u00a0", "y", "z"]
 VALUES = ["1", "2.5", " 3 ", "4.0", "4", "-0", "0", "1e3", "-7.25"]
+COMMA_VALUES = ["4,5", "-0,25", ",5", " 2,0 "]  # a decimal comma: read with any delimiter but ,
 DIR = Path(tempfile.mkdtemp(prefix="triplets-"))
 
 
@@ -50,8 +51,10 @@ def assert_same(a, b):
 @st.composite
 def tables(draw):
     """``(file text, suffix, columns, the data lines' triplets, first data line)``."""
-    delim = draw(st.sampled_from([",", "\t", "::"]))
-    suffix = {",": ".csv", "\t": draw(st.sampled_from([".tsv", ".data"])), "::": ".dat"}[delim]
+    delim = draw(st.sampled_from([",", "\t", "::", ";"]))
+    suffix = {",": ".csv", "\t": draw(st.sampled_from([".tsv", ".data"])), "::": ".dat",
+              ";": ".txt"}[delim]
+    values = VALUES if delim == "," else VALUES + COMMA_VALUES
     width = draw(st.integers(3, 5))
     where = draw(st.permutations(range(width)))[:3]
     named = draw(st.booleans())
@@ -64,7 +67,7 @@ def tables(draw):
             triples.append(draw(st.sampled_from(triples)))
         else:
             r, c = draw(st.sampled_from(IDS)), draw(st.sampled_from(IDS))
-            v = given.setdefault((r.strip(), c.strip()), draw(st.sampled_from(VALUES)))
+            v = given.setdefault((r.strip(), c.strip()), draw(st.sampled_from(values)))
             triples.append((r, c, v))
     lines = [delim.join(f"h{k}" for k in range(width))] if header else []
     for r, c, v in triples:
@@ -88,7 +91,7 @@ def expected_first_values(triples):
     """(stripped row, stripped column) → value of its first line, in order of first line."""
     out: dict[tuple[str, str], float] = {}
     for r, c, v in triples:
-        out.setdefault((r.strip(), c.strip()), float(v))
+        out.setdefault((r.strip(), c.strip()), float(v.replace(",", ".")))
     return out
 
 
@@ -130,7 +133,7 @@ def test_a_bad_line_gets_the_line_by_line_message(case, defect, data):
     lines = text.split(newline)
     k = data.draw(st.integers(first - 1, first - 2 + len(triples)))  # a data line, 0-based
     hypothesis.assume(k >= 1 or "id" in defect)  # a first line without a number is a header
-    delim = {".csv": ",", ".dat": "::"}.get(suffix, "\t")
+    delim = {".csv": ",", ".dat": "::", ".txt": ";"}.get(suffix, "\t")
     cells = lines[k].split(delim)
     where = [int(col[1:]) if col.startswith("h") else int(col) for col in columns]
     cells[where[0]], cells[where[1]], cells[where[2]] = r, c, v
@@ -150,12 +153,12 @@ def test_conflicting_duplicates_and_ragged_lines_get_the_line_by_line_message(ca
     text, suffix, columns, triples, first = case
     newline = "\r\n" if "\r\n" in text else "\n"
     lines = [line for line in text.split(newline)]
-    delim = {".csv": ",", ".dat": "::"}.get(suffix, "\t")
+    delim = {".csv": ",", ".dat": "::", ".txt": ";"}.get(suffix, "\t")
     k = data.draw(st.integers(first - 1, first - 2 + len(triples)))
     if data.draw(st.booleans()):  # the same pair again with another value
         where = [int(col[1:]) if col.startswith("h") else int(col) for col in columns]
         cells = lines[k].split(delim)
-        cells[where[2]] = "1" if float(cells[where[2]]) != 1 else "2"
+        cells[where[2]] = "1" if float(cells[where[2]].replace(",", ".")) != 1 else "2"
         lines.insert(data.draw(st.integers(k + 1, first - 1 + len(triples))),
                      delim.join(cells))
         expected = "expected one value per (row, column)"

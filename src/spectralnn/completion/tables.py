@@ -41,7 +41,8 @@ import numpy as np
 from .._compressed import format_suffix, read_bytes
 from ..errors import ConfigError, DataError
 
-__all__ = ["MISSING_CELLS", "Table", "encode_completed", "parse_index_col", "read_table"]
+__all__ = ["MISSING_CELLS", "Table", "decimal_point", "encode_completed", "parse_index_col",
+           "read_table"]
 
 MISSING_CELLS = frozenset({"", "na", "nan", "n/a", "null", "none", "?", "-", "#n/a"})
 _CANDIDATES = ("\t", ";", ",", "|")
@@ -130,13 +131,19 @@ def _detect_delimiter(lines: list[str], preferred: str | None) -> str:
     return preferred or ","
 
 
+def decimal_point(text: str) -> str:
+    """``"1,5"`` → ``"1.5"``: a number written with a decimal comma (digits, one comma,
+    digits) with a point instead; any other text as it is."""
+    return text.replace(",", ".") if _DECIMAL_COMMA.match(text) else text
+
+
 def _number(text: str, decimal_comma: bool) -> float | None:
     """The cell's value, NaN when missing, None when it is not a number."""
     t = text.strip()
     if t.lower() in MISSING_CELLS:
         return math.nan
-    if decimal_comma and _DECIMAL_COMMA.match(t):
-        t = t.replace(",", ".")
+    if decimal_comma:
+        t = decimal_point(t)
     try:
         return float(t)
     except ValueError:

@@ -4,7 +4,9 @@ matrix indices.
 Conventions: columns named by a header row, or given by 0-based position (``0,1,2``) for files
 without one (MovieLens's ``u.data``, ``ratings.dat``; a first line whose value cell is not a
 number is then taken as a header and skipped). The delimiter is ``sep`` when given, else tab
-for ``.tsv``, else detected on the first line: ``::`` (``ratings.dat``), then tab, then ``,``.
+for ``.tsv``, else detected on the first line: ``::`` (``ratings.dat``), then tab, then ``;``
+when it has more of them than of ``,`` (a spreadsheet of a decimal-comma locale), else ``,``.
+With any delimiter but ``,`` a value written with a decimal comma (``4,5``) reads as 4.5.
 Ids are labels compared as text after stripping spaces (``"7"`` and ``"07"`` are different
 ids; numbers and strings both work); values are finite numbers. A ``(row, column)`` pair given
 twice with the same value is kept once; twice with different values is an error. Matrix indices
@@ -28,6 +30,7 @@ import numpy as np
 
 from .._compressed import format_suffix, read_bytes
 from ..errors import ConfigError, DataError
+from .tables import decimal_point
 
 __all__ = ["IdMap", "Query", "Triplets", "check_sep", "parse_columns", "read_query",
            "read_triplets"]
@@ -122,7 +125,9 @@ def _delimiter(path: Path, first_line: str, sep: str | None) -> str:
         return "\t"
     if "::" in first_line:
         return "::"
-    return "\t" if "\t" in first_line else ","
+    if "\t" in first_line:
+        return "\t"
+    return ";" if first_line.count(";") > first_line.count(",") else ","
 
 
 def _read_text(path: Path, what: str, sep: str | None, positions: int) -> tuple[str, str]:
@@ -185,7 +190,7 @@ def _frame(rows: list[list[str]], path: Path, what: str, delim: str, positions: 
             raise DataError(f"{what} {str(path)!r} has no data rows")
         first = rows[0]
         cell = positions - 1 if probe is None else probe
-        has_header = len(first) > cell and not _is_number(first[cell])
+        has_header = len(first) > cell and not _is_number(first[cell], delim != ",")
         width = len(first)
         header = [str(k) for k in range(width)]
         body = rows[1:] if has_header else rows
@@ -257,7 +262,7 @@ def _plain_table(text: str, delim: str, positions: int, probe: int | None,
         return None
     if positions:
         cell = positions - 1 if probe is None else probe
-        start = 2 if len(first) > cell and not _is_number(first[cell]) else 1
+        start = 2 if len(first) > cell and not _is_number(first[cell], delim != ",") else 1
         header = [str(k) for k in range(width)]
     else:
         start, header = 2, [c.strip() for c in first]
@@ -275,9 +280,9 @@ def _plain_table(text: str, delim: str, positions: int, probe: int | None,
     return header, cells, width, start
 
 
-def _is_number(text: str) -> bool:
+def _is_number(text: str, decimal_comma: bool) -> bool:
     try:
-        float(text)
+        float(decimal_point(text.strip()) if decimal_comma else text)
     except ValueError:
         return False
     return True
@@ -321,7 +326,7 @@ def read_triplets(path: str | os.PathLike[str], columns: tuple[str, str, str],
             picked = (list(map(itemgetter(ri), body)), list(map(itemgetter(ci), body)),
                       list(map(itemgetter(vi), body)))
             del body
-    collected = _collect(*picked)
+    collected = _collect(*picked, decimal_comma=delim != ",")
     if collected is None:
         return _triplets_by_line(p, text, delim, columns)
     rows, cols, values, row_ids, col_ids = collected
@@ -352,7 +357,7 @@ def _triplets_by_line(path: Path, text: str, delim: str, columns: tuple[str, str
             raise DataError(f"empty id at line {line} of {source}; expected a row and a "
                             "column id on every line")
         try:
-            v = float(number)
+            v = float(decimal_point(number) if delim != "," else number)
         except ValueError:
             raise DataError(f"non-numeric value {row[vi]!r} in column {columns[2]!r} at line "
                             f"{line} of {source}; expected a number") from None
@@ -378,14 +383,15 @@ def _triplets_by_line(path: Path, text: str, delim: str, columns: tuple[str, str
         duplicates=len(body) - len(keys), header=not positional or first == 2)
 
 
-def _collect(row_cells: list[str], col_cells: list[str], value_cells: list[str],
+def _collect(row_cells: list[str], col_cells: list[str], value_cells: list[str], *,
+             decimal_comma: bool
              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, IdMap, IdMap] | None:
     """The fast path of :func:`read_triplets`'s loop, one column at a time: indices, values
     and label maps of the triplets, duplicates collapsed, or ``None`` where the loop would
     raise (an empty id, a value that is not a finite number, two values for one pair).
     Stripping and parsing happen once per distinct cell text."""
     by_row, by_col = _labels(row_cells), _labels(col_cells)
-    values = _numbers(value_cells)
+    values = _numbers(value_cells, decimal_comma)
     if by_row is None or by_col is None or values is None:
         return None
     (row_labels, rows), (col_labels, cols) = by_row, by_col
@@ -432,14 +438,15 @@ def _labels(cells: list[str]) -> tuple[list[str], np.ndarray] | None:
     return list(index), label_of[codes]
 
 
-def _numbers(cells: list[str]) -> np.ndarray | None:
-    """Each cell as a float64 (``float`` of its stripped text); ``None`` if one is not a
-    finite number."""
+def _numbers(cells: list[str], decimal_comma: bool) -> np.ndarray | None:
+    """Each cell as a float64 (``float`` of its stripped text, a decimal comma read as a
+    point with ``decimal_comma``); ``None`` if one is not a finite number."""
     distinct, codes = _distinct(cells)
     value = np.empty(len(distinct), dtype=np.float64)
     for k, cell in enumerate(distinct):
+        text = cell.strip()
         try:
-            value[k] = float(cell.strip())
+            value[k] = float(decimal_point(text) if decimal_comma else text)
         except ValueError:
             return None
     if not np.isfinite(value).all():
