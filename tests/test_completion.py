@@ -118,6 +118,19 @@ def test_bad_matrices_are_refused_with_typed_errors():
             spectralnn.complete(path)
 
 
+def test_a_masked_arrays_masked_entries_are_missing_whatever_lies_beneath():
+    A, M = low_rank(14, 11, seed=3)
+    hidden = np.isnan(M)
+    data = np.where(hidden, -999.0, A)                # a fill value under the mask
+    masked = np.ma.masked_array(data, mask=hidden)
+    X = spectralnn.complete(masked, max_steps=300)
+    np.testing.assert_array_equal(X, spectralnn.complete(M, max_steps=300))
+    est = spectralnn.SNNCompleter(seed=0, max_steps=300)
+    np.testing.assert_array_equal(est.fit_transform(masked),
+                                  spectralnn.SNNCompleter(seed=0, max_steps=300).fit_transform(M))
+    assert np.abs(est.transform(masked) - A)[hidden].max() < 50  # the fill is not data
+
+
 def test_snn_completer_follows_the_scikit_learn_convention():
     A, M = low_rank(12, 10, seed=6)
     est = spectralnn.SNNCompleter(seed=0, max_steps=30)

@@ -50,8 +50,8 @@ from ..validate import percent_hint, seed_int
 from .fitting import fit_entries, normalisation
 
 __all__ = ["CompletionWarning", "as_values", "check_test_fraction", "column_standardisation",
-           "complete", "complete_array", "error_metrics", "nothing_to_learn", "split_observed",
-           "validation_error"]
+           "complete", "complete_array", "error_metrics", "nothing_to_learn", "plain_array",
+           "split_observed", "validation_error"]
 
 PEAK = 255.0
 _SHORTCUTS = ("nothing_missing", "constant", "degenerate")
@@ -252,17 +252,27 @@ def _is_dataframe(M: object) -> bool:
     return type(M).__name__ == "DataFrame" and hasattr(M, "to_numpy") and hasattr(M, "columns")
 
 
+def plain_array(M: object) -> object:
+    """A tensor as a NumPy array, a NumPy masked array as float64 with NaN where masked
+    (masked means missing, whatever value lies beneath); anything else as it is."""
+    if isinstance(M, torch.Tensor):
+        return M.detach().cpu().numpy()
+    if isinstance(M, np.ma.MaskedArray):
+        return np.ma.filled(M.astype(np.float64), np.nan)
+    return M
+
+
 def as_values(M: object, mask: object, *, need_observed: bool = True) -> np.ndarray:
-    """``M`` (array-like, tensor or DataFrame, NaN = missing) and an optional mask → float64
-    with NaN; :class:`~spectralnn.errors.DataError` for non-numbers, ±Inf and (with
-    ``need_observed``) nothing observed."""
+    """``M`` (array-like, tensor or DataFrame, NaN = missing; a NumPy masked array's masked
+    entries are missing too) and an optional mask → float64 with NaN;
+    :class:`~spectralnn.errors.DataError` for non-numbers, ±Inf and (with ``need_observed``)
+    nothing observed."""
     if isinstance(M, (str, os.PathLike)):
         raise ConfigError(f"M is the path {str(M)!r}; expected an array (a file is completed "
                           "by spectralnn.completion.complete_file(path, out) or `spectralnn "
                           "complete`, and read by spectralnn.completion.read_incomplete)")
-    if isinstance(M, torch.Tensor):
-        arr = M.detach().cpu().numpy()
-    elif _is_dataframe(M):
+    M = plain_array(M)
+    if _is_dataframe(M):
         frame = cast(Any, M)
         text = [str(c) for c, t in frame.dtypes.items() if getattr(t, "kind", "O") not in "biuf"]
         if text:

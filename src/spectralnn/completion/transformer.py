@@ -26,10 +26,9 @@ import inspect
 from typing import Any
 
 import numpy as np
-import torch
 
 from ..errors import ConfigError
-from .estimator import as_values, complete_array
+from .estimator import as_values, complete_array, plain_array
 
 __all__ = ["SNNCompleter"]
 
@@ -121,8 +120,7 @@ class SNNCompleter(*_BASES):  # type: ignore[misc]
     def _check(self, X: Any, mask: Any, *, reset: bool) -> np.ndarray:
         """``X`` as float64 with NaN where missing; scikit-learn's checks of the input (number
         of features, feature names) when it is installed."""
-        if isinstance(X, torch.Tensor):
-            X = X.detach().cpu().numpy()
+        X = plain_array(X)
         if _SKLEARN:
             from sklearn.utils.validation import validate_data
 
