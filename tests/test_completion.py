@@ -118,6 +118,17 @@ def test_bad_matrices_are_refused_with_typed_errors():
             spectralnn.complete(path)
 
 
+def test_none_in_nested_lists_is_missing():
+    _, M = low_rank(9, 7, seed=4)
+    nested = [[None if np.isnan(v) else float(v) for v in row] for row in M]
+    np.testing.assert_array_equal(spectralnn.complete(nested, max_steps=200),
+                                  spectralnn.complete(M, max_steps=200))
+    with pytest.raises(DataError, match=r"dtype object; expected real numbers \(NaN or None"):
+        spectralnn.complete([[1.0, "x"], [None, 2.0]])
+    with pytest.raises(DataError, match="dtype object"):
+        spectralnn.complete([[1.0, True], [None, 2.0]])   # a bool is not a measurement
+
+
 def test_a_masked_arrays_masked_entries_are_missing_whatever_lies_beneath():
     A, M = low_rank(14, 11, seed=3)
     hidden = np.isnan(M)

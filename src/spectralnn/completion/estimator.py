@@ -262,9 +262,22 @@ def plain_array(M: object) -> object:
     return M
 
 
+def _none_as_nan(arr: np.ndarray) -> np.ndarray:
+    """An object array of real numbers and ``None`` (nested lists with ``None`` for missing)
+    as float64 with NaN for ``None``; any other array as it is."""
+    if arr.dtype != object:
+        return arr
+    cells = arr.reshape(-1).tolist()
+    real = (int, float, np.integer, np.floating)
+    if not all(v is None or (isinstance(v, real) and not isinstance(v, bool)) for v in cells):
+        return arr
+    return np.array([math.nan if v is None else float(v) for v in cells],
+                    dtype=np.float64).reshape(arr.shape)
+
+
 def as_values(M: object, mask: object, *, need_observed: bool = True) -> np.ndarray:
-    """``M`` (array-like, tensor or DataFrame, NaN = missing; a NumPy masked array's masked
-    entries are missing too) and an optional mask → float64 with NaN;
+    """``M`` (array-like, tensor or DataFrame, NaN = missing; ``None`` in nested lists and a
+    NumPy masked array's masked entries are missing too) and an optional mask → float64 with NaN;
     :class:`~spectralnn.errors.DataError` for non-numbers, ±Inf and (with ``need_observed``)
     nothing observed."""
     if isinstance(M, (str, os.PathLike)):
@@ -280,11 +293,12 @@ def as_values(M: object, mask: object, *, need_observed: bool = True) -> np.ndar
                             "numbers (NaN = missing): move labels into the index")
         arr = frame.to_numpy(dtype=np.float64, na_value=np.nan)
     else:
-        arr = np.asarray(M)
+        arr = _none_as_nan(np.asarray(M))
     if arr.ndim != 2 or arr.size == 0:
         raise ShapeError(f"M has shape {arr.shape}; expected a non-empty 2-D matrix")
     if np.iscomplexobj(arr) or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
-        raise DataError(f"M has dtype {arr.dtype}; expected real numbers (NaN = missing)")
+        raise DataError(f"M has dtype {arr.dtype}; expected real numbers (NaN or None = "
+                        "missing)")
     values = np.array(arr, dtype=np.float64)
     if np.isinf(values).any():
         i, j = (int(k) for k in np.argwhere(np.isinf(values))[0])
