@@ -318,3 +318,19 @@ def test_load_bad_files(tmp_path, name, pattern):
     with pytest.raises(DataError, match=pattern) as info:
         load_matrix(tmp_path / name)
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(("orientation", "turn"), [(1, lambda a: a), (3, lambda a: np.rot90(a, 2)),
+                                                   (6, lambda a: np.rot90(a, -1)),
+                                                   (8, lambda a: np.rot90(a, 1))])
+def test_an_image_is_read_as_its_exif_orientation_shows_it(tmp_path, orientation, turn):
+    """A phone stores its photo sideways with an EXIF orientation; the image is read as shown
+    (a mask drawn on the photo as seen then has its shape)."""
+    stored = np.arange(4 * 6, dtype=np.uint8).reshape(4, 6) * 10
+    img = Image.fromarray(stored, "L")
+    exif = img.getexif()
+    exif[data.EXIF_ORIENTATION] = orientation
+    img.save(tmp_path / "photo.png", exif=exif)
+    grey, colour = data.read_image(tmp_path / "photo.png")
+    assert colour is None
+    np.testing.assert_array_equal(grey, turn(stored).astype(np.float64))

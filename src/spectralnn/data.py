@@ -268,15 +268,22 @@ def _reason(exc: BaseException) -> str:
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
+#: The EXIF tag of a photo's orientation (1: stored as shown).
+EXIF_ORIENTATION = 0x0112
+
+
 def open_image(path: Path) -> Any:  # a PIL.Image.Image
-    """Open and load the image file ``path`` (PNG, JPEG, BMP, TIFF, …) with Pillow; a
+    """Open and load the image file ``path`` (PNG, JPEG, BMP, TIFF, …) with Pillow, turned as
+    its EXIF orientation says it is shown (a phone's photo is often stored sideways); a
     :class:`~spectralnn.errors.DataError` naming the file when it cannot be read."""
     with requires("data", feature="reading image files"):
-        from PIL import Image, UnidentifiedImageError
+        from PIL import Image, ImageOps, UnidentifiedImageError
 
     try:
         img = Image.open(path)
         img.load()
+        if img.getexif().get(EXIF_ORIENTATION, 1) != 1:
+            img = ImageOps.exif_transpose(img)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise DataError(f"cannot read image {str(path)!r}: {_reason(exc)}") from None
     return img
