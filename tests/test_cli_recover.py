@@ -104,3 +104,21 @@ def test_paper_flag_keeps_the_fixed_rate_setting(tmp_path, image):
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["train"]["lr"] == 1e-4 and cfg["train"]["steps"] == 3
     assert cfg["model"]["dtype"] == "float64" and cfg["problem"]["noise_std"] == 0.01
+
+
+def test_a_float_image_in_0_1_is_read_as_8_bit_levels(tmp_path, image):
+    """A ``.npy`` in [0, 1] (scikit-image's float images) gives the PSNR and PNGs of the same
+    image in levels; it read 48 dB high, with black PNGs."""
+    levels = np.load(image)
+    np.save(tmp_path / "unit.npy", levels / 255.0)
+    runs = {}
+    for name in ("unit.npy", "img.npy"):
+        out = tmp_path / f"out-{name}"
+        code, _, err = invoke(["recover", "--image", str(tmp_path / name), "--fraction", "0.7",
+                               "--measurement", "entries", "--model", "softimpute",
+                               "--out", str(out), "--quiet"])
+        assert code == 0, err
+        runs[name] = (json.loads((out / "summary.json").read_text())["psnr"],
+                      (out / "truth.png").read_bytes())
+    assert runs["unit.npy"][0] == pytest.approx(runs["img.npy"][0], abs=1e-6)
+    assert runs["unit.npy"][1] == runs["img.npy"][1]

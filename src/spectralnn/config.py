@@ -181,7 +181,9 @@ def resolve_config(raw: dict[str, Any]) -> dict[str, Any]:
 def load_image(spec: str, size: int | list[int] | None = None) -> tuple[torch.Tensor, str]:
     """A ground-truth image from a spec: ``"mnist:INDEX"`` (digit 0..4999 of the offline
     set), ``"mnist-class:D"`` (the first digit of class D), ``"skimage:NAME"`` (an image
-    shipped with scikit-image) or a file path (image or ``.npy``).
+    shipped with scikit-image) or a file path (image or ``.npy``). A ``.npy`` whose values all
+    lie in ``[0, 1]`` is a float image in scikit-image's convention and is read as 8-bit
+    levels (×255), the scale of the PSNR and of the PNGs written.
 
     Returns ``(pixels (d1, d2) float64, a short name)``. Raises ``DataError``/``ConfigError``.
     """
@@ -211,7 +213,10 @@ def load_image(spec: str, size: int | list[int] | None = None) -> tuple[torch.Te
     if not path.exists():
         raise DataError(f"image {spec!r} does not exist; expected a file, 'mnist:INDEX', "
                         "'mnist-class:D' or 'skimage:NAME'")
-    return load_matrix(path, size=sz), path.stem
+    X = load_matrix(path, size=sz)
+    if path.suffix.lower() == ".npy" and float(X.min()) >= 0.0 and 0.0 < float(X.max()) <= 1.0:
+        X = X * 255.0
+    return X, path.stem
 
 
 def build_problem(problem_cfg: dict[str, Any], dtype: torch.dtype = torch.float64,

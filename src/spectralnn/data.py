@@ -280,7 +280,7 @@ def open_image(path: Path) -> Any:  # a PIL.Image.Image
         from PIL import Image, ImageOps, UnidentifiedImageError
 
     try:
-        img = Image.open(path)
+        img: Any = Image.open(path)
         img.load()
         if img.getexif().get(EXIF_ORIENTATION, 1) != 1:
             img = ImageOps.exif_transpose(img)
