@@ -42,7 +42,7 @@ from .._compressed import format_suffix, read_bytes
 from ..errors import ConfigError, DataError
 
 __all__ = ["MISSING_CELLS", "Table", "decimal_point", "encode_completed", "parse_index_col",
-           "read_table"]
+           "read_table", "reads_decimal_comma"]
 
 MISSING_CELLS = frozenset({"", "na", "nan", "n/a", "null", "none", "?", "-", "#n/a"})
 _CANDIDATES = ("\t", ";", ",", "|")
@@ -131,6 +131,12 @@ def _detect_delimiter(lines: list[str], preferred: str | None) -> str:
     return preferred or ","
 
 
+def reads_decimal_comma(delimiter: str) -> bool:
+    """Whether cells split on ``delimiter`` may hold decimal commas (``4,5``): with any
+    delimiter but ``,`` (tables and triplet tables alike)."""
+    return delimiter != ","
+
+
 def decimal_point(text: str) -> str:
     """``"1,5"`` → ``"1.5"``: a number written with a decimal comma (digits, one comma,
     digits) with a point instead; any other text as it is."""
@@ -214,7 +220,7 @@ def read_table(path: str | Path, *, delimiter: str | None = None, header: bool |
         raise DataError(f"{where} has no rows; expected a matrix")
     preferred = {".tsv": "\t", ".csv": ","}.get(format_suffix(p))
     sep = delimiter or _detect_delimiter(filled, preferred)
-    decimal_comma = sep != ","
+    decimal_comma = reads_decimal_comma(sep)
     if len(_split(filled[:1], sep)[0]) > 1:
         # Blank lines around a table of several columns are layout; in a single column a
         # blank line is a missing cell.

@@ -30,7 +30,7 @@ import numpy as np
 
 from .._compressed import format_suffix, read_bytes
 from ..errors import ConfigError, DataError
-from .tables import decimal_point
+from .tables import decimal_point, reads_decimal_comma
 
 __all__ = ["IdMap", "Query", "Triplets", "check_sep", "parse_columns", "read_query",
            "read_triplets"]
@@ -190,7 +190,7 @@ def _frame(rows: list[list[str]], path: Path, what: str, delim: str, positions: 
             raise DataError(f"{what} {str(path)!r} has no data rows")
         first = rows[0]
         cell = positions - 1 if probe is None else probe
-        has_header = len(first) > cell and not _is_number(first[cell], delim != ",")
+        has_header = len(first) > cell and not _is_number(first[cell], delim)
         width = len(first)
         header = [str(k) for k in range(width)]
         body = rows[1:] if has_header else rows
@@ -262,7 +262,7 @@ def _plain_table(text: str, delim: str, positions: int, probe: int | None,
         return None
     if positions:
         cell = positions - 1 if probe is None else probe
-        start = 2 if len(first) > cell and not _is_number(first[cell], delim != ",") else 1
+        start = 2 if len(first) > cell and not _is_number(first[cell], delim) else 1
         header = [str(k) for k in range(width)]
     else:
         start, header = 2, [c.strip() for c in first]
@@ -280,9 +280,11 @@ def _plain_table(text: str, delim: str, positions: int, probe: int | None,
     return header, cells, width, start
 
 
-def _is_number(text: str, decimal_comma: bool) -> bool:
+def _is_number(text: str, delim: str) -> bool:
+    """Whether a cell split on ``delim`` holds a number (a decimal comma read where the
+    delimiter allows one)."""
     try:
-        float(decimal_point(text.strip()) if decimal_comma else text)
+        float(decimal_point(text.strip()) if reads_decimal_comma(delim) else text)
     except ValueError:
         return False
     return True
@@ -326,7 +328,7 @@ def read_triplets(path: str | os.PathLike[str], columns: tuple[str, str, str],
             picked = (list(map(itemgetter(ri), body)), list(map(itemgetter(ci), body)),
                       list(map(itemgetter(vi), body)))
             del body
-    collected = _collect(*picked, decimal_comma=delim != ",")
+    collected = _collect(*picked, decimal_comma=reads_decimal_comma(delim))
     if collected is None:
         return _triplets_by_line(p, text, delim, columns)
     rows, cols, values, row_ids, col_ids = collected
@@ -357,7 +359,7 @@ def _triplets_by_line(path: Path, text: str, delim: str, columns: tuple[str, str
             raise DataError(f"empty id at line {line} of {source}; expected a row and a "
                             "column id on every line")
         try:
-            v = float(decimal_point(number) if delim != "," else number)
+            v = float(decimal_point(number) if reads_decimal_comma(delim) else number)
         except ValueError:
             raise DataError(f"non-numeric value {row[vi]!r} in column {columns[2]!r} at line "
                             f"{line} of {source}; expected a number") from None
